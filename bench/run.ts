@@ -1,0 +1,284 @@
+/**
+ * `npm run bench`: the node against nginx on this machine, in the same run.
+ *
+ * Starts its own nginx (static + WebDAV, 1 worker and `auto`), the built node
+ * (durability fsync and none), and the shipped front (config/nginx.conf.example
+ * before a node with download.accelRedirect), all on 127.0.0.1 with their
+ * own dirs under a temp dir; runs each scenario for every target interleaved
+ * (A/B/A/B) over rounds; prints a table and writes bench/results/<time>.json.
+ * Every process it started is stopped by pid at the end, on error and on ^C.
+ *
+ *   npm run bench                      3 rounds (about 8 minutes)
+ *   npm run bench -- --quick           1 round, short runs (about 2 minutes)
+ *   npm run bench -- --only "GET 10"   scenarios / targets containing the text
+ *   options: --rounds N  --duration S  --profile (node --cpu-prof)  --keep (keep the temp dir)
+ *            --no-node (plain nginx only, e.g. before the node is built)
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { checkGet, checkPut, countStored, placeFixture, removeStored } from './fixtures.js';
+import { cpuSeconds, installExitHandlers, stopAll } from './processes.js';
+import { renderTable, summarize, type RunResult, type ScenarioResult } from './report.js';
+import { fixtureName, selectScenarios, type Scenario, type TargetId, type Variant } from './scenarios.js';
+import { startFront, startNginx, startNode, type Target } from './targets.js';
+import { detectTools, missingToolsMessage } from './tools.js';
+import { runWrk, writeGetScript, writePutScript, type WrkResult } from './wrk.js';
+
+/** The whole run must stay under 10 minutes; later runs are skipped past this. */
+const BUDGET_MS = 9.5 * 60_000;
+const TOKEN = 'bench-token-0123456789abcdef';
+const WRK_THREADS = 2;
+/** Removes the temp dir (set once it exists); runs on every way out. */
+let onExit = (): void => {};
+
+interface Options {
+  rounds: number;
+  durationSec: number;
+  warmupSec: number;
+  only?: string;
+  profile: boolean;
+  keep: boolean;
+  node: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { rounds: 3, durationSec: 7, warmupSec: 1, profile: false, keep: false, node: true };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) usage(`${arg} needs a value`);
+      return v;
+    };
+    switch (arg) {
+      case '--quick': options.rounds = 1; options.durationSec = 3; break;
+      case '--rounds': options.rounds = positive(arg, value()); break;
+      case '--duration': options.durationSec = positive(arg, value()); break;
+      case '--only': options.only = value(); break;
+      case '--profile': options.profile = true; break;
+      case '--keep': options.keep = true; break;
+      case '--no-node': options.node = false; break;
+      case '-h': case '--help': usage(); break;
+      default: usage(`unknown option ${arg}`);
+    }
+  }
+  return options;
+}
+
+function positive(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) usage(`${name} must be a positive integer`);
+  return n;
+}
+
+function usage(error?: string): never {
+  const text = 'usage: npm run bench -- [--quick] [--rounds N] [--duration SECONDS] [--only TEXT] [--profile] [--keep] [--no-node]';
+  if (error) { process.stderr.write(`bench: ${error}\n${text}\n`); process.exit(2); }
+  process.stdout.write(`${text}\n`);
+  process.exit(0);
+}
+
+/** The repo root: the first dir above this file with a package.json (works from bench/ and dist/bench/). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package.json not found above the bench');
+    dir = up;
+  }
+  return dir;
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const tools = detectTools();
+  const missing = missingToolsMessage(tools);
+  if (missing) { process.stderr.write(`${missing}\n`); process.exit(1); }
+
+  const root = repoRoot();
+  const cliPath = join(root, 'dist', 'src', 'cli.js');
+  if (options.node && !existsSync(cliPath)) {
+    process.stderr.write(`bench: ${cliPath} not found; build the node first (npm run build), or pass --no-node to measure plain nginx only.\n`);
+    process.exit(1);
+  }
+
+  const workDir = mkdtempSync(join(tmpdir(), 'nanocdn-bench-'));
+  chmodSync(workDir, 0o755);
+  onExit = () => cleanupWorkDir(workDir, options.keep);
+  installExitHandlers(onExit);
+  const started = Date.now();
+  const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
+  const profileDir = join(root, 'bench', 'results', `profile-${stamp}`);
+
+  const scenarios = selectScenarios(options.only, (v) => options.node || v.baseline);
+  if (scenarios.length === 0) usage(`--only ${options.only} matches no scenario`);
+  const runsPerRound = scenarios.reduce((n, s) => n + s.variants.length, 0);
+  const estimateSec = Math.round(runsPerRound * (options.rounds * (options.durationSec + 1.5) + options.warmupSec + 1) + 20);
+  log(`bench: ${scenarios.length} scenarios, ${runsPerRound} runs per round, ${options.rounds} round(s) of ${options.durationSec} s each; about ${Math.ceil(estimateSec / 60)} min`);
+  log(`bench: nginx ${tools.nginx}, wrk ${tools.wrk}, ${cpus().length} cpus, temp dir ${workDir}`);
+
+  // Targets: only those a selected variant needs.
+  const needed = new Set(scenarios.flatMap((s) => s.variants.map((v) => v.target)));
+  const targets = new Map<TargetId, Target>();
+  const nginxRoot = join(workDir, 'nginx-root');
+  mkdirSync(nginxRoot, { recursive: true });
+  const nodeConfig = (durability: string, extra: Record<string, unknown> = {}) => ({
+    durability,
+    // priv reads through the token path: trust no address, not even loopback.
+    auth: { trustedNetworks: [] },
+    disk: { minFreeBytes: 0, minFreePercent: 0 },
+    ...extra,
+  });
+  const nodeFlags = (id: string) => (options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${id}.cpuprofile`] : []);
+  if (needed.has('nginx-1')) targets.set('nginx-1', await startNginx({ id: 'nginx-1', label: 'nginx 1 worker', workerProcesses: '1', root: nginxRoot, workDir }));
+  if (needed.has('nginx-auto')) targets.set('nginx-auto', await startNginx({ id: 'nginx-auto', label: 'nginx auto workers', workerProcesses: 'auto', root: nginxRoot, workDir }));
+  for (const [id, durability] of [['node-fsync', 'fsync'], ['node-none', 'none']] as const) {
+    if (!needed.has(id)) continue;
+    targets.set(id, await startNode({ id, label: id, cliPath, dataDir: join(workDir, id), config: nodeConfig(durability), token: TOKEN, workDir, nodeFlags: nodeFlags(id) }));
+  }
+  if (needed.has('front')) {
+    const dataDir = join(workDir, 'node-front');
+    const backend = await startNode({
+      id: 'node-front', label: 'node behind the front', cliPath, dataDir, token: TOKEN, workDir, nodeFlags: nodeFlags('node-front'),
+      config: nodeConfig('none', { download: { accelRedirect: '/_files/' } }),
+    });
+    targets.set('front', await startFront({ id: 'front', label: 'front (config/nginx.conf.example)', node: backend, dataDir, examplePath: join(root, 'config', 'nginx.conf.example'), workDir }));
+  }
+  log(`bench: started ${[...targets.values()].map((t) => `${t.label} ${t.url} (pid ${t.pid})`).join(', ')}`);
+
+  // Fixtures: GET files on every target that serves them; then one request of each variant as a check.
+  const bodies = new Map<number, Buffer>();
+  const body = (size: number) => bodies.get(size) ?? bodies.set(size, randomBytes(size)).get(size)!;
+  for (const scenario of scenarios) {
+    if (scenario.method !== 'GET') continue;
+    for (const target of new Set(scenario.variants.map((v) => targets.get(v.target)!))) {
+      for (const visibility of ['pub', 'priv'] as const) {
+        await placeFixture(target, fixtureName(visibility, scenario.size), body(scenario.size), TOKEN);
+      }
+    }
+  }
+  const putBodies = new Map<number, string>();
+  for (const scenario of scenarios) {
+    if (scenario.method !== 'PUT' || putBodies.has(scenario.size)) continue;
+    const path = join(workDir, `body-${scenario.size}.bin`);
+    writeFileSync(path, body(scenario.size));
+    putBodies.set(scenario.size, path);
+  }
+  for (const scenario of scenarios) {
+    for (const variant of scenario.variants) {
+      const target = targets.get(variant.target)!;
+      if (scenario.method === 'GET') await checkGet(target, variant.name!, scenario.size, headers(variant));
+      else {
+        await checkPut(target, 'pub/bench-check/0.bin', body(scenario.size), headers(variant));
+        await removeStored(target, 'pub/bench-check', TOKEN);
+      }
+    }
+  }
+
+  const getScript = writeGetScript(workDir);
+  const results: ScenarioResult[] = scenarios.map((scenario) => ({
+    scenario, variants: scenario.variants.map((variant) => ({ variant, rounds: [], problems: [] })),
+  }));
+  let runCounter = 0;
+  let skipped = 0;
+
+  /** One wrk run of one variant; PUT runs are checked (stored files) and cleaned up. */
+  const measure = async (scenario: Scenario, variant: Variant, durationSec: number): Promise<{ result: RunResult; problems: string[] }> => {
+    const target = targets.get(variant.target)!;
+    const serverCpu = () => target.cpuPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+    const cpuBefore = serverCpu();
+    const withCpu = (result: WrkResult): RunResult => ({ ...result, serverCpuPercent: (100 * (serverCpu() - cpuBefore)) / result.durationSec });
+    if (scenario.method === 'GET') {
+      const result = withCpu(await runWrk({ url: `${target.url}/${variant.name}`, connections: scenario.connections, threads: WRK_THREADS, durationSec, script: getScript, headers: headers(variant) }));
+      return { result, problems: result.errors.status > 0 ? [`${result.errors.status} non-2xx/3xx responses`] : [] };
+    }
+    const namePrefix = `pub/bench-put/run${++runCounter}`;
+    const script = writePutScript(workDir, `run${runCounter}`, {
+      pathPrefix: target.putPath(`${namePrefix}/`), bodyFile: putBodies.get(scenario.size)!, headers: headers(variant),
+    });
+    const result = withCpu(await runWrk({ url: target.url, connections: scenario.connections, threads: WRK_THREADS, durationSec, script, timeoutSec: 30 }));
+    // Let uploads the server already has finish landing before counting them.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const stored = countStored(join(target.filesDir, namePrefix), scenario.size);
+    await removeStored(target, namePrefix, TOKEN);
+    const ok = result.requests - result.errors.status;
+    const problems: string[] = [];
+    if (result.errors.status > 0) problems.push(`${result.errors.status} non-2xx/3xx responses`);
+    // Uploads complete at the server may be in flight at the client when wrk stops: up to one per connection more.
+    if (stored.files < ok || stored.files > ok + scenario.connections) problems.push(`${stored.files} files stored for ${ok} successful PUTs`);
+    if (stored.wrongSize > 0) problems.push(`${stored.wrongSize} stored files of the wrong size`);
+    return { result, problems };
+  };
+
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const [s, scenario] of scenarios.entries()) {
+      for (const [v, variant] of scenario.variants.entries()) {
+        if (Date.now() - started + (options.durationSec + 5) * 1000 > BUDGET_MS) { skipped++; continue; }
+        if (round === 1 && options.warmupSec > 0) await measure(scenario, variant, options.warmupSec);
+        const { result, problems } = await measure(scenario, variant, options.durationSec);
+        const slot = results[s].variants[v];
+        slot.rounds.push(result);
+        slot.problems.push(...problems.map((p) => `round ${round}: ${p}`));
+        log(`  round ${round}/${options.rounds}  ${scenario.title.padEnd(16)} ${variant.label.padEnd(24)} ${Math.round(result.rps).toString().padStart(7)} rps  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  cpu server ${Math.round(result.serverCpuPercent)}% wrk ${Math.round(result.clientCpuPercent)}%${problems.length ? `  (!) ${problems.join('; ')}` : ''}`);
+      }
+    }
+  }
+  if (skipped > 0) log(`bench: skipped ${skipped} runs to stay within ${BUDGET_MS / 60_000} minutes`);
+
+  await stopAll();
+  const table = renderTable(results);
+  process.stdout.write(`\n${table}\n`);
+  const resultsDir = join(root, 'bench', 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const jsonPath = join(resultsDir, `bench-${stamp}.json`);
+  writeFileSync(jsonPath, `${JSON.stringify({
+    startedAt: new Date(started).toISOString(),
+    elapsedSec: Math.round((Date.now() - started) / 1000),
+    options,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memBytes: totalmem(), kernel: release(), node: process.version, nginx: tools.nginx, wrk: tools.wrk },
+    commit: gitCommit(root),
+    wrkThreads: WRK_THREADS,
+    skippedRuns: skipped,
+    scenarios: results.map((r) => ({
+      id: r.scenario.id, title: r.scenario.title, method: r.scenario.method, size: r.scenario.size,
+      connections: r.scenario.connections, referenceNginxRps: r.scenario.referenceNginxRps,
+      summary: summarize(r),
+      runs: r.variants.map((v) => ({ label: v.variant.label, target: v.variant.target, name: v.variant.name, rounds: v.rounds, problems: v.problems })),
+    })),
+    table,
+  }, null, 2)}\n`);
+  log(`\nbench: results in ${jsonPath}${options.profile ? `, CPU profiles in ${profileDir}` : ''} (${Math.round((Date.now() - started) / 1000)} s)`);
+  onExit();
+  const problems = results.some((r) => r.variants.some((v) => v.problems.length > 0));
+  process.exit(problems ? 1 : 0);
+}
+
+function headers(variant: Variant): Record<string, string> {
+  return variant.auth ? { Authorization: `Bearer ${TOKEN}` } : {};
+}
+
+function cleanupWorkDir(dir: string, keep: boolean): void {
+  onExit = () => {};
+  if (keep) { process.stderr.write(`bench: kept ${dir}\n`); return; }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function gitCommit(root: string): string | null {
+  const result = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : null;
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  await stopAll();
+  onExit();
+  process.exit(1);
+});

@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { ConfigError } from './config/load.js';
+import { HttpError } from './errors.js';
+import { EXIT, fail } from './commands/exit-codes.js';
+import { registerServe } from './commands/serve.js';
+import { registerSign } from './commands/sign.js';
+import { registerReindex } from './commands/reindex.js';
+
+/** The one `nanocdn` binary: each command lives in src/commands/<name>.ts. */
+const program = new Command('nanocdn')
+  .description('Self-hosted HTTP file storage node')
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+
+registerServe(program);
+registerSign(program);
+registerReindex(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError) fail(err.message, EXIT.config);
+  if (err instanceof HttpError) fail(err.message, EXIT.usage);
+  fail((err as Error)?.stack ?? String(err), EXIT.failure);
+});

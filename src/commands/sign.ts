@@ -1,0 +1,25 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { parseDuration } from '../config/units.js';
+import { parseName } from '../names.js';
+import { signedQuery } from '../signing.js';
+import { EXIT, fail } from './exit-codes.js';
+
+export function registerSign(program: Command): void {
+  program.command('sign')
+    .description('print a signed URL for a name (priv reads without a token)')
+    .argument('<name>', 'e.g. priv/acme/invoices/2026-11.pdf')
+    .option('--ttl <duration>', 'how long the URL is valid (e.g. 90s, 1h, 7d)', '1h')
+    .option('--base <url>', 'prefix of the printed URL, e.g. https://cdn.example.com', '')
+    .action((rawName: string, options: { ttl: string; base: string }) => {
+      const config = loadConfig();
+      const secret = config.auth.signingSecret;
+      if (!secret) fail('auth.signingSecret is not set (config or NANOCDN_SIGNING_SECRET)', EXIT.usage);
+      let name: string;
+      let ttlMs: number;
+      try { name = parseName(rawName.replace(/^\/+/, '')).name; } catch (err) { fail((err as Error).message, EXIT.usage); }
+      try { ttlMs = parseDuration(options.ttl); } catch (err) { fail(`--ttl: ${(err as Error).message}`, EXIT.usage); }
+      const expires = Math.floor((Date.now() + ttlMs) / 1000);
+      process.stdout.write(`${options.base.replace(/\/+$/, '')}/${name}?${signedQuery(secret, name, expires)}\n`);
+    });
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+/** A size as bytes or a human string; resolves to bytes. */
+const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  try { return parseSize(value); } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** A duration as seconds or a human string; resolves to milliseconds. */
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  try { return parseDuration(value); } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const percent = z.number().min(0).max(100);
+
+const cidr = z.string().regex(/^[0-9a-fA-F.:]+\/\d{1,3}$/, 'must be a CIDR like 10.0.0.0/8 or ::1/128');
+
+const storageClass = z.strictObject({
+  /** Globs over the name (`*` within a segment, `**` across segments). */
+  match: z.array(z.string().min(1)).default([]),
+  /** Whether eviction may ever delete files of this class. */
+  evictable: z.boolean().default(false),
+  /** Delete files older than this (since upload). */
+  maxAge: duration.nullable().default(null),
+  /** Delete files not read for this long. */
+  maxIdle: duration.nullable().default(null),
+  /** Total bytes of the class across tenants. */
+  maxBytes: size.nullable().default(null),
+  /** Bytes per tenant in this class. */
+  maxBytesPerTenant: size.nullable().default(null),
+});
+
+export const configSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(0).max(65535),
+  dataDir: z.string().min(1),
+  logLevel: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']),
+  /** "fsync": file and directory are fsynced before a 201; "none": page cache only. */
+  durability: z.enum(['fsync', 'none']),
+  upload: z.strictObject({ maxBytes: size }),
+  disk: z.strictObject({
+    minFreeBytes: size,
+    minFreePercent: percent,
+    highWatermarkPercent: percent,
+    lowWatermarkPercent: percent,
+  }).refine((d) => d.lowWatermarkPercent <= d.highWatermarkPercent, {
+    message: 'lowWatermarkPercent must not exceed highWatermarkPercent', path: ['lowWatermarkPercent'],
+  }),
+  auth: z.strictObject({
+    tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')),
+    trustedNetworks: z.array(cidr),
+    signingSecret: z.string().min(16, 'signingSecret must be at least 16 characters').nullable(),
+  }),
+  classes: z.record(z.string().regex(/^[a-z0-9_-]+$/i), storageClass).refine((c) => 'default' in c, {
+    message: 'a class named "default" is required',
+  }),
+  eviction: z.strictObject({
+    schedule: z.string().min(1),
+    tmpMaxAge: duration,
+  }),
+  usage: z.strictObject({ topTenants: z.number().int().min(1).max(1000) }),
+  monitoring: z.strictObject({ public: z.boolean() }),
+  download: z.strictObject({
+    /** Answer GETs with X-Accel-Redirect: <prefix><name> for an nginx front. */
+    accelRedirect: z.string().regex(/^\/.*\/$/, 'must start and end with "/", e.g. "/_files/"').nullable(),
+  }),
+  /** Timeouts against slow clients, and the shutdown grace for in-flight uploads. */
+  http: z.strictObject({
+    headersTimeout: duration.default(20_000),
+    requestTimeout: duration.default(600_000),
+    keepAliveTimeout: duration.default(5_000),
+    shutdownGrace: duration.default(30_000),
+  }).prefault({}),
+  /** Where the bytes live: the local data dir ("fs") or an S3-compatible bucket ("s3"). */
+  storage: z.strictObject({
+    engine: z.enum(['fs', 's3']).default('fs'),
+    s3: z.strictObject({
+      endpoint: z.string().url().nullable().default(null),
+      region: z.string().default('us-east-1'),
+      bucket: z.string().nullable().default(null),
+      prefix: z.string().default(''),
+      accessKeyId: z.string().nullable().default(null),
+      secretAccessKey: z.string().nullable().default(null),
+      forcePathStyle: z.boolean().default(true),
+      /** What this node may use of the store; the disk guard's "disk size" for s3. */
+      capacityBytes: size.nullable().default(null),
+    }).prefault({}),
+  }).prefault({}),
+}).superRefine((config, ctx) => {
+  if (config.storage.engine === 's3') {
+    for (const key of ['endpoint', 'bucket', 'accessKeyId', 'secretAccessKey', 'capacityBytes'] as const) {
+      if (config.storage.s3[key] === null) {
+        ctx.addIssue({ code: 'custom', path: ['storage', 's3', key], message: `is required when storage.engine is "s3"` });
+      }
+    }
+  }
+});
+
+/** The validated configuration: sizes in bytes, durations in milliseconds. */
+export type Config = z.output<typeof configSchema>;
+export type StorageClassConfig = z.output<typeof storageClass>;

@@ -1,0 +1,26 @@
+import type { Config } from './config/schema.js';
+import type { Logger } from './logger.js';
+import type { Storage } from './storage/storage.js';
+import type { FileIndex } from './index/file-index.js';
+import type { AccessTimes } from './index/access-times.js';
+import type { DiskGuard } from './disk/disk-guard.js';
+import type { Classifier } from './eviction/classes.js';
+import type { Uploader } from './upload/uploader.js';
+import type { Authenticator } from './http/auth.js';
+
+/**
+ * Everything the HTTP layer needs, built by openNode() (src/node.ts) or by a
+ * test. createApp(ctx) wires routes to it; nothing reads globals.
+ */
+export interface NodeContext {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly storage: Storage;
+  readonly index: FileIndex;
+  readonly access: AccessTimes;
+  readonly guard: DiskGuard;
+  readonly classifier: Classifier;
+  readonly uploader: Uploader;
+  readonly auth: Authenticator;
+}

@@ -1,0 +1,42 @@
+import picomatch from 'picomatch';
+import { HttpError } from '../errors.js';
+import type { StorageClassConfig } from '../config/schema.js';
+
+export interface StorageClass extends StorageClassConfig {
+  readonly name: string;
+}
+
+/**
+ * Storage classes from config (DESIGN §4): the X-Storage-Class header names
+ * one, else the first class whose glob matches the name, else "default".
+ */
+export class Classifier {
+  readonly classes: ReadonlyMap<string, StorageClass>;
+  private readonly matchers: { name: string; test: (name: string) => boolean }[];
+
+  constructor(config: Readonly<Record<string, StorageClassConfig>>) {
+    this.classes = new Map(Object.entries(config).map(([name, cls]) => [name, { ...cls, name }]));
+    this.matchers = [...this.classes.values()]
+      .filter((cls) => cls.name !== 'default' && cls.match.length > 0)
+      .map((cls) => ({ name: cls.name, test: picomatch(cls.match, { dot: false }) }));
+  }
+
+  /** The class of a new upload; an unknown header class is a 400. */
+  classify(name: string, headerClass?: string): StorageClass {
+    if (headerClass !== undefined) {
+      const chosen = this.classes.get(headerClass);
+      if (!chosen) {
+        throw new HttpError('invalid_request', `Unknown storage class "${headerClass}" in X-Storage-Class.`, {
+          header: 'X-Storage-Class', known: [...this.classes.keys()],
+        });
+      }
+      return chosen;
+    }
+    const match = this.matchers.find((m) => m.test(name));
+    return this.get(match?.name ?? 'default');
+  }
+
+  get(name: string): StorageClass {
+    return this.classes.get(name) ?? this.classes.get('default')!;
+  }
+}

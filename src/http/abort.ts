@@ -1,0 +1,15 @@
+import type { Response } from 'express';
+
+/**
+ * An AbortSignal that fires when the client goes away before the response
+ * is finished (STYLE §6): an aborted upload stops writing at once.
+ */
+export function abortSignalOf(res: Response): AbortSignal {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort();
+  };
+  if (res.socket?.destroyed) controller.abort();
+  else res.once('close', onClose);
+  return controller.signal;
+}

@@ -1,0 +1,39 @@
+import express, { type Express } from 'express';
+import { HttpError } from '../errors.js';
+import type { NodeContext } from '../context.js';
+import { errorHandler } from './error-handler.js';
+import { requestLog } from './request-log.js';
+import { healthRoutes } from './routes/health.js';
+import { usageRoutes } from './routes/usage.js';
+import { uploadRoutes } from './routes/upload.js';
+import { deleteRoutes } from './routes/delete.js';
+import { downloadRoutes } from './routes/download.js';
+
+export interface AppOptions {
+  /** True once the server began shutting down (readyz fails). */
+  isShuttingDown?: () => boolean;
+}
+
+/** The HTTP API of DESIGN §2 on a NodeContext; no listen(), so supertest can drive it. */
+export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+
+  app.use(requestLog(ctx.logger.child({ module: 'http' })));
+  app.use(healthRoutes(ctx, options.isShuttingDown ?? (() => false)));
+  app.use(usageRoutes(ctx));
+  app.use(uploadRoutes(ctx));
+  app.use(deleteRoutes(ctx));
+  app.use(downloadRoutes(ctx));
+
+  app.use((req, _res, next) => {
+    const allowed = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'];
+    next(allowed.includes(req.method)
+      ? new HttpError('not_found', 'No such endpoint; files are read at /<name> and written at /upload/<name>.')
+      : new HttpError('method_not_allowed', undefined, { method: req.method }, { Allow: allowed.join(', ') }));
+  });
+  app.use(errorHandler(ctx.logger.child({ module: 'http' })));
+  return app;
+}

@@ -1,0 +1,58 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIPv6 } from 'node:net';
+import type { Request } from 'express';
+import { HttpError } from '../errors.js';
+
+/**
+ * Who may write, delete and administer (DESIGN §7): a bearer token from the
+ * config, or a source address in trustedNetworks. A token that is presented
+ * but wrong is refused even from a trusted address, so a misconfigured client
+ * learns it at once.
+ */
+export class Authenticator {
+  private readonly tokenDigests: Buffer[];
+  private readonly trusted = new BlockList();
+
+  constructor(tokens: readonly string[], trustedNetworks: readonly string[]) {
+    this.tokenDigests = tokens.map(digest);
+    for (const cidr of trustedNetworks) {
+      const [address, prefix] = cidr.split('/');
+      this.trusted.addSubnet(address, Number(prefix), isIPv6(address) ? 'ipv6' : 'ipv4');
+    }
+  }
+
+  /** 'token' or 'network' when the request is trusted, null when it carries no credentials; throws on a wrong token. */
+  identify(req: Request): 'token' | 'network' | null {
+    const header = req.headers.authorization;
+    if (header !== undefined) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!match || !this.isToken(match[1])) throw new HttpError('unauthorized', 'The bearer token is not valid.');
+      return 'token';
+    }
+    return this.isTrustedAddress(req.socket.remoteAddress) ? 'network' : null;
+  }
+
+  /** Throws 401 unless the request has a valid token or a trusted address. */
+  require(req: Request): void {
+    if (this.identify(req) === null) throw new HttpError('unauthorized');
+  }
+
+  private isToken(token: string): boolean {
+    const candidate = digest(token);
+    // Compare against every token, always, so timing reveals nothing.
+    let ok = false;
+    for (const known of this.tokenDigests) ok = timingSafeEqual(known, candidate) || ok;
+    return ok;
+  }
+
+  isTrustedAddress(address: string | undefined): boolean {
+    if (!address) return false;
+    const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+    if (v4) return this.trusted.check(v4, 'ipv4');
+    return this.trusted.check(address, isIPv6(address) ? 'ipv6' : 'ipv4');
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}

@@ -1,0 +1,48 @@
+import type { ErrorRequestHandler, Request, Response } from 'express';
+import { HttpError, isHttpError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/** How long a refused request's unread body is drained before the socket is closed (nginx: lingering close). */
+const LINGER_MS = 2000;
+
+/**
+ * Renders every error as JSON (DESIGN §2). A refusal sent before the body
+ * was read closes the connection so the body is not read on; anything that
+ * is not an HttpError is logged and answered with a generic 500.
+ */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const error = toHttpError(err);
+    if (!isHttpError(err)) {
+      logger.error('unhandled error', { requestId: res.locals.requestId, error: (err as Error)?.stack ?? String(err) });
+    }
+    res.locals.errorCode = error.code;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    sendError(req, res, error);
+  };
+}
+
+export function sendError(req: Request, res: Response, error: HttpError): void {
+  if (!req.complete) closeAfterResponse(req, res);
+  res.status(error.status).set(error.headers).json(error.toJSON());
+}
+
+/** The body was not read: say Connection: close, and cut a client that keeps sending. */
+function closeAfterResponse(req: Request, res: Response): void {
+  res.set('Connection', 'close');
+  res.once('finish', () => {
+    const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+    timer.unref();
+    req.socket.once('close', () => clearTimeout(timer));
+  });
+}
+
+function toHttpError(err: unknown): HttpError {
+  if (isHttpError(err)) return err;
+  const status = (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;
+  if (status === 400 && (err as { type?: string }).type !== undefined) return new HttpError('invalid_request');
+  return new HttpError('internal');
+}

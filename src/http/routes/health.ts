@@ -1,0 +1,27 @@
+import type { Router } from 'express';
+import express from 'express';
+import type { NodeContext } from '../../context.js';
+
+/** /healthz: the process answers. /readyz: index open, data writable, disk not critical, not shutting down. */
+export function healthRoutes(ctx: NodeContext, isShuttingDown: () => boolean): Router {
+  const router = express.Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const storageOk = await ctx.storage.check().then(() => true, () => false);
+    const checks = {
+      index: ctx.index.db.open,
+      storage: storageOk,
+      disk: ctx.guard.currentState !== 'critical',
+      accepting: !isShuttingDown(),
+    };
+    const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
+    if (failing.length === 0) {
+      res.json({ ready: true, checks });
+      return;
+    }
+    res.status(503).json({ error: 'not_ready', message: `Not ready: ${failing.join(', ')} check failed.`, checks });
+  });
+  return router;
+}

@@ -1,0 +1,109 @@
+import type { Request, Response, Router } from 'express';
+import express from 'express';
+import multer from 'multer';
+import { HttpError } from '../../errors.js';
+import { parseEncodedName } from '../../names.js';
+import type { NodeContext } from '../../context.js';
+import type { Admission, UploadRequest, UploadResult } from '../../upload/uploader.js';
+import { MultipartStorageEngine, multerErrorToHttp } from '../../upload/multipart-engine.js';
+import { abortSignalOf } from '../abort.js';
+
+const PREFIX = '/upload/';
+
+/**
+ * PUT /upload/<name> (raw body) and POST /upload/<name> (multipart, one part
+ * "file"): both admit before reading a byte, then hand the body to the one
+ * write path (src/upload/uploader.ts).
+ */
+export function uploadRoutes(ctx: NodeContext): Router {
+  const router = express.Router();
+  const engine = new MultipartStorageEngine(ctx.uploader, async (name) => {
+    await ctx.storage.remove(parseEncodedName(name));
+    ctx.index.remove(name);
+  });
+  const parseMultipart = multer({
+    storage: engine,
+    limits: { files: 1, fields: 0, parts: 1, fileSize: ctx.config.upload.maxBytes, headerPairs: 100 },
+  }).single('file');
+
+  router.put(/^\/upload\/.+$/, async (req, res) => {
+    const admission = await admit(ctx, req, res);
+    try {
+      const result = await ctx.uploader.store(admission, req, abortSignalOf(res));
+      created(res, result);
+    } finally {
+      admission.reservation.release();
+    }
+  });
+
+  router.post(/^\/upload\/.+$/, async (req, res) => {
+    if (!req.is('multipart/form-data')) {
+      throw new HttpError('invalid_request', 'POST /upload/<name> needs a multipart/form-data body with one part "file"; use PUT for a raw body.');
+    }
+    const admission = await admit(ctx, req, res);
+    try {
+      res.locals.admission = admission;
+      res.locals.signal = abortSignalOf(res);
+      await new Promise<void>((resolve, reject) => {
+        parseMultipart(req, res, (err: unknown) => (err ? reject(multerErrorToHttp(err)) : resolve()));
+      });
+      const result = (req.file as unknown as { result?: UploadResult } | undefined)?.result;
+      if (!result) throw new HttpError('invalid_request', 'The multipart body has no part named "file".');
+      created(res, result);
+    } finally {
+      admission.reservation.release();
+    }
+  });
+
+  return router;
+}
+
+async function admit(ctx: NodeContext, req: Request, res: Response): Promise<Admission> {
+  ctx.auth.require(req);
+  const stored = parseEncodedName(req.path.slice(PREFIX.length));
+  res.locals.name = stored.name;
+  res.locals.tenant = stored.tenant;
+  const request: UploadRequest = {
+    stored,
+    declaredBytes: contentLength(req),
+    expectedSha256: checksumHeader(req),
+    storageClass: req.get('x-storage-class')?.trim(),
+    expireAfterMs: expireAfterHeader(req),
+  };
+  const admission = await ctx.uploader.admit(request);
+  res.locals.bytesIn = request.declaredBytes ?? undefined;
+  // Only now that the upload is admitted may a 100-continue client send its body.
+  if (req.get('expect')?.toLowerCase() === '100-continue') res.writeContinue();
+  return admission;
+}
+
+function created(res: Response, result: UploadResult): void {
+  res.locals.bytesIn = result.size;
+  res.status(201).location(result.url).json(result);
+}
+
+function contentLength(req: Request): number | null {
+  const raw = req.headers['content-length'];
+  if (raw === undefined) return null;
+  if (!/^\d+$/.test(raw)) throw new HttpError('invalid_request', 'Content-Length must be a number of bytes.', { header: 'Content-Length' });
+  return Number(raw);
+}
+
+function checksumHeader(req: Request): string | undefined {
+  const raw = req.get('x-checksum-sha256');
+  if (raw === undefined) return undefined;
+  const value = raw.trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(value)) {
+    throw new HttpError('invalid_request', 'X-Checksum-SHA256 must be 64 hex digits (the SHA-256 of the body).', { header: 'X-Checksum-SHA256' });
+  }
+  return value;
+}
+
+function expireAfterHeader(req: Request): number | undefined {
+  const raw = req.get('x-expire-after');
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,10}$/.test(raw.trim())) {
+    throw new HttpError('invalid_request', 'X-Expire-After must be a whole number of seconds.', { header: 'X-Expire-After' });
+  }
+  return Number(raw.trim()) * 1000;
+}

@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { parseName } from '../names.js';
+import type { Storage } from '../storage/storage.js';
+import type { FileIndex } from './file-index.js';
+import type { Classifier } from '../eviction/classes.js';
+
+export interface Drift {
+  /** Stored files that had no row (or a row of another size): indexed now. */
+  added: string[];
+  /** Rows whose file is gone: dropped. */
+  removed: string[];
+  checked: number;
+}
+
+export interface ReconcileOptions {
+  /** Report only; change nothing. */
+  checkOnly?: boolean;
+  now: () => number;
+  /** Cap on names listed in the result (counts stay exact). */
+  listLimit?: number;
+}
+
+/**
+ * The files are the truth (DESIGN §6): indexes files that have no row and
+ * drops rows that have no file. Hashes only files it has to add.
+ */
+export async function reconcile(storage: Storage, index: FileIndex, classifier: Classifier, options: ReconcileOptions): Promise<Drift & { addedCount: number; removedCount: number }> {
+  const limit = options.listLimit ?? 1000;
+  const added: string[] = [];
+  const removed: string[] = [];
+  let addedCount = 0;
+  let removedCount = 0;
+  const seen = new Set<string>();
+  let checked = 0;
+  for await (const info of storage.list()) {
+    checked++;
+    seen.add(info.name);
+    const row = index.get(info.name);
+    if (row && row.size === info.size) continue;
+    addedCount++;
+    if (added.length < limit) added.push(info.name);
+    if (options.checkOnly) continue;
+    const stored = parseName(info.name);
+    const sha256 = info.sha256 ?? await hashOf(storage, stored);
+    index.put({
+      name: info.name, tenant: stored.tenant, class: row?.class ?? classifier.classify(info.name).name, size: info.size, sha256,
+      createdMs: Math.round(info.mtimeMs), accessedMs: row?.accessedMs ?? Math.round(info.mtimeMs), expiresMs: row?.expiresMs ?? null,
+    });
+    if (checked % 256 === 0) await yieldToLoop();
+  }
+  const gone: string[] = [];
+  for (const name of index.names()) if (!seen.has(name)) gone.push(name);
+  for (const name of gone) {
+    // Re-check: an upload may have landed while we listed.
+    const stillGone = !(await storage.stat(parseName(name)));
+    if (!stillGone) continue;
+    removedCount++;
+    if (removed.length < limit) removed.push(name);
+    if (!options.checkOnly) index.remove(name);
+  }
+  return { added, removed, checked, addedCount, removedCount };
+}
+
+async function hashOf(storage: Storage, stored: ReturnType<typeof parseName>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of await storage.open(stored)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,103 @@
+import path from 'node:path';
+import type { Config } from './config/schema.js';
+import type { NodeContext } from './context.js';
+import { createLogger, type Logger } from './logger.js';
+import { FsStorage } from './storage/fs-storage.js';
+import type { Storage } from './storage/storage.js';
+import { FileIndex } from './index/file-index.js';
+import { AccessTimes } from './index/access-times.js';
+import { reconcile } from './index/reconcile.js';
+import { DiskGuard } from './disk/disk-guard.js';
+import { statfsReader, type ReadDisk } from './disk/statfs.js';
+import { TmpSweeper } from './disk/tmp-sweeper.js';
+import { Classifier } from './eviction/classes.js';
+import { Uploader } from './upload/uploader.js';
+import { Authenticator } from './http/auth.js';
+
+/** What tests (and only tests) replace: the clock, the disk reading, the logger. */
+export interface NodeOverrides {
+  now?: () => number;
+  readDisk?: ReadDisk;
+  logger?: Logger;
+  /** Milliseconds between access-time flushes. */
+  accessFlushMs?: number;
+}
+
+/** A running node's parts, and how to stop them. */
+export interface NodeRuntime {
+  readonly ctx: NodeContext;
+  readonly sweeper: TmpSweeper;
+  /** Background work after the server listens: timers, index reconcile. */
+  startBackground(): void;
+  /** Waits for the index reconcile started by startBackground (tests). */
+  readonly reconciled: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the data dir: storage engine, index (rebuilt when missing), disk
+ * guard; sweeps tmp/ left by a dead process. Does not listen.
+ */
+export async function openNode(config: Config, overrides: NodeOverrides = {}): Promise<NodeRuntime> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const now = overrides.now ?? Date.now;
+  const dataDir = path.resolve(config.dataDir);
+  const fsStorage = new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
+  await fsStorage.init();
+  const storage: Storage = fsStorage;
+
+  const index = new FileIndex(path.join(dataDir, 'index.sqlite'));
+  const access = new AccessTimes(index, logger.child({ module: 'access-times' }));
+  const classifier = new Classifier(config.classes);
+  const guard = new DiskGuard({
+    readDisk: overrides.readDisk ?? statfsReader(dataDir),
+    now,
+    logger: logger.child({ module: 'disk-guard' }),
+    ...config.disk,
+  });
+  const uploader = new Uploader({
+    storage, index, guard, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
+  });
+  const auth = new Authenticator(config.auth.tokens, config.auth.trustedNetworks);
+  const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth };
+
+  const sweeper = new TmpSweeper(storage, guard, logger.child({ module: 'tmp-sweeper' }), now, config.eviction.tmpMaxAge);
+  // Everything in tmp/ now belongs to a dead process.
+  await sweeper.sweep(0);
+  if (index.created) {
+    const drift = await reconcile(storage, index, classifier, { now });
+    if (drift.addedCount > 0) logger.warn('index was missing; rebuilt from files/', { files: drift.addedCount });
+  }
+  await guard.refresh(true);
+
+  const timers: NodeJS.Timeout[] = [];
+  let resolveReconciled!: () => void;
+  const reconciled = new Promise<void>((resolve) => { resolveReconciled = resolve; });
+  return {
+    ctx,
+    sweeper,
+    reconciled,
+    startBackground() {
+      access.start(overrides.accessFlushMs ?? 2000);
+      sweeper.start();
+      const refresh = setInterval(() => { guard.refresh().catch(() => undefined); }, 2000);
+      refresh.unref();
+      timers.push(refresh);
+      reconcile(storage, index, classifier, { now })
+        .then((drift) => {
+          if (drift.addedCount || drift.removedCount) {
+            logger.warn('index drift reconciled', { added: drift.addedCount, removed: drift.removedCount, sample: [...drift.added, ...drift.removed].slice(0, 10) });
+          }
+        })
+        .catch((err: unknown) => logger.error('index reconcile failed', { error: (err as Error).message }))
+        .finally(resolveReconciled);
+    },
+    async close() {
+      for (const timer of timers) clearInterval(timer);
+      sweeper.stop();
+      access.stop();
+      await storage.close();
+      index.close();
+    },
+  };
+}

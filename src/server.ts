@@ -1,0 +1,51 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/schema.js';
+import { createApp } from './http/app.js';
+import { openNode, type NodeOverrides, type NodeRuntime } from './node.js';
+
+export interface RunningServer {
+  readonly runtime: NodeRuntime;
+  readonly server: http.Server;
+  readonly port: number;
+  /** Stops accepting, drains uploads within the grace, flushes and closes. */
+  shutdown(reason: string): Promise<void>;
+}
+
+/** Opens the node and listens; timeouts against slow clients; graceful shutdown. */
+export async function startServer(config: Config, overrides: NodeOverrides = {}): Promise<RunningServer> {
+  const runtime = await openNode(config, overrides);
+  const { ctx } = runtime;
+  let shuttingDown = false;
+  const app = createApp(ctx, { isShuttingDown: () => shuttingDown });
+  const server = http.createServer({ requestTimeout: config.http.requestTimeout, headersTimeout: config.http.headersTimeout }, app);
+  server.keepAliveTimeout = config.http.keepAliveTimeout;
+  // Handle Expect: 100-continue ourselves: the upload route sends 100 only
+  // once the upload is admitted, so a refused client never sends its body.
+  server.on('checkContinue', (req, res) => server.emit('request', req, res));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  ctx.logger.info('nanocdn listening', { host: config.host, port, dataDir: config.dataDir, engine: ctx.storage.kind });
+  runtime.startBackground();
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      ctx.logger.info('shutting down', { reason, inflightUploads: ctx.uploader.inflight });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await ctx.uploader.drain(config.http.shutdownGrace);
+      server.closeAllConnections();
+      await closed;
+      await runtime.close();
+      ctx.logger.info('stopped');
+    })();
+    return closing;
+  };
+  return { runtime, server, port, shutdown };
+}

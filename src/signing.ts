@@ -1,0 +1,30 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { HttpError } from './errors.js';
+
+/**
+ * Signed URLs (DESIGN §7): sig = hex HMAC-SHA256(secret, name + "\n" + expires),
+ * name without a leading slash, expires in integer seconds since the epoch.
+ */
+export function signature(secret: string, name: string, expires: number): string {
+  return createHmac('sha256', secret).update(`${name}\n${expires}`).digest('hex');
+}
+
+/** The query string that grants a GET of `name` until `expires`. */
+export function signedQuery(secret: string, name: string, expires: number): string {
+  return `expires=${expires}&sig=${signature(secret, name, expires)}`;
+}
+
+/**
+ * Checks a signature first (signature_invalid), then its expiry
+ * (signature_expired). Constant-time comparison.
+ */
+export function verifySignature(secret: string, name: string, expiresRaw: unknown, sigRaw: unknown, nowMs: number): void {
+  if (typeof expiresRaw !== 'string' || typeof sigRaw !== 'string' || !/^\d{1,12}$/.test(expiresRaw) || !/^[0-9a-f]{64}$/.test(sigRaw)) {
+    throw new HttpError('signature_invalid', 'The URL signature is malformed: expires must be integer seconds and sig 64 lowercase hex digits.');
+  }
+  const expected = Buffer.from(signature(secret, name, Number(expiresRaw)), 'hex');
+  if (!timingSafeEqual(expected, Buffer.from(sigRaw, 'hex'))) throw new HttpError('signature_invalid');
+  if (Number(expiresRaw) * 1000 < nowMs) {
+    throw new HttpError('signature_expired', undefined, { expiredAt: new Date(Number(expiresRaw) * 1000).toISOString() });
+  }
+}

@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, createWriteStream } from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { HttpError, translateFsError } from '../errors.js';
+import { parseName, pathOf, type StoredName } from '../names.js';
+import type { ByteRange, ObjectInfo, Storage, TmpStats } from './storage.js';
+
+export interface FsStorageOptions {
+  /** The data dir: bytes under files/, spool under tmp/. */
+  dataDir: string;
+  /** fsync file and directory before an upload is acknowledged. */
+  fsync: boolean;
+}
+
+const READ_BUFFER = 1 << 20;
+const WRITE_BUFFER = 1 << 20;
+
+/**
+ * Local-disk engine: stream into tmp/ (O_EXCL), fsync, link() into files/
+ * (never replaces: EEXIST is a clean 409), unlink tmp, fsync the directory.
+ */
+export class FsStorage implements Storage {
+  readonly kind = 'fs' as const;
+  readonly filesDir: string;
+  readonly tmpDir: string;
+  /** tmp entries owned by live writes; the sweeper leaves them alone. */
+  private readonly liveTmp = new Set<string>();
+
+  constructor(private readonly options: FsStorageOptions) {
+    this.filesDir = path.resolve(options.dataDir, 'files');
+    this.tmpDir = path.resolve(options.dataDir, 'tmp');
+  }
+
+  /** Creates the layout and checks tmp/ and files/ share one filesystem (link() needs it). */
+  async init(): Promise<void> {
+    await fsp.mkdir(this.filesDir, { recursive: true });
+    await fsp.mkdir(this.tmpDir, { recursive: true });
+    const [files, tmp] = await Promise.all([fsp.stat(this.filesDir), fsp.stat(this.tmpDir)]);
+    if (files.dev !== tmp.dev) {
+      throw new Error(`${this.tmpDir} and ${this.filesDir} are on different filesystems; uploads are linked from tmp/ into files/, so both must be on one filesystem`);
+    }
+  }
+
+  localPath(name: StoredName): string {
+    return pathOf(this.filesDir, name);
+  }
+
+  async write(name: StoredName, body: Readable, signal: AbortSignal): Promise<{ size: number }> {
+    const finalPath = pathOf(this.filesDir, name);
+    const tmpPath = path.join(this.tmpDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`);
+    this.liveTmp.add(tmpPath);
+    try {
+      // 'wx' = O_CREAT|O_EXCL; `flush` fsyncs before close, and the pipeline
+      // only resolves once close succeeded, so close errors are never dropped.
+      const out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o644, flush: this.options.fsync, highWaterMark: WRITE_BUFFER });
+      await pipeline(body, out, { signal });
+      const size = out.bytesWritten;
+      await this.linkIntoPlace(tmpPath, finalPath);
+      await fsp.unlink(tmpPath);
+      if (this.options.fsync) await fsyncDir(path.dirname(finalPath));
+      return { size };
+    } catch (err) {
+      await fsp.rm(tmpPath, { force: true });
+      throw translateFsError(err, { name: name.name });
+    } finally {
+      this.liveTmp.delete(tmpPath);
+    }
+  }
+
+  /** link() fails with EEXIST instead of replacing: a concurrent same-name upload loses cleanly. */
+  private async linkIntoPlace(tmpPath: string, finalPath: string): Promise<void> {
+    try {
+      await fsp.link(tmpPath, finalPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await fsp.mkdir(path.dirname(finalPath), { recursive: true });
+      await fsp.link(tmpPath, finalPath);
+    }
+  }
+
+  async stat(name: StoredName): Promise<ObjectInfo | null> {
+    try {
+      const st = await fsp.stat(pathOf(this.filesDir, name));
+      return st.isFile() ? { name: name.name, size: st.size, mtimeMs: st.mtimeMs } : null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw translateFsError(err, { name: name.name });
+    }
+  }
+
+  async open(name: StoredName, range?: ByteRange): Promise<Readable> {
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(pathOf(this.filesDir, name), 'r');
+    } catch (err) {
+      throw translateFsError(err, { name: name.name });
+    }
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_BUFFER });
+  }
+
+  async remove(name: StoredName): Promise<boolean> {
+    try {
+      await fsp.unlink(pathOf(this.filesDir, name));
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw translateFsError(err, { name: name.name });
+    }
+  }
+
+  async *list(): AsyncIterable<ObjectInfo> {
+    yield* walk(this.filesDir, '');
+  }
+
+  async tmpStats(now: number): Promise<TmpStats> {
+    let files = 0;
+    let bytes = 0;
+    let oldest: number | null = null;
+    for (const entry of await this.tmpEntries()) {
+      files++;
+      bytes += entry.size;
+      oldest = oldest === null ? entry.mtimeMs : Math.min(oldest, entry.mtimeMs);
+    }
+    return { files, bytes, oldestAgeMs: oldest === null ? null : Math.max(0, now - oldest) };
+  }
+
+  async sweepTmp(olderThanMs: number, now: number): Promise<{ files: number; bytes: number }> {
+    let files = 0;
+    let bytes = 0;
+    for (const entry of await this.tmpEntries()) {
+      if (this.liveTmp.has(entry.path) || now - entry.mtimeMs < olderThanMs) continue;
+      await fsp.rm(entry.path, { force: true, recursive: true });
+      files++;
+      bytes += entry.size;
+    }
+    return { files, bytes };
+  }
+
+  private async tmpEntries(): Promise<{ path: string; size: number; mtimeMs: number }[]> {
+    const names = await fsp.readdir(this.tmpDir).catch(() => [] as string[]);
+    const entries = await Promise.all(names.map(async (entry) => {
+      const full = path.join(this.tmpDir, entry);
+      const st = await fsp.lstat(full).catch(() => null);
+      return st ? { path: full, size: st.size, mtimeMs: st.mtimeMs } : null;
+    }));
+    return entries.filter((e): e is NonNullable<typeof e> => e !== null);
+  }
+
+  async check(): Promise<void> {
+    await fsp.access(this.filesDir, fsConstants.W_OK);
+    await fsp.access(this.tmpDir, fsConstants.W_OK);
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release: every write owns and closes its own handles.
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Recursively lists regular files whose paths are valid names; anything else is skipped. */
+async function* walk(root: string, prefix: string): AsyncIterable<ObjectInfo> {
+  let dir;
+  try {
+    dir = await fsp.opendir(path.join(root, prefix));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for await (const entry of dir) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) {
+      yield* walk(root, rel);
+    } else if (entry.isFile()) {
+      try {
+        parseName(rel);
+      } catch (err) {
+        if (err instanceof HttpError) continue;
+        throw err;
+      }
+      const st = await fsp.stat(path.join(root, rel)).catch(() => null);
+      if (st) yield { name: rel, size: st.size, mtimeMs: st.mtimeMs };
+    }
+  }
+}
+

@@ -1,0 +1,70 @@
+import type { Readable } from 'node:stream';
+import type { StoredName } from '../names.js';
+
+/** What the store knows about one object. */
+export interface ObjectInfo {
+  readonly name: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** Present when the store keeps it (e.g. from object metadata). */
+  readonly sha256?: string;
+}
+
+/** An inclusive byte range, as HTTP Range gives it. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Upload spool or in-flight area, for /usage and the stale sweep. */
+export interface TmpStats {
+  readonly files: number;
+  readonly bytes: number;
+  /** Age of the oldest entry in ms, null when empty. */
+  readonly oldestAgeMs: number | null;
+}
+
+/**
+ * A storage engine: where the bytes live (STYLE §2). Every engine passes
+ * test/storage/contract.ts. Engines translate their own errors into
+ * HttpError codes (not_found, exists, insufficient_storage); callers never
+ * see errno.
+ */
+export interface Storage {
+  readonly kind: 'fs' | 's3';
+
+  /**
+   * Stores a new object from a stream. Create-only: an existing name fails
+   * with `exists`. On any failure or abort nothing is visible under the name
+   * and no partial data is left behind.
+   * @returns the number of bytes stored
+   */
+  write(name: StoredName, body: Readable, signal: AbortSignal): Promise<{ size: number }>;
+
+  /** The object's size and mtime, or null when absent. */
+  stat(name: StoredName): Promise<ObjectInfo | null>;
+
+  /** Streams the object (or a range of it); `not_found` when absent. */
+  open(name: StoredName, range?: ByteRange): Promise<Readable>;
+
+  /** Removes the object; false when it was absent. */
+  remove(name: StoredName): Promise<boolean>;
+
+  /** Every stored object, for rebuilding the index. */
+  list(): AsyncIterable<ObjectInfo>;
+
+  /**
+   * The local file of an object, when the engine keeps one, so GET can use
+   * sendfile and nginx can serve it (fs engine only).
+   */
+  localPath?(name: StoredName): string;
+
+  /** The in-flight/spool area: stats, and removal of entries no live write owns. */
+  tmpStats(now: number): Promise<TmpStats>;
+  sweepTmp(olderThanMs: number, now: number): Promise<{ files: number; bytes: number }>;
+
+  /** Checks the backend is usable (writable dir, reachable bucket). */
+  check(): Promise<void>;
+
+  close(): Promise<void>;
+}

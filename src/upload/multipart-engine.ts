@@ -1,0 +1,49 @@
+import type { Request } from 'express';
+import multer, { type StorageEngine } from 'multer';
+import { HttpError, isHttpError } from '../errors.js';
+import type { Admission, Uploader } from './uploader.js';
+
+type FileInfo = Parameters<StorageEngine['_handleFile']>[1];
+type Done = Parameters<StorageEngine['_handleFile']>[2];
+
+/**
+ * multer StorageEngine that hands the part "file" to the one write path:
+ * same admission (done by the route before multer runs), same meter, same
+ * engine. Nothing is buffered in memory.
+ */
+export class MultipartStorageEngine implements StorageEngine {
+  constructor(private readonly uploader: Uploader, private readonly removeStored: (name: string) => Promise<void>) {}
+
+  _handleFile(req: Request, file: FileInfo, done: Done): void {
+    const res = req.res!;
+    const admission = res.locals.admission as Admission;
+    const signal = res.locals.signal as AbortSignal;
+    this.uploader.store(admission, file.stream, signal).then(
+      (result) => done(null, { size: result.size, result } as Partial<Express.Multer.File>),
+      (err: unknown) => {
+        file.stream.resume(); // let busboy finish so multer reports our error
+        done(err as Error);
+      },
+    );
+  }
+
+  /** multer calls this when a later part fails the request: undo the stored file. */
+  _removeFile(_req: Request, file: Express.Multer.File, done: (error: Error | null) => void): void {
+    const result = (file as unknown as { result?: { name: string } }).result;
+    if (!result) { done(null); return; }
+    this.removeStored(result.name).then(() => done(null), (err: unknown) => done(err as Error));
+  }
+}
+
+/** multer's and busboy's errors as our JSON codes. */
+export function multerErrorToHttp(err: unknown): unknown {
+  if (isHttpError(err)) return err;
+  if (err instanceof multer.MulterError) {
+    if (err.code === 'LIMIT_FILE_SIZE') return new HttpError('upload_too_large');
+    return new HttpError('invalid_request', `Malformed upload: ${err.message} (${err.field ? `field "${err.field}"` : err.code}); send exactly one part named "file".`, { multer: err.code });
+  }
+  if (err instanceof Error) {
+    return new HttpError('invalid_request', `Malformed multipart body: ${err.message}.`);
+  }
+  return err;
+}

@@ -1,0 +1,57 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { HttpError } from '../errors.js';
+import { formatBytes } from '../config/units.js';
+import type { Reservation } from '../disk/disk-guard.js';
+
+/**
+ * Sits between the request body and the storage engine: hashes, counts
+ * bytes against the size limit and the disk reservation, and verifies the
+ * declared checksum before the last byte is handed on, so a mismatch fails
+ * the write before anything becomes visible.
+ */
+export class UploadMeter extends Transform {
+  bytes = 0;
+  private readonly hash: Hash = createHash('sha256');
+  private digest: string | undefined;
+
+  constructor(
+    private readonly limits: { maxBytes: number; reservation: Reservation; expectedSha256?: string },
+  ) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const next = this.bytes + chunk.length;
+    if (next > this.limits.maxBytes) {
+      done(new HttpError('upload_too_large', `The upload is larger than the maximum of ${formatBytes(this.limits.maxBytes)}.`, {
+        maxBytes: this.limits.maxBytes,
+      }));
+      return;
+    }
+    try {
+      this.limits.reservation.wrote(chunk.length);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    this.bytes = next;
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.digest = this.hash.digest('hex');
+    const expected = this.limits.expectedSha256;
+    if (expected && expected !== this.digest) {
+      done(new HttpError('checksum_mismatch', undefined, { expectedSha256: expected, actualSha256: this.digest }));
+      return;
+    }
+    done();
+  }
+
+  get sha256(): string {
+    if (!this.digest) throw new Error('sha256 read before the body ended');
+    return this.digest;
+  }
+}

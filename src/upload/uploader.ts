@@ -1,0 +1,199 @@
+import type { Readable } from 'node:stream';
+import { HttpError, isHttpError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { StoredName } from '../names.js';
+import type { Storage } from '../storage/storage.js';
+import type { FileIndex } from '../index/file-index.js';
+import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
+import type { Classifier, StorageClass } from '../eviction/classes.js';
+import { formatBytes } from '../config/units.js';
+import { UploadMeter } from './upload-meter.js';
+
+/** Everything an upload declares before its body is read. */
+export interface UploadRequest {
+  stored: StoredName;
+  /** Content-Length of the body (or of the whole multipart request); null when chunked. */
+  declaredBytes: number | null;
+  expectedSha256?: string;
+  storageClass?: string;
+  expireAfterMs?: number;
+}
+
+export interface UploadResult {
+  name: string;
+  url: string;
+  size: number;
+  sha256: string;
+}
+
+/** The outcome of an upload, for metrics: created, exists, refused (4xx/507 by policy) or failed. */
+export type UploadOutcome = 'created' | 'exists' | 'refused' | 'failed';
+
+/** Receives upload outcomes (metrics). */
+export interface UploadObserver {
+  uploadFinished(outcome: UploadOutcome, code?: string): void;
+}
+
+/**
+ * Per-tenant quotas of storage classes (src/eviction/quota.ts): either makes
+ * room (evictable classes) or throws 507 quota_exceeded.
+ */
+export interface QuotaGate {
+  admit(tenant: string, cls: StorageClass, incomingBytes: number): Promise<void>;
+}
+
+/** An upload that passed admission and holds its reservation. */
+export interface Admission {
+  readonly request: UploadRequest;
+  readonly cls: StorageClass;
+  readonly reservation: Reservation;
+}
+
+export interface UploaderDeps {
+  storage: Storage;
+  index: FileIndex;
+  guard: DiskGuard;
+  classifier: Classifier;
+  logger: Logger;
+  now: () => number;
+  maxBytes: number;
+  quota?: QuotaGate;
+  observer?: UploadObserver;
+}
+
+/**
+ * The one write path (DESIGN §3) for PUT and multipart POST: admission before
+ * the body, then stream → meter (hash, limits, reservation) → engine → index.
+ */
+export class Uploader {
+  private readonly active = new Set<AbortController>();
+  private readonly shutdown = new AbortController();
+  private idleWaiters: (() => void)[] = [];
+  /** Set by drain(): new uploads are refused with 503 shutting_down. */
+  private closed = false;
+
+  constructor(private readonly deps: UploaderDeps) {}
+
+  get inflight(): number {
+    return this.active.size;
+  }
+
+  /** Step 1–2: name free, size limit, quota, disk reserve. Throws HttpError; no body byte read. */
+  async admit(request: UploadRequest): Promise<Admission> {
+    const { deps } = this;
+    try {
+      if (this.closed) throw new HttpError('shutting_down');
+      const cls = deps.classifier.classify(request.stored.name, request.storageClass);
+      if (request.declaredBytes !== null && request.declaredBytes > deps.maxBytes) {
+        throw new HttpError('upload_too_large', `The upload declares ${formatBytes(request.declaredBytes)}, more than the maximum of ${formatBytes(deps.maxBytes)}.`, {
+          maxBytes: deps.maxBytes, declaredBytes: request.declaredBytes,
+        });
+      }
+      if (await deps.storage.stat(request.stored)) throw this.exists(request.stored);
+      await deps.quota?.admit(request.stored.tenant, cls, request.declaredBytes ?? 0);
+      const reservation = await deps.guard.admit(request.declaredBytes);
+      return { request, cls, reservation };
+    } catch (err) {
+      this.report(err);
+      throw err;
+    }
+  }
+
+  /** Steps 3–5: stream, verify, link into place, index. On failure nothing is visible. */
+  async store(admission: Admission, body: Readable, signal: AbortSignal): Promise<UploadResult> {
+    const { deps } = this;
+    const { request, cls, reservation } = admission;
+    const controller = new AbortController();
+    const abort = () => controller.abort(signal.reason);
+    const shut = () => controller.abort(new HttpError('shutting_down', 'The node shut down during the upload; nothing was stored. Retry.'));
+    signal.addEventListener('abort', abort, { once: true });
+    this.shutdown.signal.addEventListener('abort', shut, { once: true });
+    this.active.add(controller);
+    const meter = new UploadMeter({ maxBytes: deps.maxBytes, reservation, expectedSha256: request.expectedSha256 });
+    let stored = false;
+    try {
+      if (signal.aborted) abort();
+      const { size } = await deps.storage.write(request.stored, body.pipe(meter), controller.signal);
+      stored = true;
+      const now = deps.now();
+      this.indexSafely(() => deps.index.put({
+        name: request.stored.name, tenant: request.stored.tenant, class: cls.name, size, sha256: meter.sha256,
+        createdMs: now, accessedMs: now, expiresMs: request.expireAfterMs !== undefined ? now + request.expireAfterMs : null,
+      }));
+      deps.observer?.uploadFinished('created');
+      return { name: request.stored.name, url: `/${request.stored.name}`, size, sha256: meter.sha256 };
+    } catch (err) {
+      body.unpipe(meter);
+      meter.destroy();
+      const translated = this.explain(err, controller.signal, request.stored);
+      this.report(translated);
+      throw translated;
+    } finally {
+      reservation.release(stored ? 0 : reservation.written);
+      signal.removeEventListener('abort', abort);
+      this.shutdown.signal.removeEventListener('abort', shut);
+      this.active.delete(controller);
+      if (this.active.size === 0) this.wakeIdle();
+    }
+  }
+
+  private exists(stored: StoredName): HttpError {
+    return new HttpError('exists', undefined, { name: stored.name, url: `/${stored.name}` }, { Location: `/${stored.name}` });
+  }
+
+  /** Maps an abort or engine error to the error the client should see. */
+  private explain(err: unknown, signal: AbortSignal, stored: StoredName): unknown {
+    if (signal.aborted && isHttpError(signal.reason)) return signal.reason;
+    if (signal.aborted || (err as Error)?.name === 'AbortError' || (err as NodeJS.ErrnoException)?.code === 'ECONNRESET' ||
+        (err as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      return new HttpError('client_closed');
+    }
+    if (isHttpError(err) && err.code === 'exists') return this.exists(stored);
+    if (isHttpError(err) && err.code === 'insufficient_storage' && err.details.reason) {
+      const snap = this.deps.guard.snapshot();
+      this.deps.logger.error('disk full during upload', { name: stored.name, reason: err.details.reason, freeBytes: snap.freeBytes });
+      void this.deps.guard.refresh(true).catch(() => undefined);
+    }
+    return err;
+  }
+
+  private report(err: unknown): void {
+    if (!this.deps.observer) return;
+    if (!isHttpError(err)) { this.deps.observer.uploadFinished('failed'); return; }
+    if (err.code === 'exists') this.deps.observer.uploadFinished('exists', err.code);
+    else if (err.status >= 500 && err.code !== 'insufficient_storage' && err.code !== 'quota_exceeded') this.deps.observer.uploadFinished('failed', err.code);
+    else this.deps.observer.uploadFinished('refused', err.code);
+  }
+
+  /** The file is the truth: an index that cannot grow (SQLITE_FULL) is caught up by reconcile later. */
+  private indexSafely(write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.deps.logger.error('index write failed; reconcile will catch up', { error: (err as Error).message });
+    }
+  }
+
+  /** Refuses new uploads; waits up to graceMs for in-flight ones, then aborts them. */
+  async drain(graceMs: number): Promise<void> {
+    const idle = new Promise<void>((resolve) => {
+      if (this.active.size === 0) resolve();
+      else this.idleWaiters.push(resolve);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), graceMs); });
+    this.closed = true;
+    const result = await Promise.race([idle, deadline]);
+    clearTimeout(timer);
+    if (result === 'late') {
+      this.shutdown.abort();
+      await idle;
+    }
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}

@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli.js');
+
+export interface SpawnedServer {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  readonly dataDir: string;
+  readonly child: ChildProcess;
+  /** Everything the process printed (JSON log lines). */
+  output(): string;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  /** kill -9 and wait. */
+  kill9(): Promise<void>;
+}
+
+/**
+ * Spawns the built server (`node dist/src/cli.js serve`, built by `pretest`)
+ * on a random loopback port. `config` is written to a file passed as
+ * NANOCDN_CONFIG. Resolves once /healthz answers.
+ */
+export async function spawnServer(options: { dataDir?: string; config?: Record<string, unknown>; env?: Record<string, string> } = {}): Promise<SpawnedServer> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it in pretest)`);
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'nanocdn-sys-'));
+  const configFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'nanocdn-cfg-')), 'config.json');
+  writeFileSync(configFile, JSON.stringify({ logLevel: 'info', ...options.config }));
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { ...process.env, NANOCDN_HOST: '127.0.0.1', NANOCDN_PORT: String(port), NANOCDN_DATA_DIR: dataDir, NANOCDN_CONFIG: configFile, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => { output += d; });
+  child.stderr!.on('data', (d) => { output += d; });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}`);
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`server did not become healthy:\n${output}`); }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url, port, pid: child.pid!, dataDir, child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    async kill9() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Writes a config file and returns its path (for CLI subprocess tests). */
+export function writeConfig(config: Record<string, unknown>): string {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'nanocdn-cfg-')), 'config.json');
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
