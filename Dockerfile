@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# Build: compile TypeScript and build better-sqlite3 against this Node.
+FROM node:22-bookworm AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY scripts ./scripts
+COPY bench ./bench
+COPY config ./config
+RUN npm run build && npm prune --omit=dev
+
+# Runtime: only production modules, compiled code and the default config.
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production \
+    NANOCDN_DATA_DIR=/var/nanocdn \
+    NANOCDN_HOST=0.0.0.0 \
+    NANOCDN_PORT=8080
+WORKDIR /app
+RUN groupadd --system nanocdn && useradd --system --gid nanocdn --home-dir /var/nanocdn nanocdn \
+    && mkdir -p /var/nanocdn && chown nanocdn:nanocdn /var/nanocdn
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/config ./config
+USER nanocdn
+VOLUME /var/nanocdn
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.NANOCDN_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# SIGTERM drains in-flight uploads (http.shutdownGrace) and exits 0.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "dist/src/cli.js"]
+CMD ["serve"]
