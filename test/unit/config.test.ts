@@ -1,0 +1,112 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, configWith, deepMerge, loadConfig } from '../../src/config/load.js';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+
+function configFile(content: unknown): string {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'nanocdn-cfgtest-')), 'config.json');
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+  return file;
+}
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).exitCode).toBe(78);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('config/default.json has exactly the keys of DESIGN §8', () => {
+    const defaults = JSON.parse(readFileSync(path.join(REPO, 'config', 'default.json'), 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(defaults).sort()).toEqual([
+      'auth', 'classes', 'dataDir', 'disk', 'download', 'durability', 'eviction', 'host', 'logLevel', 'monitoring', 'port', 'upload', 'usage',
+    ]);
+  });
+
+  it('the defaults run as is: 0.0.0.0:8080, ./data, sizes in bytes, durations in ms, frozen', () => {
+    const config = loadConfig({});
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.port).toBe(8080);
+    expect(config.dataDir).toBe('./data');
+    expect(config.upload.maxBytes).toBe(512 * 1024 ** 2);
+    expect(config.disk.minFreeBytes).toBe(1024 ** 3);
+    expect(config.auth.trustedNetworks).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(config.auth.tokens).toEqual([]);
+    expect(config.auth.signingSecret).toBeNull();
+    expect(config.classes.cache.maxAge).toBe(30 * 86_400_000);
+    expect(config.classes.cache.maxBytesPerTenant).toBe(5 * 1024 ** 3);
+    expect(config.classes.default.evictable).toBe(false);
+    expect(config.eviction.tmpMaxAge).toBe(3_600_000);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.auth.tokens)).toBe(true);
+    expect(() => { (config as { port: number }).port = 1; }).toThrow();
+  });
+
+  it('merges default.json ← NANOCDN_CONFIG file ← NANOCDN_* environment', () => {
+    const file = configFile({ port: 9000, host: '127.0.0.1', upload: { maxBytes: '1MiB' }, auth: { tokens: ['file-token-0123456789'] } });
+    const config = loadConfig({
+      NANOCDN_CONFIG: file, NANOCDN_PORT: '9100', NANOCDN_DATA_DIR: '/var/nanocdn',
+      NANOCDN_TOKENS: 'env-token-0123456789a, env-token-0123456789b', NANOCDN_SIGNING_SECRET: 'env-secret-0123456789', NANOCDN_LOG_LEVEL: 'warn',
+    });
+    expect(config.port).toBe(9100);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.dataDir).toBe('/var/nanocdn');
+    expect(config.logLevel).toBe('warn');
+    expect(config.upload.maxBytes).toBe(1024 ** 2);
+    expect(config.auth.tokens).toEqual(['env-token-0123456789a', 'env-token-0123456789b']);
+    expect(config.auth.signingSecret).toBe('env-secret-0123456789');
+    // Deep merge keeps sibling keys of a partially overridden object.
+    expect(config.auth.trustedNetworks).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(config.disk.minFreePercent).toBe(5);
+  });
+
+  it('deepMerge merges objects key by key and replaces arrays', () => {
+    expect(deepMerge({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] } })).toEqual({ a: { b: 1, c: [3] }, d: 1 });
+  });
+
+  it('refuses an unknown top-level key, naming it', () => {
+    const err = configError(() => loadConfig({ NANOCDN_CONFIG: configFile({ prot: 8080 }) }));
+    expect(err.message).toContain('"prot"');
+  });
+
+  it('refuses an unknown nested key with its full path', () => {
+    const err = configError(() => loadConfig({ NANOCDN_CONFIG: configFile({ disk: { minFreeByte: '1GiB' } }) }));
+    expect(err.message).toContain('disk.minFreeByte');
+  });
+
+  it.each([
+    ['a bad size', { upload: { maxBytes: '12 parsecs' } }, 'upload.maxBytes'],
+    ['a negative size', { disk: { minFreeBytes: -5 } }, 'disk.minFreeBytes'],
+    ['a bad duration', { eviction: { tmpMaxAge: 'soon' } }, 'eviction.tmpMaxAge'],
+    ['a bad class size', { classes: { cache: { maxBytesPerTenant: 'lots' } } }, 'classes.cache.maxBytesPerTenant'],
+    ['a port out of range', { port: 70000 }, 'port'],
+    ['a percent above 100', { disk: { minFreePercent: 101 } }, 'disk.minFreePercent'],
+    ['a low watermark above the high one', { disk: { lowWatermarkPercent: 90, highWatermarkPercent: 80 } }, 'disk.lowWatermarkPercent'],
+    ['a short token', { auth: { tokens: ['short'] } }, 'auth.tokens.0'],
+    ['a malformed trusted network', { auth: { trustedNetworks: ['localhost'] } }, 'auth.trustedNetworks.0'],
+    ['an unknown durability', { durability: 'sometimes' }, 'durability'],
+    ['no default class', { classes: { default: null } }, 'classes.default'],
+  ])('refuses %s, naming the key', (_what, override, key) => {
+    const err = configError(() => configWith(override as Record<string, unknown>));
+    expect(err.message).toContain(`"${key}"`);
+  });
+
+  it('refuses a config file that is not JSON or not an object, naming the file', () => {
+    const bad = configFile('{ "port": ');
+    expect(configError(() => loadConfig({ NANOCDN_CONFIG: bad })).message).toContain(bad);
+    expect(configError(() => loadConfig({ NANOCDN_CONFIG: configFile([1, 2]) })).message).toContain('object');
+    expect(configError(() => loadConfig({ NANOCDN_CONFIG: '/nonexistent/nanocdn.json' })).message).toContain('/nonexistent/nanocdn.json');
+  });
+
+  it('refuses a non-numeric NANOCDN_PORT, naming the variable', () => {
+    expect(configError(() => loadConfig({ NANOCDN_PORT: '80a' })).message).toContain('NANOCDN_PORT');
+  });
+});
