@@ -17,7 +17,7 @@ export async function placeFixture(target: Target, name: string, body: Buffer, t
     writeFileSync(path, body);
     return;
   }
-  const res = await fetch(`${target.url}${target.putPath(name)}`, {
+  const res = await call(`${target.url}${target.putPath(name)}`, {
     method: 'PUT', body: new Uint8Array(body), headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/octet-stream' },
   });
   const text = await res.text();
@@ -27,7 +27,7 @@ export async function placeFixture(target: Target, name: string, body: Buffer, t
 
 /** One GET as wrk will send it: fails unless it is a 200 with the whole file. */
 export async function checkGet(target: Target, name: string, size: number, headers: Record<string, string>): Promise<void> {
-  const res = await fetch(`${target.url}/${name}`, { headers });
+  const res = await call(`${target.url}/${name}`, { headers });
   const body = Buffer.from(await res.arrayBuffer());
   if (res.status !== 200 || body.length !== size) {
     throw new Error(`GET /${name} from ${target.label}: HTTP ${res.status}, ${body.length} bytes (expected 200, ${size}): ${body.subarray(0, 200).toString()}`);
@@ -36,7 +36,7 @@ export async function checkGet(target: Target, name: string, size: number, heade
 
 /** One PUT as wrk will send it (the name is then deleted again). */
 export async function checkPut(target: Target, name: string, body: Buffer, headers: Record<string, string>): Promise<void> {
-  const res = await fetch(`${target.url}${target.putPath(name)}`, { method: 'PUT', body: new Uint8Array(body), headers });
+  const res = await call(`${target.url}${target.putPath(name)}`, { method: 'PUT', body: new Uint8Array(body), headers });
   const text = await res.text();
   if (res.status !== 201) throw new Error(`PUT ${target.putPath(name)} to ${target.label}: HTTP ${res.status} ${text.slice(0, 300)}`);
 }
@@ -72,7 +72,7 @@ export async function removeStored(target: Target, namePrefix: string, token: st
     const queue = entries.map((entry) => `${namePrefix}/${entry}`);
     const worker = async () => {
       for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
-        const res = await fetch(`${target.url}/${name}`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
+        const res = await call(`${target.url}/${name}`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
         await res.arrayBuffer();
         if (res.status !== 204 && res.status !== 404) throw new Error(`DELETE /${name} on ${target.label}: HTTP ${res.status}`);
       }
@@ -82,4 +82,14 @@ export async function removeStored(target: Target, namePrefix: string, token: st
   // Uploads the server finished after wrk hung up may still be landing: retry.
   rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   spawnSync('sync');
+}
+
+/** fetch, with the URL and the underlying cause in the error ("fetch failed" alone says nothing). */
+async function call(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const cause = (err as Error).cause as (Error & { code?: string }) | undefined;
+    throw new Error(`${init?.method ?? 'GET'} ${url}: ${(err as Error).message}${cause ? ` (${cause.code ?? ''} ${cause.message})` : ''}`);
+  }
 }

@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -120,6 +120,10 @@ async function main(): Promise<void> {
   const estimateSec = Math.round(runsPerRound * (options.rounds * (options.durationSec + 1.5) + options.warmupSec + 1) + 20);
   log(`bench: ${scenarios.length} scenarios, ${runsPerRound} runs per round, ${options.rounds} round(s) of ${options.durationSec} s each; about ${Math.ceil(estimateSec / 60)} min`);
   log(`bench: nginx ${tools.nginx}, wrk ${tools.wrk}, ${cpus().length} cpus, temp dir ${workDir}`);
+  const loadAtStart = loadavg();
+  if (loadAtStart[0] > cpus().length / 4) {
+    log(`bench: warning: the machine is busy (load average ${loadAtStart.map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cpus); numbers will be low and noisy. The A/B interleaving keeps the ratios fairer than the absolute numbers.`);
+  }
 
   // Targets: only those a selected variant needs.
   const needed = new Set(scenarios.flatMap((s) => s.variants.map((v) => v.target)));
@@ -239,7 +243,7 @@ async function main(): Promise<void> {
     startedAt: new Date(started).toISOString(),
     elapsedSec: Math.round((Date.now() - started) / 1000),
     options,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memBytes: totalmem(), kernel: release(), node: process.version, nginx: tools.nginx, wrk: tools.wrk },
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memBytes: totalmem(), kernel: release(), node: process.version, nginx: tools.nginx, wrk: tools.wrk, loadAvgAtStart: loadAtStart, loadAvgAtEnd: loadavg() },
     commit: gitCommit(root),
     wrkThreads: WRK_THREADS,
     skippedRuns: skipped,
@@ -277,7 +281,8 @@ function log(line: string): void {
 }
 
 main().catch(async (err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : '';
+  process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}${cause}\n`);
   await stopAll();
   onExit();
   process.exit(1);
