@@ -7,6 +7,7 @@ import type { DiskGuard } from './disk/disk-guard.js';
 import type { Classifier } from './eviction/classes.js';
 import type { Uploader } from './upload/uploader.js';
 import type { Authenticator } from './http/auth.js';
+import type { Monitoring } from './monitoring/monitoring.js';
 
 /**
  * Everything the HTTP layer needs, built by openNode() (src/node.ts) or by a
@@ -23,4 +24,6 @@ export interface NodeContext {
   readonly classifier: Classifier;
   readonly uploader: Uploader;
   readonly auth: Authenticator;
+  /** /usage and /metrics: usage report, metrics registry, usage history. */
+  readonly monitoring: Monitoring;
 }

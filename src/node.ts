@@ -13,6 +13,7 @@ import { TmpSweeper } from './disk/tmp-sweeper.js';
 import { Classifier } from './eviction/classes.js';
 import { Uploader } from './upload/uploader.js';
 import { Authenticator } from './http/auth.js';
+import { Monitoring } from './monitoring/monitoring.js';
 
 /** What tests (and only tests) replace: the clock, the disk reading, the logger. */
 export interface NodeOverrides {
@@ -21,6 +22,8 @@ export interface NodeOverrides {
   logger?: Logger;
   /** Milliseconds between access-time flushes. */
   accessFlushMs?: number;
+  /** Milliseconds between used-space samples of the usage history. */
+  usageSampleMs?: number;
 }
 
 /** A running node's parts, and how to stop them. */
@@ -55,11 +58,16 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     logger: logger.child({ module: 'disk-guard' }),
     ...config.disk,
   });
+  const monitoring = new Monitoring({
+    config, guard, storage, db: index.db, classifier, now, logger: logger.child({ module: 'monitoring' }),
+    inflightUploads: (): number => uploader.inflight,
+  });
   const uploader = new Uploader({
     storage, index, guard, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
+    observer: monitoring.metrics,
   });
   const auth = new Authenticator(config.auth.tokens, config.auth.trustedNetworks);
-  const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth };
+  const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth, monitoring };
 
   const sweeper = new TmpSweeper(storage, guard, logger.child({ module: 'tmp-sweeper' }), now, config.eviction.tmpMaxAge);
   // Everything in tmp/ now belongs to a dead process.
@@ -80,6 +88,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     startBackground() {
       access.start(overrides.accessFlushMs ?? 2000);
       sweeper.start();
+      monitoring.start(overrides.usageSampleMs ?? 60_000);
       const refresh = setInterval(() => { guard.refresh().catch(() => undefined); }, 2000);
       refresh.unref();
       timers.push(refresh);
@@ -95,6 +104,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     async close() {
       for (const timer of timers) clearInterval(timer);
       sweeper.stop();
+      monitoring.stop();
       access.stop();
       await storage.close();
       index.close();

@@ -5,6 +5,8 @@ import { errorHandler } from './error-handler.js';
 import { requestLog } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
 import { usageRoutes } from './routes/usage.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { httpDuration } from '../monitoring/http-duration.js';
 import { uploadRoutes } from './routes/upload.js';
 import { deleteRoutes } from './routes/delete.js';
 import { downloadRoutes } from './routes/download.js';
@@ -22,8 +24,10 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
   app.set('query parser', 'simple');
 
   app.use(requestLog(ctx.logger.child({ module: 'http' })));
+  app.use(httpDuration(ctx.monitoring.metrics));
   app.use(healthRoutes(ctx, options.isShuttingDown ?? (() => false)));
   app.use(usageRoutes(ctx));
+  app.use(metricsRoutes(ctx));
   app.use(uploadRoutes(ctx));
   app.use(deleteRoutes(ctx));
   app.use(downloadRoutes(ctx));

@@ -1,0 +1,99 @@
+import { formatBytes } from '../config/units.js';
+import type { DiskState } from '../disk/disk-guard.js';
+import type { FillRate } from './fill-rate.js';
+import type { RecentRefusals } from './refusal-log.js';
+
+const GiB = 1024 ** 3;
+
+/** Everything the alert sentences look at; built by the usage report. */
+export interface AlertInput {
+  nowMs: number;
+  disk: { totalBytes: number; freeBytes: number; usedPercent: number; reserveBytes: number; state: DiskState };
+  highWatermarkPercent: number;
+  fillRate: FillRate;
+  /** Top tenants with their growth over 24 h (null: no history yet). */
+  tenants: readonly { tenant: string; bytes: number; growth24hBytes: number | null }[];
+  /** Growth of all stored bytes over the same 24 h; null without history. */
+  totalGrowth24hBytes: number | null;
+  refusals: RecentRefusals;
+  tmp: { files: number; bytes: number; oldestSeconds: number | null };
+  /** Age after which a tmp entry is stale (eviction.tmpMaxAge). */
+  tmpMaxAgeMs: number;
+  lastEviction: { at: number; error: string | null } | null;
+}
+
+/** Thresholds of the alert sentences (the Prometheus rules use the same ones). */
+export interface AlertPolicy {
+  /** "disk full in N h" only when N is at most this. Default 24. */
+  fillHorizonHours: number;
+  /** A tenant grew abnormally: more than this many bytes (default min(10 GiB, 5 % of the disk))… */
+  tenantGrowthMinBytes?: number;
+  /** …and more than this fraction of what it held 24 h ago. Default 0.5. */
+  tenantGrowthMinRatio: number;
+}
+
+export const DEFAULT_ALERT_POLICY: AlertPolicy = { fillHorizonHours: 24, tenantGrowthMinRatio: 0.5 };
+
+/**
+ * Plain sentences for what is wrong right now, most urgent first; empty when
+ * all is well. Pure: the same input always gives the same sentences.
+ */
+export function alertsFor(input: AlertInput, policy: AlertPolicy = DEFAULT_ALERT_POLICY): string[] {
+  const alerts: string[] = [];
+  const { disk, fillRate } = input;
+  if (disk.state === 'critical') {
+    alerts.push(`disk critical: ${formatBytes(disk.freeBytes)} free, below the ${formatBytes(disk.reserveBytes)} reserve — writes refused`);
+  } else if (disk.state === 'warning') {
+    alerts.push(`disk ${disk.usedPercent.toFixed(1)} % used, above the ${input.highWatermarkPercent} % high watermark — evicting evictable classes`);
+  }
+  if (disk.state !== 'critical' && fillRate.hoursToFull !== null && fillRate.bytesPerHour !== null &&
+      fillRate.hoursToFull <= policy.fillHorizonHours) {
+    alerts.push(`disk full in ${fillRate.hoursToFull.toFixed(1)} h at ${formatBytes(fillRate.bytesPerHour)}/h`);
+  }
+  if (input.refusals.count > 0) {
+    const reasons = Object.entries(input.refusals.byReason).sort((a, b) => b[1] - a[1])
+      .map(([reason, n]) => `${reason} ${count(n)}`).join(', ');
+    alerts.push(`${count(input.refusals.count)} writes refused in the last 15 min (${reasons})`);
+  }
+  alerts.push(...tenantAlerts(input, policy));
+  const { tmp } = input;
+  if (tmp.oldestSeconds !== null && tmp.oldestSeconds * 1000 > input.tmpMaxAgeMs) {
+    alerts.push(`tmp holds ${count(tmp.files)} files (${formatBytes(tmp.bytes)}), the oldest ${formatAge(tmp.oldestSeconds * 1000)} old: ` +
+      `uploads older than ${formatAge(input.tmpMaxAgeMs)} are not being swept`);
+  }
+  if (input.lastEviction?.error) {
+    alerts.push(`eviction failed at ${clock(input.lastEviction.at)}: ${input.lastEviction.error}`);
+  }
+  return alerts;
+}
+
+function tenantAlerts(input: AlertInput, policy: AlertPolicy): string[] {
+  const minBytes = policy.tenantGrowthMinBytes ?? Math.min(10 * GiB, 0.05 * input.disk.totalBytes);
+  const alerts: string[] = [];
+  for (const t of input.tenants) {
+    if (t.growth24hBytes === null || t.growth24hBytes <= 0 || t.growth24hBytes < minBytes) continue;
+    const before = t.bytes - t.growth24hBytes;
+    if (t.growth24hBytes <= policy.tenantGrowthMinRatio * before) continue;
+    const share = input.totalGrowth24hBytes !== null && input.totalGrowth24hBytes > 0
+      ? ` (${Math.round((100 * t.growth24hBytes) / input.totalGrowth24hBytes)} % of growth)` : '';
+    alerts.push(`tenant ${t.tenant} grew ${formatBytes(t.growth24hBytes)} in 24 h${share}`);
+  }
+  return alerts;
+}
+
+/** 3102 → "3,102". */
+function count(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** 5400000 → "1.5 h"; under an hour in minutes, over two days in days. */
+export function formatAge(ms: number): string {
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min`;
+  if (ms < 48 * 3_600_000) return `${Number((ms / 3_600_000).toFixed(1))} h`;
+  return `${Number((ms / 86_400_000).toFixed(1))} d`;
+}
+
+/** HH:MM in UTC, as the logs print it. */
+function clock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 16);
+}

@@ -1,0 +1,23 @@
+/** One eviction run, as monitoring sees it. */
+export interface EvictionRun {
+  /** Epoch ms when the run started. */
+  at: number;
+  files: number;
+  bytes: number;
+  durationMs: number;
+  /** What started it: schedule, watermark, quota, admin, cli… */
+  reason: string;
+  /** The failure ("EACCES: permission denied…"), null when the run succeeded. */
+  error: string | null;
+  /** Files and bytes per eviction reason (expired, maxAge, maxIdle, quota, watermark…); absent: all under `reason`. */
+  byReason?: Readonly<Record<string, { files: number; bytes: number }>>;
+}
+
+/**
+ * What monitoring needs from eviction (src/eviction/): the last run and a hook
+ * for each new one. Kept this narrow so the engine can change freely.
+ */
+export interface EvictionReport {
+  lastRun(): EvictionRun | null;
+  onRun(listener: (run: EvictionRun) => void): void;
+}

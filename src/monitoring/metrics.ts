@@ -1,0 +1,121 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { UploadObserver, UploadOutcome } from '../upload/uploader.js';
+import type { EvictionRun } from './eviction-report.js';
+import type { RefusalLog } from './refusal-log.js';
+import type { UsageReport } from './usage-report.js';
+
+/** Route labels of the HTTP duration histogram: a fixed, small set. */
+export const ROUTE_LABELS = ['upload', 'download', 'delete', 'usage', 'metrics', 'health', 'admin', 'other'] as const;
+export type RouteLabel = (typeof ROUTE_LABELS)[number];
+
+/** Upload refusals that count as "writes refused" (capacity and limits, not client mistakes). */
+export const REFUSAL_REASONS = ['insufficient_storage', 'quota_exceeded', 'upload_too_large'] as const;
+
+/** Default process metrics that are gauges with a counter's `_total` suffix: `promtool check metrics` rejects them. */
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/**
+ * The /metrics registry (its own, not prom-client's global one). Counters
+ * are fed by events (uploads, eviction runs, requests); gauges are set at
+ * scrape time from the same UsageReport that /usage answers with.
+ */
+export class NodeMetrics implements UploadObserver {
+  readonly registry = new Registry();
+  private readonly gauges;
+  private readonly uploads;
+  private readonly refused;
+  private readonly evictedFiles;
+  private readonly evictedBytes;
+  private readonly evictionRuns;
+  private readonly http;
+
+  constructor(private readonly refusals: RefusalLog) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    for (const name of MISNAMED_DEFAULTS) this.registry.removeSingleMetric(name);
+    const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers });
+    this.gauges = {
+      size: gauge('nanocdn_disk_size_bytes', 'Size of the filesystem holding the data dir (statfs blocks × bsize).'),
+      free: gauge('nanocdn_disk_free_bytes', 'Bytes a writer can use on the data dir filesystem (statfs bavail × bsize).'),
+      reserve: gauge('nanocdn_disk_reserve_bytes', 'Free space kept in reserve: writes are refused inside it.'),
+      reservedInflight: gauge('nanocdn_disk_reserved_inflight_bytes', 'Bytes reserved by uploads in flight and not yet written.'),
+      secondsToFull: gauge('nanocdn_disk_seconds_to_full', 'Seconds until free space reaches the reserve at the fitted fill rate; +Inf when not filling.'),
+      storedBytes: gauge('nanocdn_stored_bytes', 'Bytes of stored files per storage class.', ['class']),
+      storedFiles: gauge('nanocdn_stored_files', 'Stored files per storage class.', ['class']),
+      tenantBytes: gauge('nanocdn_tenant_stored_bytes', 'Bytes stored per tenant, for the top usage.topTenants tenants only.', ['tenant']),
+      tmpFiles: gauge('nanocdn_tmp_files', 'Entries in the upload spool <data>/tmp.'),
+      tmpBytes: gauge('nanocdn_tmp_bytes', 'Bytes in the upload spool <data>/tmp.'),
+      tmpOldest: gauge('nanocdn_tmp_oldest_seconds', 'Age of the oldest entry in <data>/tmp; 0 when empty.'),
+      inflight: gauge('nanocdn_inflight_uploads', 'Uploads being written now.'),
+      activeHandles: gauge('nodejs_active_handles', 'Active libuv handles (prom-client exports this as a gauge named *_total).'),
+    };
+    this.uploads = new Counter({ name: 'nanocdn_uploads_total', help: 'Finished uploads by result: created, exists, refused, failed.', labelNames: ['result'], registers });
+    this.refused = new Counter({ name: 'nanocdn_writes_refused_total', help: 'Uploads refused by capacity or limits, by reason (error code).', labelNames: ['reason'], registers });
+    this.evictedFiles = new Counter({ name: 'nanocdn_evicted_files_total', help: 'Files removed by eviction, by reason.', labelNames: ['reason'], registers });
+    this.evictedBytes = new Counter({ name: 'nanocdn_evicted_bytes_total', help: 'Bytes removed by eviction, by reason.', labelNames: ['reason'], registers });
+    this.evictionRuns = new Counter({ name: 'nanocdn_eviction_runs_total', help: 'Eviction runs by result: ok or failed.', labelNames: ['result'], registers });
+    this.http = new Histogram({
+      name: 'nanocdn_http_request_duration_seconds', help: 'HTTP request duration by route and status class.',
+      labelNames: ['route', 'status'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers,
+    });
+    // Series exist from the start, so rate() and increase() see the first event.
+    for (const result of ['created', 'exists', 'refused', 'failed']) this.uploads.inc({ result }, 0);
+    for (const reason of REFUSAL_REASONS) this.refused.inc({ reason }, 0);
+    for (const result of ['ok', 'failed']) this.evictionRuns.inc({ result }, 0);
+  }
+
+  uploadFinished(outcome: UploadOutcome, code?: string): void {
+    this.uploads.inc({ result: outcome });
+    if (outcome === 'refused' && code && (REFUSAL_REASONS as readonly string[]).includes(code)) {
+      this.refused.inc({ reason: code });
+      this.refusals.note(code);
+    }
+  }
+
+  evictionFinished(run: EvictionRun): void {
+    this.evictionRuns.inc({ result: run.error ? 'failed' : 'ok' });
+    const byReason = run.byReason ?? { [run.reason]: { files: run.files, bytes: run.bytes } };
+    for (const [reason, evicted] of Object.entries(byReason)) {
+      if (evicted.files > 0) this.evictedFiles.inc({ reason }, evicted.files);
+      if (evicted.bytes > 0) this.evictedBytes.inc({ reason }, evicted.bytes);
+    }
+  }
+
+  observeRequest(route: RouteLabel, status: number, seconds: number): void {
+    this.http.observe({ route, status: `${Math.floor(status / 100)}xx` }, seconds);
+  }
+
+  /** The Prometheus text exposition, gauges set from `report` (the /usage document of this instant). */
+  async render(report: UsageReport): Promise<string> {
+    const g = this.gauges;
+    g.size.set(report.disk.totalBytes);
+    g.free.set(report.disk.freeBytes);
+    g.reserve.set(report.disk.reserveBytes);
+    g.reservedInflight.set(report.inflight.reservedBytes);
+    g.secondsToFull.set(report.fillRate.hoursToFull === null ? Infinity : report.fillRate.hoursToFull * 3600);
+    g.storedBytes.reset();
+    g.storedFiles.reset();
+    for (const cls of report.classes) {
+      g.storedBytes.set({ class: cls.class }, cls.bytes);
+      g.storedFiles.set({ class: cls.class }, cls.files);
+    }
+    // Only the current top N: a tenant that drops out stops being exported.
+    g.tenantBytes.reset();
+    for (const t of report.tenants) g.tenantBytes.set({ tenant: t.tenant }, t.bytes);
+    g.tmpFiles.set(report.tmp.files);
+    g.tmpBytes.set(report.tmp.bytes);
+    g.tmpOldest.set(report.tmp.oldestSeconds ?? 0);
+    g.inflight.set(report.inflight.uploads);
+    g.activeHandles.set(activeHandles());
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+function activeHandles(): number {
+  const getHandles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
+  return typeof getHandles === 'function' ? getHandles.call(process).length : 0;
+}

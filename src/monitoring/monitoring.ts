@@ -1,0 +1,56 @@
+import type { Logger } from '../logger.js';
+import type { EvictionReport } from './eviction-report.js';
+import { NodeMetrics } from './metrics.js';
+import { RefusalLog } from './refusal-log.js';
+import { UsageHistory } from './usage-history.js';
+import { UsageReporter, type UsageReporterDeps } from './usage-report.js';
+
+export interface MonitoringDeps extends Omit<UsageReporterDeps, 'history' | 'refusals'> {
+  logger: Logger;
+}
+
+/**
+ * The monitoring parts of a node: the /usage reporter, the /metrics registry
+ * (also the Uploader's observer), the usage history and its sampling timer.
+ */
+export class Monitoring {
+  readonly refusals: RefusalLog;
+  readonly history: UsageHistory;
+  readonly usage: UsageReporter;
+  readonly metrics: NodeMetrics;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: MonitoringDeps) {
+    this.refusals = new RefusalLog(deps.now);
+    this.history = new UsageHistory(deps.db);
+    this.usage = new UsageReporter({ ...deps, history: this.history, refusals: this.refusals });
+    this.metrics = new NodeMetrics(this.refusals);
+  }
+
+  /** Eviction reports its runs: counters, lastEviction, "eviction failed" alert. */
+  attachEviction(eviction: EvictionReport): void {
+    this.usage.attachEviction(eviction);
+    eviction.onRun((run) => this.metrics.evictionFinished(run));
+  }
+
+  /** Records one used-space sample (and, once an hour, per-tenant totals) into the index. */
+  async sample(): Promise<void> {
+    const snap = await this.deps.guard.refresh();
+    if (snap.totalBytes > 0) this.history.record(this.deps.now(), snap.usedBytes);
+  }
+
+  /** Samples now and every `intervalMs`. */
+  start(intervalMs = 60_000): void {
+    const tick = () => {
+      this.sample().catch((err: unknown) => this.deps.logger.warn('usage sample failed', { error: (err as Error).message }));
+    };
+    tick();
+    this.timer = setInterval(tick, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,107 @@
+import type Database from 'better-sqlite3';
+import type { UsedSample } from './fill-rate.js';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS usage_samples (
+  at_ms INTEGER PRIMARY KEY,
+  used_bytes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tenant_hourly (
+  hour_ms INTEGER NOT NULL,
+  tenant TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (hour_ms, tenant)
+) WITHOUT ROWID;
+`;
+
+export interface UsageHistoryOptions {
+  /** Used-space samples older than this are pruned. Default 2 days. */
+  keepSamplesMs?: number;
+  /** Hourly tenant totals older than this are pruned. Default 8 days. */
+  keepHourlyMs?: number;
+}
+
+/** Bytes a tenant held at the start of the 24 h baseline hour, and the baseline's total. */
+export interface GrowthBaseline {
+  hourMs: number;
+  /** Sum over all tenants at that hour. */
+  totalBytes: number;
+  bytesOf(tenant: string): number;
+}
+
+/**
+ * Usage history in the index database (so growth survives restarts):
+ * used-space samples for the fill-rate fit, and per-tenant bytes at the start
+ * of each hour for 24 h growth. Written by record(), called on a timer.
+ */
+export class UsageHistory {
+  private readonly stmts;
+  private lastHourMs = -1;
+  private readonly keepSamplesMs: number;
+  private readonly keepHourlyMs: number;
+
+  constructor(private readonly db: Database.Database, options: UsageHistoryOptions = {}) {
+    this.keepSamplesMs = options.keepSamplesMs ?? 2 * DAY_MS;
+    this.keepHourlyMs = options.keepHourlyMs ?? 8 * DAY_MS;
+    db.exec(SCHEMA);
+    this.stmts = {
+      sample: db.prepare<[number, number]>('INSERT OR REPLACE INTO usage_samples (at_ms, used_bytes) VALUES (?, ?)'),
+      samplesSince: db.prepare<[number], { at_ms: number; used_bytes: number }>('SELECT at_ms, used_bytes FROM usage_samples WHERE at_ms >= ? ORDER BY at_ms'),
+      pruneSamples: db.prepare<[number]>('DELETE FROM usage_samples WHERE at_ms < ?'),
+      // The first reading of an hour wins: the row says what the tenant held when the hour began.
+      hourly: db.prepare<[number, string, number]>('INSERT INTO tenant_hourly (hour_ms, tenant, bytes) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      hourlyFromTotals: db.prepare<[number]>(`INSERT INTO tenant_hourly (hour_ms, tenant, bytes)
+        SELECT ?, tenant, SUM(bytes) FROM totals GROUP BY tenant ON CONFLICT DO NOTHING`),
+      pruneHourly: db.prepare<[number]>('DELETE FROM tenant_hourly WHERE hour_ms < ?'),
+      baselineHour: db.prepare<[number], { hour_ms: number | null }>('SELECT MIN(hour_ms) AS hour_ms FROM tenant_hourly WHERE hour_ms >= ?'),
+      baselineTotal: db.prepare<[number], { bytes: number }>('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM tenant_hourly WHERE hour_ms = ?'),
+      baselineTenant: db.prepare<[number, string], { bytes: number }>('SELECT bytes FROM tenant_hourly WHERE hour_ms = ? AND tenant = ?'),
+    };
+  }
+
+  /**
+   * Records the disk's used bytes at `nowMs`; at the first call of each hour
+   * also each tenant's bytes (from the trigger-kept totals), and prunes.
+   */
+  record(nowMs: number, usedBytes: number): void {
+    const hourMs = Math.floor(nowMs / HOUR_MS) * HOUR_MS;
+    this.db.transaction(() => {
+      this.stmts.sample.run(nowMs, usedBytes);
+      if (hourMs !== this.lastHourMs) {
+        this.stmts.hourlyFromTotals.run(hourMs);
+        this.stmts.pruneSamples.run(nowMs - this.keepSamplesMs);
+        this.stmts.pruneHourly.run(nowMs - this.keepHourlyMs);
+      }
+    })();
+    this.lastHourMs = hourMs;
+  }
+
+  /** Injects a tenant's bytes at an hour (tests, imports). */
+  recordTenant(hourMs: number, tenant: string, bytes: number): void {
+    this.stmts.hourly.run(Math.floor(hourMs / HOUR_MS) * HOUR_MS, tenant, bytes);
+  }
+
+  /** Used-space samples since `sinceMs`, oldest first. */
+  samplesSince(sinceMs: number): UsedSample[] {
+    return this.stmts.samplesSince.all(sinceMs).map((row) => ({ atMs: row.at_ms, usedBytes: row.used_bytes }));
+  }
+
+  /**
+   * The baseline for 24 h growth: the earliest recorded hour within the last
+   * 24 h (exactly 24 h ago once the node has run that long). Null without history.
+   */
+  growthBaseline(nowMs: number): GrowthBaseline | null {
+    const hourMs = this.stmts.baselineHour.get(nowMs - DAY_MS)?.hour_ms ?? null;
+    if (hourMs === null) return null;
+    const totalBytes = this.stmts.baselineTotal.get(hourMs)!.bytes;
+    return {
+      hourMs,
+      totalBytes,
+      // A tenant without a row at that hour held nothing then.
+      bytesOf: (tenant) => this.stmts.baselineTenant.get(hourMs, tenant)?.bytes ?? 0,
+    };
+  }
+}

@@ -1,0 +1,121 @@
+import type Database from 'better-sqlite3';
+import type { Config } from '../config/schema.js';
+import type { DiskGuard, DiskState } from '../disk/disk-guard.js';
+import type { Classifier } from '../eviction/classes.js';
+import type { Storage } from '../storage/storage.js';
+import { alertsFor, DEFAULT_ALERT_POLICY, type AlertPolicy } from './alerts.js';
+import type { EvictionReport } from './eviction-report.js';
+import { fitFillRate, type FillRate, type FillRateOptions } from './fill-rate.js';
+import type { RefusalLog } from './refusal-log.js';
+import type { UsageHistory } from './usage-history.js';
+
+/** The GET /usage document (DESIGN §5). */
+export interface UsageReport {
+  disk: { path: string; totalBytes: number; freeBytes: number; usedBytes: number; usedPercent: number; reserveBytes: number };
+  status: DiskState;
+  writable: boolean;
+  inflight: { uploads: number; reservedBytes: number };
+  tmp: { files: number; bytes: number; oldestSeconds: number | null };
+  classes: { class: string; files: number; bytes: number; quotaBytes: number | null }[];
+  tenants: { tenant: string; files: number; bytes: number; growth24hBytes: number | null }[];
+  fillRate: FillRate;
+  lastEviction: { at: string; files: number; bytes: number; durationMs: number; reason: string } | null;
+  alerts: string[];
+}
+
+export interface UsageReporterDeps {
+  config: Config;
+  guard: DiskGuard;
+  storage: Storage;
+  /** The index database (trigger-kept `totals`, usage history tables). */
+  db: Database.Database;
+  classifier: Classifier;
+  history: UsageHistory;
+  refusals: RefusalLog;
+  inflightUploads: () => number;
+  now: () => number;
+  fillRate?: FillRateOptions;
+  alertPolicy?: AlertPolicy;
+}
+
+const FILL_WINDOW_MS = 6 * 3_600_000;
+
+/**
+ * Builds /usage from what is already counted: the disk guard's snapshot, the
+ * tmp dir (small), the trigger-kept `totals` table and the usage history.
+ * Never walks files/, so it is cheap at any file count.
+ */
+export class UsageReporter {
+  private eviction: EvictionReport | null = null;
+  private readonly stmts;
+
+  constructor(private readonly deps: UsageReporterDeps) {
+    this.stmts = {
+      classes: deps.db.prepare<[], { class: string; files: number; bytes: number }>(
+        'SELECT class, SUM(files) AS files, SUM(bytes) AS bytes FROM totals GROUP BY class'),
+      topTenants: deps.db.prepare<[number], { tenant: string; files: number; bytes: number }>(
+        'SELECT tenant, SUM(files) AS files, SUM(bytes) AS bytes FROM totals GROUP BY tenant ORDER BY bytes DESC, tenant LIMIT ?'),
+      storedBytes: deps.db.prepare<[], { bytes: number }>('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM totals'),
+    };
+  }
+
+  /** Eviction reports its runs here once the engine exists. */
+  attachEviction(eviction: EvictionReport): void {
+    this.eviction = eviction;
+  }
+
+  async build(): Promise<UsageReport> {
+    const { deps } = this;
+    const snap = await deps.guard.refresh();
+    const now = deps.now();
+    const tmpStats = await deps.storage.tmpStats(now);
+    const tmp = { files: tmpStats.files, bytes: tmpStats.bytes, oldestSeconds: tmpStats.oldestAgeMs === null ? null : Math.round(tmpStats.oldestAgeMs / 1000) };
+
+    const stored = new Map(this.stmts.classes.all().map((row) => [row.class, row]));
+    const classNames = new Set([...deps.classifier.classes.keys(), ...stored.keys()]);
+    const classes = [...classNames].map((name) => ({
+      class: name, files: stored.get(name)?.files ?? 0, bytes: stored.get(name)?.bytes ?? 0,
+      quotaBytes: deps.classifier.classes.get(name)?.maxBytes ?? null,
+    }));
+
+    const baseline = deps.history.growthBaseline(now);
+    const tenants = this.stmts.topTenants.all(deps.config.usage.topTenants).map((row) => ({
+      ...row, growth24hBytes: baseline ? row.bytes - baseline.bytesOf(row.tenant) : null,
+    }));
+    const totalGrowth24hBytes = baseline ? this.stmts.storedBytes.get()!.bytes - baseline.totalBytes : null;
+
+    const samples = deps.history.samplesSince(now - FILL_WINDOW_MS);
+    samples.push({ atMs: now, usedBytes: snap.usedBytes });
+    const fillRate = fitFillRate(samples, snap.freeBytes - snap.reserveBytes, { windowMs: FILL_WINDOW_MS, ...deps.fillRate });
+
+    const run = this.eviction?.lastRun() ?? null;
+    const alerts = alertsFor({
+      nowMs: now,
+      disk: snap,
+      highWatermarkPercent: deps.config.disk.highWatermarkPercent,
+      fillRate, tenants, totalGrowth24hBytes,
+      refusals: deps.refusals.recent(),
+      tmp,
+      tmpMaxAgeMs: deps.config.eviction.tmpMaxAge,
+      lastEviction: run,
+    }, deps.alertPolicy ?? DEFAULT_ALERT_POLICY);
+
+    return {
+      disk: {
+        path: deps.config.dataDir, totalBytes: snap.totalBytes, freeBytes: snap.freeBytes, usedBytes: snap.usedBytes,
+        usedPercent: Number(snap.usedPercent.toFixed(2)), reserveBytes: snap.reserveBytes,
+      },
+      status: snap.state,
+      writable: snap.state !== 'critical',
+      inflight: { uploads: deps.inflightUploads(), reservedBytes: snap.reservedBytes },
+      tmp,
+      classes,
+      tenants,
+      fillRate,
+      lastEviction: run && {
+        at: new Date(run.at).toISOString(), files: run.files, bytes: run.bytes, durationMs: run.durationMs, reason: run.reason,
+      },
+      alerts,
+    };
+  }
+}
