@@ -53,12 +53,12 @@ export function alertsFor(input: AlertInput, policy: AlertPolicy = DEFAULT_ALERT
   if (input.refusals.count > 0) {
     const reasons = Object.entries(input.refusals.byReason).sort((a, b) => b[1] - a[1])
       .map(([reason, n]) => `${reason} ${count(n)}`).join(', ');
-    alerts.push(`${count(input.refusals.count)} writes refused in the last 15 min (${reasons})`);
+    alerts.push(`${plural(input.refusals.count, 'write')} refused in the last 15 min (${reasons})`);
   }
   alerts.push(...tenantAlerts(input, policy));
   const { tmp } = input;
   if (tmp.oldestSeconds !== null && tmp.oldestSeconds * 1000 > input.tmpMaxAgeMs) {
-    alerts.push(`tmp holds ${count(tmp.files)} files (${formatBytes(tmp.bytes)}), the oldest ${formatAge(tmp.oldestSeconds * 1000)} old: ` +
+    alerts.push(`tmp holds ${plural(tmp.files, 'file')} (${formatBytes(tmp.bytes)}), the oldest ${formatAge(tmp.oldestSeconds * 1000)} old: ` +
       `uploads older than ${formatAge(input.tmpMaxAgeMs)} are not being swept`);
   }
   if (input.lastEviction?.error) {
@@ -84,6 +84,11 @@ function tenantAlerts(input: AlertInput, policy: AlertPolicy): string[] {
 /** 3102 → "3,102". */
 function count(n: number): string {
   return n.toLocaleString('en-US');
+}
+
+/** (1, 'file') → "1 file"; (3102, 'file') → "3,102 files". */
+function plural(n: number, noun: string): string {
+  return `${count(n)} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** 5400000 → "1.5 h"; under an hour in minutes, over two days in days. */

@@ -11,7 +11,10 @@ export type RouteLabel = (typeof ROUTE_LABELS)[number];
 /** Upload refusals that count as "writes refused" (capacity and limits, not client mistakes). */
 export const REFUSAL_REASONS = ['insufficient_storage', 'quota_exceeded', 'upload_too_large'] as const;
 
-/** Default process metrics that are gauges with a counter's `_total` suffix: `promtool check metrics` rejects them. */
+/**
+ * Default process metrics that are gauges with a counter's `_total` suffix: `promtool check metrics`
+ * rejects them. The same figures remain, per type, in nodejs_active_handles / _requests / _resources.
+ */
 const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 /**
@@ -47,7 +50,6 @@ export class NodeMetrics implements UploadObserver {
       tmpBytes: gauge('nanocdn_tmp_bytes', 'Bytes in the upload spool <data>/tmp.'),
       tmpOldest: gauge('nanocdn_tmp_oldest_seconds', 'Age of the oldest entry in <data>/tmp; 0 when empty.'),
       inflight: gauge('nanocdn_inflight_uploads', 'Uploads being written now.'),
-      activeHandles: gauge('nodejs_active_handles', 'Active libuv handles (prom-client exports this as a gauge named *_total).'),
     };
     this.uploads = new Counter({ name: 'nanocdn_uploads_total', help: 'Finished uploads by result: created, exists, refused, failed.', labelNames: ['result'], registers });
     this.refused = new Counter({ name: 'nanocdn_writes_refused_total', help: 'Uploads refused by capacity or limits, by reason (error code).', labelNames: ['reason'], registers });
@@ -106,16 +108,10 @@ export class NodeMetrics implements UploadObserver {
     g.tmpBytes.set(report.tmp.bytes);
     g.tmpOldest.set(report.tmp.oldestSeconds ?? 0);
     g.inflight.set(report.inflight.uploads);
-    g.activeHandles.set(activeHandles());
     return this.registry.metrics();
   }
 
   get contentType(): string {
     return this.registry.contentType;
   }
-}
-
-function activeHandles(): number {
-  const getHandles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
-  return typeof getHandles === 'function' ? getHandles.call(process).length : 0;
 }

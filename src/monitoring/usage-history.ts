@@ -56,7 +56,10 @@ export class UsageHistory {
       hourlyFromTotals: db.prepare<[number]>(`INSERT INTO tenant_hourly (hour_ms, tenant, bytes)
         SELECT ?, tenant, SUM(bytes) FROM totals GROUP BY tenant ON CONFLICT DO NOTHING`),
       pruneHourly: db.prepare<[number]>('DELETE FROM tenant_hourly WHERE hour_ms < ?'),
-      baselineHour: db.prepare<[number], { hour_ms: number | null }>('SELECT MIN(hour_ms) AS hour_ms FROM tenant_hourly WHERE hour_ms >= ?'),
+      // The hour that began 24 h ago (within an hour), else the earliest hour since.
+      baselineHour: db.prepare<{ dayAgo: number }, { hour_ms: number | null }>(`SELECT COALESCE(
+        (SELECT MAX(hour_ms) FROM tenant_hourly WHERE hour_ms <= @dayAgo AND hour_ms > @dayAgo - ${HOUR_MS}),
+        (SELECT MIN(hour_ms) FROM tenant_hourly WHERE hour_ms > @dayAgo)) AS hour_ms`),
       baselineTotal: db.prepare<[number], { bytes: number }>('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM tenant_hourly WHERE hour_ms = ?'),
       baselineTenant: db.prepare<[number, string], { bytes: number }>('SELECT bytes FROM tenant_hourly WHERE hour_ms = ? AND tenant = ?'),
     };
@@ -90,11 +93,11 @@ export class UsageHistory {
   }
 
   /**
-   * The baseline for 24 h growth: the earliest recorded hour within the last
-   * 24 h (exactly 24 h ago once the node has run that long). Null without history.
+   * The baseline for 24 h growth: the hour that began 24 h ago, or the
+   * earliest recorded hour since (a node younger than a day). Null without history.
    */
   growthBaseline(nowMs: number): GrowthBaseline | null {
-    const hourMs = this.stmts.baselineHour.get(nowMs - DAY_MS)?.hour_ms ?? null;
+    const hourMs = this.stmts.baselineHour.get({ dayAgo: nowMs - DAY_MS })?.hour_ms ?? null;
     if (hourMs === null) return null;
     const totalBytes = this.stmts.baselineTotal.get(hourMs)!.bytes;
     return {

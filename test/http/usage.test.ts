@@ -1,0 +1,215 @@
+import { statSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FileIndex } from '../../src/index/file-index.js';
+import type { EvictionReport, EvictionRun } from '../../src/monitoring/eviction-report.js';
+import type { UsageReport } from '../../src/monitoring/usage-report.js';
+import { fakeDisk, testNode, type TestNode } from '../helpers/test-node.js';
+import { walkFiles } from './raw-http.js';
+
+const KiB = 1024;
+const GiB = 1024 ** 3;
+const HOUR = 3_600_000;
+const TOKEN = 'monitoring-token-0123456789';
+
+const put = (node: TestNode, name: string, bytes: number) =>
+  request(node.app).put(`/upload/${name}`).set('Content-Type', 'application/octet-stream').send(Buffer.alloc(bytes, 7));
+const usage = async (node: TestNode): Promise<UsageReport> => {
+  const res = await request(node.app).get('/usage').expect(200).expect('Content-Type', /json/);
+  return res.body as UsageReport;
+};
+
+/** Files and bytes per tenant and per class, from files/ itself (the truth) and the index's class of each. */
+async function sumsOnDisk(node: TestNode) {
+  const byTenant = new Map<string, { files: number; bytes: number }>();
+  const byClass = new Map<string, { files: number; bytes: number }>();
+  const filesDir = path.join(node.dataDir, 'files');
+  for (const name of await walkFiles(filesDir)) {
+    const size = statSync(path.join(filesDir, name)).size;
+    const segments = name.split('/');
+    const tenant = segments.length > 2 ? segments[1] : '-';
+    const cls = node.ctx.index.get(name)?.class ?? 'unindexed';
+    for (const [map, key] of [[byTenant, tenant], [byClass, cls]] as const) {
+      const entry = map.get(key) ?? { files: 0, bytes: 0 };
+      entry.files++; entry.bytes += size; map.set(key, entry);
+    }
+  }
+  return { byTenant, byClass };
+}
+
+async function expectTotalsMatchDisk(node: TestNode): Promise<UsageReport> {
+  const report = await usage(node);
+  const { byTenant, byClass } = await sumsOnDisk(node);
+  expect(Object.fromEntries(report.tenants.map((t) => [t.tenant, { files: t.files, bytes: t.bytes }]))).toEqual(Object.fromEntries(byTenant));
+  const classes = Object.fromEntries(report.classes.filter((c) => c.files > 0).map((c) => [c.class, { files: c.files, bytes: c.bytes }]));
+  expect(classes).toEqual(Object.fromEntries(byClass));
+  return report;
+}
+
+describe('GET /usage on a populated node', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    node = await testNode({ config: { durability: 'none' } });
+    await put(node, 'pub/acme/cachedtickets/order-1.pdf', 30 * KiB).expect(201);
+    await put(node, 'pub/acme/cachedtickets/order-2.pdf', 20 * KiB).expect(201);
+    await put(node, 'priv/acme/invoices/inv-1.pdf', 5 * KiB).expect(201);
+    await put(node, 'pub/globex/exports/e.csv', 40 * KiB).expect(201);
+    await put(node, 'pub/top-level.txt', 1 * KiB).expect(201);
+    await node.ctx.monitoring.sample();
+  });
+  afterAll(() => node.close());
+
+  it('has exactly the fields of DESIGN §5, with their types', async () => {
+    const report = await usage(node);
+    expect(Object.keys(report).sort()).toEqual(['alerts', 'classes', 'disk', 'fillRate', 'inflight', 'lastEviction', 'status', 'tenants', 'tmp', 'writable']);
+    expect(Object.keys(report.disk).sort()).toEqual(['freeBytes', 'path', 'reserveBytes', 'totalBytes', 'usedBytes', 'usedPercent']);
+    expect(report.disk.path).toBe(node.dataDir);
+    for (const key of ['totalBytes', 'freeBytes', 'usedBytes', 'usedPercent', 'reserveBytes'] as const) expect(typeof report.disk[key]).toBe('number');
+    expect(report.disk.totalBytes).toBeGreaterThan(0);
+    expect(report.disk.usedBytes).toBe(report.disk.totalBytes - report.disk.freeBytes);
+    expect(['ok', 'warning', 'critical']).toContain(report.status);
+    expect(report.writable).toBe(true);
+    expect(report.inflight).toEqual({ uploads: 0, reservedBytes: 0 });
+    expect(report.tmp).toEqual({ files: 0, bytes: 0, oldestSeconds: null });
+    expect(report.classes.map((c) => Object.keys(c).sort())).toEqual(report.classes.map(() => ['bytes', 'class', 'files', 'quotaBytes']));
+    expect(report.classes.map((c) => c.class).sort()).toEqual(['cache', 'default']);
+    expect(report.classes.find((c) => c.class === 'cache')).toEqual({ class: 'cache', files: 3, bytes: 90 * KiB, quotaBytes: null });
+    expect(report.tenants[0]).toEqual({ tenant: 'acme', files: 3, bytes: 55 * KiB, growth24hBytes: 0 });
+    expect(report.tenants.map((t) => t.tenant)).toEqual(['acme', 'globex', '-']);
+    expect(Object.keys(report.fillRate).sort()).toEqual(['bytesPerHour', 'hoursToFull']);
+    expect(report.fillRate).toEqual({ bytesPerHour: null, hoursToFull: null });
+    expect(report.lastEviction).toBeNull();
+    expect(report.alerts).toEqual([]);
+    expect(await put(node, 'pub/acme/cachedtickets/order-3.pdf', KiB).then((r) => r.status)).toBe(201);
+    expect((await usage(node)).tenants[0].growth24hBytes).toBe(KiB);
+  });
+
+  it('totals equal the sums of stored files after uploads and deletes', async () => {
+    await put(node, 'pub/initech/cachedtickets/a.pdf', 7 * KiB).expect(201);
+    await expectTotalsMatchDisk(node);
+    await request(node.app).delete('/pub/acme/cachedtickets/order-1.pdf').expect(204);
+    await request(node.app).delete('/pub/top-level.txt').expect(204);
+    const report = await expectTotalsMatchDisk(node);
+    expect(report.tenants.map((t) => t.tenant)).not.toContain('-');
+  });
+
+  it('files indexed behind the server by another handle on the same index show up', async () => {
+    const before = await usage(node);
+    const other = new FileIndex(path.join(node.dataDir, 'index.sqlite'));
+    try {
+      other.put({ name: 'pub/hooli/x.bin', tenant: 'hooli', class: 'default', size: 3 * GiB, sha256: '0'.repeat(64), createdMs: 1, accessedMs: 1, expiresMs: null });
+      const after = await usage(node);
+      expect(after.tenants[0]).toEqual({ tenant: 'hooli', files: 1, bytes: 3 * GiB, growth24hBytes: 3 * GiB });
+      const defaultBefore = before.classes.find((c) => c.class === 'default')!;
+      expect(after.classes.find((c) => c.class === 'default')).toEqual({ ...defaultBefore, files: defaultBefore.files + 1, bytes: defaultBefore.bytes + 3 * GiB });
+      other.remove('pub/hooli/x.bin');
+      expect((await usage(node)).tenants.map((t) => t.tenant)).not.toContain('hooli');
+    } finally {
+      other.close();
+    }
+  });
+
+  it('lastEviction and "eviction failed" come from the eviction report', async () => {
+    let last: EvictionRun | null = null;
+    const listeners: ((run: EvictionRun) => void)[] = [];
+    const eviction: EvictionReport = { lastRun: () => last, onRun: (l) => { listeners.push(l); } };
+    node.ctx.monitoring.attachEviction(eviction);
+    last = { at: Date.UTC(2026, 10, 27, 4, 15), files: 12, bytes: 3 * KiB, durationMs: 41, reason: 'schedule', error: 'EACCES' };
+    const report = await usage(node);
+    expect(report.lastEviction).toEqual({ at: '2026-11-27T04:15:00.000Z', files: 12, bytes: 3 * KiB, durationMs: 41, reason: 'schedule' });
+    expect(report.alerts).toContain('eviction failed at 04:15: EACCES');
+  });
+});
+
+describe('GET /usage alerts', () => {
+  let node: TestNode | undefined;
+  afterEach(async () => { await node?.close(); node = undefined; });
+
+  it('critical disk: free below the reserve, writes refused, and refusals counted', async () => {
+    const disk = fakeDisk(100 * GiB, 20 * GiB);
+    node = await testNode({ readDisk: disk, config: { disk: { minFreeBytes: '5GiB', minFreePercent: 0, highWatermarkPercent: 90, lowWatermarkPercent: 80 } } });
+    expect((await usage(node)).status).toBe('ok');
+    disk.free = 1.2 * GiB;
+    await node.ctx.guard.refresh(true);
+    for (let i = 0; i < 3; i++) await put(node, `pub/acme/f${i}.bin`, 10).expect(507);
+    const report = await usage(node);
+    expect(report.status).toBe('critical');
+    expect(report.writable).toBe(false);
+    expect(report.alerts).toEqual([
+      'disk critical: 1.20 GiB free, below the 5.00 GiB reserve — writes refused',
+      '3 writes refused in the last 15 min (insufficient_storage 3)',
+    ]);
+  });
+
+  it('refused writes by size limit are counted; client mistakes are not', async () => {
+    node = await testNode({ config: { upload: { maxBytes: 100 } } });
+    await put(node, 'pub/acme/big.bin', 1000).expect(413);
+    await put(node, 'pub/acme/ok.bin', 10).expect(201);
+    await put(node, 'pub/acme/ok.bin', 10).expect(409);
+    expect((await usage(node)).alerts).toEqual(['1 write refused in the last 15 min (upload_too_large 1)']);
+  });
+
+  it('a growing tenant, against injected hourly history', async () => {
+    const disk = fakeDisk(1024 * KiB, 900 * KiB);
+    node = await testNode({ readDisk: disk, config: { durability: 'none' } });
+    const dayAgo = Date.now() - 24 * HOUR;
+    node.ctx.monitoring.history.recordTenant(dayAgo, 'acme', 20 * KiB);
+    node.ctx.monitoring.history.recordTenant(dayAgo, 'globex', 50 * KiB);
+    await put(node, 'pub/acme/a.bin', 80 * KiB).expect(201);
+    await put(node, 'pub/globex/g.bin', 50 * KiB).expect(201);
+    // The baseline says acme held 20 KiB and globex 50 KiB a day ago (the files above are "now").
+    const report = await usage(node);
+    expect(report.tenants).toEqual([
+      { tenant: 'acme', files: 1, bytes: 80 * KiB, growth24hBytes: 60 * KiB },
+      { tenant: 'globex', files: 1, bytes: 50 * KiB, growth24hBytes: 0 },
+    ]);
+    expect(report.alerts).toEqual(['tenant acme grew 60.0 KiB in 24 h (100 % of growth)']);
+  });
+
+  it('a stuck tmp file older than eviction.tmpMaxAge', async () => {
+    node = await testNode();
+    const stuck = path.join(node.dataDir, 'tmp', 'crashed-upload');
+    writeFileSync(stuck, Buffer.alloc(4 * KiB));
+    const twoHoursAgo = new Date(Date.now() - 2 * HOUR);
+    utimesSync(stuck, twoHoursAgo, twoHoursAgo);
+    const report = await usage(node);
+    expect(report.tmp.files).toBe(1);
+    expect(report.tmp.bytes).toBe(4 * KiB);
+    expect(report.tmp.oldestSeconds).toBeGreaterThanOrEqual(2 * 3600);
+    expect(report.alerts).toEqual(['tmp holds 1 file (4.00 KiB), the oldest 2 h old: uploads older than 1 h are not being swept']);
+  });
+
+  it('a steady fill in the recorded history: fillRate and "disk full in"', async () => {
+    const now = Date.now();
+    const disk = fakeDisk(100 * GiB, 40 * GiB);
+    node = await testNode({ readDisk: disk, config: { disk: { minFreeBytes: '10GiB', minFreePercent: 0, highWatermarkPercent: 90, lowWatermarkPercent: 80 } } });
+    // 6 h at 2 GiB/h up to the 60 GiB used now; 30 GiB of headroom left → 15 h.
+    for (let m = 360; m >= 1; m--) node.ctx.monitoring.history.record(now - m * 60_000, 60 * GiB - (m / 60) * 2 * GiB);
+    const report = await usage(node);
+    expect(report.fillRate.bytesPerHour! / GiB).toBeCloseTo(2, 3);
+    expect(report.fillRate.hoursToFull).toBeCloseTo(15, 1);
+    expect(report.alerts).toEqual([expect.stringMatching(/^disk full in 15\.0 h at 2\.00 GiB\/h$/)]);
+  });
+});
+
+describe('GET /usage access', () => {
+  let node: TestNode | undefined;
+  afterEach(async () => { await node?.close(); node = undefined; });
+
+  it('needs a token outside the trusted networks unless monitoring.public', async () => {
+    node = await testNode({ config: { auth: { tokens: [TOKEN], trustedNetworks: [], signingSecret: null } } });
+    const res = await request(node.app).get('/usage').expect(401);
+    expect(res.body.error).toBe('unauthorized');
+    await request(node.app).get('/usage').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+    await request(node.app).get('/usage').set('Authorization', 'Bearer wrong-token-0123456789').expect(401);
+    await node.close();
+    node = await testNode({ config: { auth: { tokens: [TOKEN], trustedNetworks: [], signingSecret: null }, monitoring: { public: true } } });
+    await request(node.app).get('/usage').expect(200);
+  });
+
+  it('trusted networks read it without a token', async () => {
+    node = await testNode();
+    await request(node.app).get('/usage').expect(200);
+  });
+});
