@@ -56,6 +56,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     readDisk: overrides.readDisk ?? statfsReader(dataDir),
     now,
     logger: logger.child({ module: 'disk-guard' }),
+    path: dataDir,
     ...config.disk,
   });
   const monitoring = new Monitoring({
@@ -71,7 +72,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
 
   const sweeper = new TmpSweeper(storage, guard, logger.child({ module: 'tmp-sweeper' }), now, config.eviction.tmpMaxAge);
   // Everything in tmp/ now belongs to a dead process.
-  await sweeper.sweep(0);
+  await sweeper.sweepAll();
   if (index.created) {
     const drift = await reconcile(storage, index, classifier, { now });
     if (drift.addedCount > 0) logger.warn('index was missing; rebuilt from files/', { files: drift.addedCount });
@@ -89,13 +90,16 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
       access.start(overrides.accessFlushMs ?? 2000);
       sweeper.start();
       monitoring.start(overrides.usageSampleMs ?? 60_000);
-      const refresh = setInterval(() => { guard.refresh().catch(() => undefined); }, 2000);
+      // Keeps the disk state (readyz, watermark trigger) current when no upload asks.
+      const refresh = setInterval(() => { guard.refresh().catch(() => undefined); }, 1000);
       refresh.unref();
       timers.push(refresh);
       reconcile(storage, index, classifier, { now })
         .then((drift) => {
           if (drift.addedCount || drift.removedCount) {
             logger.warn('index drift reconciled', { added: drift.addedCount, removed: drift.removedCount, sample: [...drift.added, ...drift.removed].slice(0, 10) });
+          } else {
+            logger.info('index reconciled: no drift', { checked: drift.checked });
           }
         })
         .catch((err: unknown) => logger.error('index reconcile failed', { error: (err as Error).message }))

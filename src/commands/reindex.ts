@@ -1,11 +1,19 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
-import { openNode } from '../node.js';
-import { reconcile } from '../index/reconcile.js';
-import { createLogger } from '../logger.js';
+import { FsStorage } from '../storage/fs-storage.js';
+import { FileIndex } from '../index/file-index.js';
+import { reconcile, type Drift } from '../index/reconcile.js';
+import { Classifier } from '../eviction/classes.js';
 import { EXIT } from './exit-codes.js';
 
+/**
+ * `nanocdn reindex [--check] [--json]`: brings the index in line with
+ * files/ (the truth). Safe while the server runs: it opens only files/ and
+ * the index (never sweeps tmp/, which a running server owns). `--check`
+ * changes nothing, not even by creating a missing index, and exits 1 on drift.
+ */
 export function registerReindex(program: Command): void {
   program.command('reindex')
     .description('rebuild the index from the stored files (the files are the truth)')
@@ -13,20 +21,49 @@ export function registerReindex(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(async (options: { check?: boolean; json?: boolean }) => {
       const config = loadConfig();
-      const runtime = await openNode(config, { logger: createLogger('warn') });
-      try {
-        const { ctx } = runtime;
-        const drift = await reconcile(ctx.storage, ctx.index, ctx.classifier, { now: Date.now, checkOnly: options.check });
-        const summary = {
-          dataDir: path.resolve(config.dataDir), checked: drift.checked, missingRows: drift.addedCount,
-          orphanRows: drift.removedCount, changed: !options.check,
-          sample: { missingRows: drift.added.slice(0, 20), orphanRows: drift.removed.slice(0, 20) },
-        };
-        if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-        else process.stdout.write(`${options.check ? 'checked' : 'reindexed'} ${drift.checked} files: ${drift.addedCount} without a row, ${drift.removedCount} rows without a file${options.check ? ' (nothing changed)' : ' (fixed)'}\n`);
-        process.exitCode = options.check && (drift.addedCount || drift.removedCount) ? EXIT.failure : EXIT.ok;
-      } finally {
-        await runtime.close();
+      const dataDir = path.resolve(config.dataDir);
+      const storage = new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
+      const classifier = new Classifier(config.classes);
+      const indexFile = path.join(dataDir, 'index.sqlite');
+      const check = options.check === true;
+      let drift: Drift & { addedCount: number; removedCount: number };
+      if (check && !existsSync(indexFile)) {
+        drift = await missingIndex(storage);
+      } else {
+        if (!check) await storage.init();
+        const index = new FileIndex(indexFile);
+        try {
+          drift = await reconcile(storage, index, classifier, { now: Date.now, checkOnly: check });
+        } finally {
+          index.close();
+        }
       }
+      const summary = {
+        dataDir, checked: drift.checked, missingRows: drift.addedCount, orphanRows: drift.removedCount,
+        drift: drift.addedCount + drift.removedCount > 0, changed: !check && drift.addedCount + drift.removedCount > 0,
+        sample: { missingRows: drift.added.slice(0, 20), orphanRows: drift.removed.slice(0, 20) },
+      };
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      } else {
+        process.stdout.write(`${check ? 'checked' : 'reindexed'} ${drift.checked} files in ${dataDir}: ` +
+          `${drift.addedCount} without a row, ${drift.removedCount} rows without a file` +
+          `${check ? ' (nothing changed)' : summary.changed ? ' (fixed)' : ''}\n`);
+        for (const name of summary.sample.missingRows) process.stdout.write(`  no row:  ${name}\n`);
+        for (const name of summary.sample.orphanRows) process.stdout.write(`  no file: ${name}\n`);
+        if (check && summary.drift) process.stdout.write('run `nanocdn reindex` to fix (safe while the server runs)\n');
+      }
+      process.exitCode = check && summary.drift ? EXIT.failure : EXIT.ok;
     });
+}
+
+/** --check on a data dir without an index: every file lacks a row; nothing is created. */
+async function missingIndex(storage: FsStorage): Promise<Drift & { addedCount: number; removedCount: number }> {
+  const added: string[] = [];
+  let checked = 0;
+  for await (const info of storage.list()) {
+    checked++;
+    if (added.length < 1000) added.push(info.name);
+  }
+  return { added, removed: [], checked, addedCount: checked, removedCount: 0 };
 }

@@ -3,8 +3,9 @@ import { HttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { DiskReading, ReadDisk } from './statfs.js';
 import { formatBytes } from '../config/units.js';
+import { diskStateOf, type DiskState } from './disk-state.js';
 
-export type DiskState = 'ok' | 'warning' | 'critical';
+export type { DiskState } from './disk-state.js';
 
 export interface DiskGuardOptions {
   readDisk: ReadDisk;
@@ -14,20 +15,36 @@ export interface DiskGuardOptions {
   minFreePercent: number;
   highWatermarkPercent: number;
   lowWatermarkPercent: number;
+  /** Where the disk is (the data dir), for the sentence of a refusal. */
+  path?: string;
   /** How long a statfs reading is trusted before the next admission re-reads it. */
   maxReadingAgeMs?: number;
   /** Step by which a body without Content-Length reserves as it grows. */
   growStepBytes?: number;
+  /**
+   * Upper bound of the bytes an upload has counted (UploadMeter) but the
+   * engine may not have handed to the filesystem yet: meter buffer + write
+   * stream buffer + a chunk or two (FsStorage: 1 MiB + 64 KiB + chunks). A
+   * reading is trusted to contain an upload's bytes only up to this margin.
+   */
+  unflushedBytesPerUpload?: number;
+  /** Retry-After of a refusal, in seconds. */
+  retryAfterSeconds?: number;
 }
 
-/** What the guard knows now; freeBytes is corrected by this process's writes since the reading. */
+/** What the guard knows now. */
 export interface DiskSnapshot {
   totalBytes: number;
+  /** Best estimate: the reading corrected by this process's writes since. */
   freeBytes: number;
   usedBytes: number;
   usedPercent: number;
   reserveBytes: number;
-  /** Σ (reserved − written) over live uploads. */
+  /**
+   * Held by live uploads beyond what freeBytes already counts as used: what
+   * they declared but have not written, plus a margin for bytes the reading
+   * may not contain yet. Admission: free − reservedBytes − incoming ≥ reserve.
+   */
   reservedBytes: number;
   uploads: number;
   state: DiskState;
@@ -36,30 +53,55 @@ export interface DiskSnapshot {
 
 /**
  * Admission against the disk reserve (DESIGN §4). Concurrent uploads cannot
- * overshoot together: each holds a Reservation for what it declared or has
- * written, and admission is a synchronous check against the sum.
+ * overshoot together: each holds a Reservation for what it declared (or
+ * grew to), and admission is a synchronous check against the sum taken
+ * right after the (cached) reading, so no await separates check and hold.
+ *
+ * Accounting, so that our estimate of free space never exceeds the truth
+ * because of our own writes:
+ * - a live upload counts `reserved − settled` against the reading, where
+ *   `settled` is what a reading is sure to contain (written at the start of
+ *   that statfs, less the unflushed margin);
+ * - a finished upload keeps counting its unsettled bytes until a reading
+ *   that started after it finished;
+ * - frees (deletes, sweeps, failed uploads) are not added arithmetically
+ *   (we cannot tell whether a reading already saw them): they mark the
+ *   reading stale, so the next admission reads statfs again.
  */
 export class DiskGuard extends EventEmitter<{ state: [DiskState, DiskSnapshot] }> {
   private reading: DiskReading | undefined;
   private readAtMs = -Infinity;
-  /** Bytes written minus bytes freed by this process since the reading. */
-  private drift = 0;
-  private outstanding = 0;
-  private readonly live = new Set<Reservation>();
+  /** Counts statfs calls started; finished uploads are tagged with it. */
+  private readSeq = 0;
+  private freesNoted = 0;
+  private freesSeen = 0;
   private refreshing: Promise<void> | undefined;
+  private readFailing = false;
   private state: DiskState = 'ok';
+  private readonly live = new Set<Reservation>();
+  /** Finished uploads whose bytes no reading is sure to contain yet. */
+  private pending: { bytes: number; seq: number }[] = [];
+  private pendingBytes = 0;
+  // Sums over live reservations (kept incrementally: admission is O(1)).
+  private reservedSum = 0;
+  private writtenSum = 0;
+  private seenSum = 0;
+  private settledSum = 0;
   private readonly maxAgeMs: number;
+  private readonly unflushed: number;
   readonly growStepBytes: number;
 
   constructor(private readonly options: DiskGuardOptions) {
     super();
     this.maxAgeMs = options.maxReadingAgeMs ?? 1000;
     this.growStepBytes = options.growStepBytes ?? 1 << 20;
+    this.unflushed = options.unflushedBytesPerUpload ?? 2 << 20;
   }
 
-  /** Re-reads the disk (deduplicated); `force` ignores the age of the last reading. */
+  /** Re-reads the disk when the reading is older than maxReadingAgeMs or stale (deduplicated); `force` always does. */
   async refresh(force = false): Promise<DiskSnapshot> {
-    if (force || !this.reading || this.options.now() - this.readAtMs >= this.maxAgeMs) {
+    const stale = !this.reading || this.freesNoted !== this.freesSeen || this.options.now() - this.readAtMs >= this.maxAgeMs;
+    if (force || stale) {
       this.refreshing ??= this.read().finally(() => { this.refreshing = undefined; });
       await this.refreshing;
     }
@@ -67,61 +109,88 @@ export class DiskGuard extends EventEmitter<{ state: [DiskState, DiskSnapshot] }
   }
 
   private async read(): Promise<void> {
-    const driftBefore = this.drift;
-    const reading = await this.options.readDisk();
+    const seq = ++this.readSeq;
+    const frees = this.freesNoted;
+    const written = new Map<Reservation, number>();
+    for (const r of this.live) written.set(r, r.written);
+    let reading: DiskReading;
+    try {
+      reading = await this.options.readDisk();
+    } catch (err) {
+      this.readFailed(err);
+      return;
+    }
+    if (this.readFailing) this.options.logger.info('disk reading works again');
+    this.readFailing = false;
     this.reading = reading;
     this.readAtMs = this.options.now();
-    // Writes that happened while statfs ran are not in the reading yet.
-    this.drift -= driftBefore;
-    this.updateState();
+    this.freesSeen = frees;
+    // Uploads that finished before this statfs started are in it.
+    this.pending = this.pending.filter((p) => p.seq >= seq);
+    this.pendingBytes = this.pending.reduce((sum, p) => sum + p.bytes, 0);
+    for (const [r, before] of written) {
+      if (!this.live.has(r)) continue;
+      this.seenSum += before - r.seen;
+      r.seen = before;
+      const settled = Math.max(r.settled, before - this.unflushed);
+      this.settledSum += settled - r.settled;
+      r.settled = settled;
+    }
+    this.snapshot();
+  }
+
+  /** A failed statfs keeps the last reading (stale but real) and logs once; with none, uploads get 503. */
+  private readFailed(err: unknown): void {
+    if (!this.readFailing) this.options.logger.error('cannot read free disk space', { error: (err as Error).message, path: this.options.path });
+    this.readFailing = true;
+    if (!this.reading) throw new HttpError('store_unavailable', 'The node cannot read the free space of its data dir; retry later.');
+    this.readAtMs = this.options.now();
   }
 
   reserveBytes(totalBytes = this.reading?.totalBytes ?? 0): number {
     return Math.max(this.options.minFreeBytes, Math.ceil((this.options.minFreePercent / 100) * totalBytes));
   }
 
+  /** Room left above the reserve for new bytes (negative: inside the reserve). */
+  private headroom(): number {
+    const free = this.reading?.freeBytes ?? 0;
+    return free - this.pendingBytes - (this.reservedSum - this.settledSum) - this.reserveBytes();
+  }
+
+  /** The current figures; also moves the state (logged and emitted once per change). */
   snapshot(): DiskSnapshot {
     const totalBytes = this.reading?.totalBytes ?? 0;
-    const freeBytes = Math.max(0, Math.min(totalBytes, (this.reading?.freeBytes ?? 0) - this.drift));
+    const raw = (this.reading?.freeBytes ?? 0) - this.pendingBytes - (this.writtenSum - this.seenSum);
+    const freeBytes = Math.max(0, Math.min(totalBytes, raw));
     const usedBytes = totalBytes - freeBytes;
-    return {
-      totalBytes, freeBytes, usedBytes,
-      usedPercent: totalBytes > 0 ? (100 * usedBytes) / totalBytes : 0,
-      reserveBytes: this.reserveBytes(totalBytes),
-      reservedBytes: this.outstanding,
+    const usedPercent = totalBytes > 0 ? (100 * usedBytes) / totalBytes : 0;
+    const reserveBytes = this.reserveBytes(totalBytes);
+    const snap: DiskSnapshot = {
+      totalBytes, freeBytes, usedBytes, usedPercent, reserveBytes,
+      reservedBytes: (this.reservedSum - this.writtenSum) + (this.seenSum - this.settledSum),
       uploads: this.live.size,
-      state: this.stateOf(freeBytes, usedBytes, totalBytes),
+      state: this.state,
       readAtMs: this.readAtMs,
     };
+    if (totalBytes > 0) this.moveState(snap);
+    return snap;
   }
 
   get currentState(): DiskState {
     return this.state;
   }
 
-  private stateOf(freeBytes: number, usedBytes: number, totalBytes: number): DiskState {
-    if (totalBytes === 0) return 'ok';
-    if (freeBytes < this.reserveBytes(totalBytes)) return 'critical';
-    if ((100 * usedBytes) / totalBytes >= this.options.highWatermarkPercent) return 'warning';
-    return 'ok';
-  }
-
-  private updateState(): void {
-    const snap = this.snapshot();
-    if (snap.state === this.state) return;
+  private moveState(snap: DiskSnapshot): void {
+    const next = diskStateOf(this.state, snap, this.options);
+    if (next === this.state) return;
     const previous = this.state;
-    this.state = snap.state;
-    const log = snap.state === 'ok' ? 'info' : snap.state === 'warning' ? 'warn' : 'error';
-    this.options.logger.log(log, `disk state ${previous} -> ${snap.state}`, {
-      freeBytes: snap.freeBytes, usedPercent: Number(snap.usedPercent.toFixed(2)), reserveBytes: snap.reserveBytes,
+    this.state = next;
+    snap.state = next;
+    const level = next === 'ok' ? 'info' : next === 'warning' ? 'warn' : 'error';
+    this.options.logger.log(level, `disk state ${previous} -> ${next}`, {
+      path: this.options.path, freeBytes: snap.freeBytes, usedPercent: Number(snap.usedPercent.toFixed(2)), reserveBytes: snap.reserveBytes,
     });
-    this.emit('state', snap.state, snap);
-  }
-
-  /** Bytes writers may still take before touching the reserve. */
-  private headroom(): number {
-    const snap = this.snapshot();
-    return snap.freeBytes - this.outstanding - snap.reserveBytes;
+    this.emit('state', next, snap);
   }
 
   /**
@@ -131,75 +200,100 @@ export class DiskGuard extends EventEmitter<{ state: [DiskState, DiskSnapshot] }
   async admit(declaredBytes: number | null): Promise<Reservation> {
     await this.refresh();
     const want = declaredBytes ?? this.growStepBytes;
-    this.ensureRoom(want, declaredBytes);
+    this.ensureRoom(want, 'upload');
     const reservation = new Reservation(this, want);
-    this.outstanding += want;
     this.live.add(reservation);
+    this.reservedSum += want;
     return reservation;
   }
 
-  private ensureRoom(bytes: number, declaredBytes: number | null): void {
-    const headroom = this.headroom();
-    if (headroom - bytes >= 0) return;
+  private ensureRoom(bytes: number, what: 'upload' | 'growth'): void {
+    if (this.headroom() - bytes >= 0) return;
     const snap = this.snapshot();
+    const requiredBytes = bytes + snap.reserveBytes + snap.reservedBytes;
+    const where = this.options.path ? ` on ${this.options.path}` : '';
+    const start = what === 'upload' ? 'Not enough disk space for this upload' : 'The disk filled up during this upload (nothing was stored)';
     throw new HttpError('insufficient_storage',
-      `The disk is too full for this upload: ${formatBytes(snap.freeBytes)} free, ${formatBytes(snap.reserveBytes)} kept in reserve, ` +
-      `${formatBytes(this.outstanding)} held by uploads in flight. Retry later, or free space (nanocdn cleanup).`,
-      { freeBytes: snap.freeBytes, requiredBytes: (declaredBytes ?? bytes) + snap.reserveBytes + this.outstanding, reserveBytes: snap.reserveBytes },
-      { 'Retry-After': '60' });
+      `${start}: ${formatBytes(snap.freeBytes)} free, ${formatBytes(snap.reserveBytes)} kept in reserve, ` +
+      `${formatBytes(snap.reservedBytes)} held by uploads in flight, ${formatBytes(bytes)} more needed. ` +
+      `Retry after Retry-After seconds, or free space${where}: delete files or run \`nanocdn cleanup\`.`,
+      { freeBytes: snap.freeBytes, requiredBytes, reserveBytes: snap.reserveBytes },
+      { 'Retry-After': String(this.options.retryAfterSeconds ?? 60) });
   }
 
-  /** @internal Bytes written inside a reservation: they leave "free" and stop being outstanding. */
-  _wrote(bytes: number): void {
-    this.drift += bytes;
-    this.outstanding -= bytes;
-  }
-
-  /** @internal Grows a reservation by `bytes`, or throws 507. */
-  _grow(bytes: number): void {
-    this.ensureRoom(bytes, null);
-    this.outstanding += bytes;
+  /** @internal Grows a live reservation by `bytes`, or throws 507. */
+  _grow(reservation: Reservation, bytes: number): void {
+    this.ensureRoom(bytes, 'growth');
+    reservation.reserved += bytes;
+    this.reservedSum += bytes;
   }
 
   /** @internal */
-  _release(reservation: Reservation, freedBytes: number): void {
-    this.outstanding -= reservation.reserved - reservation.written;
-    this.drift -= freedBytes;
-    this.live.delete(reservation);
-    this.updateState();
+  _wrote(bytes: number): void {
+    this.writtenSum += bytes;
   }
 
-  /** Bytes freed outside an upload (deletes, eviction, tmp sweeps). */
-  noteFreed(bytes: number): void {
-    this.drift -= bytes;
-    this.updateState();
+  /** @internal `kept`: the bytes stay on disk (stored); otherwise they were never written or were removed. */
+  _finish(reservation: Reservation, kept: boolean): void {
+    if (!this.live.delete(reservation)) return;
+    this.reservedSum -= reservation.reserved;
+    this.writtenSum -= reservation.written;
+    this.seenSum -= reservation.seen;
+    this.settledSum -= reservation.settled;
+    if (kept) {
+      const bytes = reservation.written - reservation.settled;
+      if (bytes > 0) {
+        this.pending.push({ bytes, seq: this.readSeq });
+        this.pendingBytes += bytes;
+      }
+    } else if (reservation.written > 0) {
+      this.noteFreed();
+    }
+    this.snapshot();
+  }
+
+  /** Space was freed outside an upload (delete, eviction, tmp sweep): the next admission reads statfs again. */
+  noteFreed(_bytes?: number): void {
+    this.freesNoted++;
   }
 }
 
-/** Space held by one upload; released exactly once. */
+/** Space held by one upload; finished exactly once, by commit() or release(). */
 export class Reservation {
+  /** Bytes counted by the upload so far (never more than reserved). */
   written = 0;
-  private released = false;
+  /** @internal written at the start of the last reading */
+  seen = 0;
+  /** @internal bytes the last reading surely contains */
+  settled = 0;
+  private finished = false;
 
   constructor(private readonly guard: DiskGuard, public reserved: number) {}
 
+  get active(): boolean {
+    return !this.finished;
+  }
+
   /** Counts bytes about to be written; grows the reservation in steps, or throws 507. */
   wrote(bytes: number): void {
-    if (this.released) return;
+    if (this.finished) throw new Error('bytes written after the reservation was finished');
     const missing = this.written + bytes - this.reserved;
-    if (missing > 0) {
-      const step = Math.max(this.guard.growStepBytes, missing);
-      this.guard._grow(step);
-      this.reserved += step;
-    }
+    if (missing > 0) this.guard._grow(this, Math.max(this.guard.growStepBytes, missing));
     this.written += bytes;
     this.guard._wrote(bytes);
   }
 
-  /** Releases what is unused; `freedBytes` is what the failed upload removed from disk. */
-  release(freedBytes = 0): void {
-    if (this.released) return;
-    this.released = true;
-    this.guard._release(this, freedBytes);
+  /** The upload is stored: its bytes stay used until a reading contains them. */
+  commit(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.guard._finish(this, true);
+  }
+
+  /** The upload failed, was aborted or refused: what it held is free again. No-op once finished. */
+  release(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.guard._finish(this, false);
   }
 }

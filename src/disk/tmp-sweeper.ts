@@ -18,14 +18,20 @@ export class TmpSweeper {
     private readonly maxAgeMs: number,
   ) {}
 
-  /** Sweeps entries older than `olderThanMs` (default tmpMaxAge); logs what went. */
+  /** Sweeps entries older than `olderThanMs` (default tmpMaxAge) that no live upload owns; logs what went. */
   async sweep(olderThanMs = this.maxAgeMs): Promise<{ files: number; bytes: number }> {
     const swept = await this.storage.sweepTmp(olderThanMs, this.now());
     if (swept.files > 0) {
       this.guard.noteFreed(swept.bytes);
-      this.logger.warn('swept stale tmp entries', { files: swept.files, bytes: swept.bytes, olderThanMs });
+      const why = olderThanMs === -Infinity ? 'left by a previous process' : `older than ${Math.round(olderThanMs / 1000)}s`;
+      this.logger.warn(`swept ${swept.files} stale tmp entries (${swept.bytes} bytes, ${why})`, { files: swept.files, bytes: swept.bytes, olderThanMs });
     }
     return swept;
+  }
+
+  /** At start, before listening: every tmp entry belongs to a dead process, whatever its mtime. */
+  sweepAll(): Promise<{ files: number; bytes: number }> {
+    return this.sweep(-Infinity);
   }
 
   start(): void {

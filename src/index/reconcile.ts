@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parseName } from '../names.js';
+import { isHttpError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import type { FileIndex } from './file-index.js';
 import type { Classifier } from '../eviction/classes.js';
@@ -43,6 +44,7 @@ export async function reconcile(storage: Storage, index: FileIndex, classifier: 
     if (options.checkOnly) continue;
     const stored = parseName(info.name);
     const sha256 = info.sha256 ?? await hashOf(storage, stored);
+    if (sha256 === null) continue; // deleted while we listed
     index.put({
       name: info.name, tenant: stored.tenant, class: row?.class ?? classifier.classify(info.name).name, size: info.size, sha256,
       createdMs: Math.round(info.mtimeMs), accessedMs: row?.accessedMs ?? Math.round(info.mtimeMs), expiresMs: row?.expiresMs ?? null,
@@ -62,8 +64,14 @@ export async function reconcile(storage: Storage, index: FileIndex, classifier: 
   return { added, removed, checked, addedCount, removedCount };
 }
 
-async function hashOf(storage: Storage, stored: ReturnType<typeof parseName>): Promise<string> {
+/** The file's sha256, or null when it went away meanwhile. */
+async function hashOf(storage: Storage, stored: ReturnType<typeof parseName>): Promise<string | null> {
   const hash = createHash('sha256');
-  for await (const chunk of await storage.open(stored)) hash.update(chunk as Buffer);
+  try {
+    for await (const chunk of await storage.open(stored)) hash.update(chunk as Buffer);
+  } catch (err) {
+    if (isHttpError(err) && err.code === 'not_found') return null;
+    throw err;
+  }
   return hash.digest('hex');
 }

@@ -4,6 +4,8 @@ import { HttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
 import type { Reservation } from '../disk/disk-guard.js';
 
+const METER_BUFFER = 64 << 10;
+
 /**
  * Sits between the request body and the storage engine: hashes, counts
  * bytes against the size limit and the disk reservation, and verifies the
@@ -18,7 +20,9 @@ export class UploadMeter extends Transform {
   constructor(
     private readonly limits: { maxBytes: number; reservation: Reservation; expectedSha256?: string },
   ) {
-    super({ highWaterMark: 1 << 20 });
+    // Small buffers: bytes counted here but not yet on disk are bounded by
+    // this plus the engine's write buffer (DiskGuard unflushedBytesPerUpload).
+    super({ highWaterMark: METER_BUFFER });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {

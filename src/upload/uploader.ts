@@ -125,11 +125,13 @@ export class Uploader {
     } catch (err) {
       body.unpipe(meter);
       meter.destroy();
-      const translated = this.explain(err, controller.signal, request.stored);
+      const translated = await this.explain(err, controller.signal, admission);
       this.report(translated);
       throw translated;
     } finally {
-      reservation.release(stored ? 0 : reservation.written);
+      // Exactly once on every path: a stored upload keeps its bytes, anything else frees them.
+      if (stored) reservation.commit();
+      else reservation.release();
       signal.removeEventListener('abort', abort);
       this.shutdown.signal.removeEventListener('abort', shut);
       this.active.delete(controller);
@@ -142,19 +144,35 @@ export class Uploader {
   }
 
   /** Maps an abort or engine error to the error the client should see. */
-  private explain(err: unknown, signal: AbortSignal, stored: StoredName): unknown {
+  private async explain(err: unknown, signal: AbortSignal, admission: Admission): Promise<unknown> {
+    const { stored } = admission.request;
     if (signal.aborted && isHttpError(signal.reason)) return signal.reason;
     if (signal.aborted || (err as Error)?.name === 'AbortError' || (err as NodeJS.ErrnoException)?.code === 'ECONNRESET' ||
         (err as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
       return new HttpError('client_closed');
     }
     if (isHttpError(err) && err.code === 'exists') return this.exists(stored);
-    if (isHttpError(err) && err.code === 'insufficient_storage' && err.details.reason) {
-      const snap = this.deps.guard.snapshot();
-      this.deps.logger.error('disk full during upload', { name: stored.name, reason: err.details.reason, freeBytes: snap.freeBytes });
-      void this.deps.guard.refresh(true).catch(() => undefined);
-    }
+    if (isHttpError(err) && err.code === 'insufficient_storage' && err.details.reason) return this.diskFull(err, admission);
     return err;
+  }
+
+  /**
+   * ENOSPC/EDQUOT in the write itself (the disk filled behind the guard's
+   * back): one error line with the path and the free space read now, and a
+   * 507 with the same details as an admission refusal.
+   */
+  private async diskFull(err: HttpError, admission: Admission): Promise<HttpError> {
+    const { guard, storage, logger } = this.deps;
+    const { stored, declaredBytes } = admission.request;
+    const snap = await guard.refresh(true).catch(() => guard.snapshot());
+    const path = storage.localPath?.(stored) ?? stored.name;
+    logger.error(`disk full during upload (${String(err.details.reason)}): ${path}`, {
+      path, name: stored.name, reason: err.details.reason, freeBytes: snap.freeBytes, writtenBytes: admission.reservation.written,
+    });
+    return new HttpError('insufficient_storage', err.message, {
+      ...err.details, freeBytes: snap.freeBytes, requiredBytes: (declaredBytes ?? admission.reservation.written) + snap.reserveBytes,
+      reserveBytes: snap.reserveBytes,
+    }, err.headers);
   }
 
   private report(err: unknown): void {
