@@ -8,6 +8,7 @@ import type { Classifier } from './eviction/classes.js';
 import type { Uploader } from './upload/uploader.js';
 import type { Authenticator } from './http/auth.js';
 import type { Monitoring } from './monitoring/monitoring.js';
+import type { Evictor } from './eviction/evictor.js';
 
 /**
  * Everything the HTTP layer needs, built by openNode() (src/node.ts) or by a
@@ -26,4 +27,6 @@ export interface NodeContext {
   readonly auth: Authenticator;
   /** /usage and /metrics: usage report, metrics registry, usage history. */
   readonly monitoring: Monitoring;
+  /** The one eviction runner (schedule, low disk, POST /admin/evict, quotas). */
+  readonly evictor: Evictor;
 }

@@ -3,6 +3,7 @@ import type { Config } from './config/schema.js';
 import type { NodeContext } from './context.js';
 import { createLogger, type Logger } from './logger.js';
 import { FsStorage } from './storage/fs-storage.js';
+import { openS3Engine } from './storage/s3-engine.js';
 import type { Storage } from './storage/storage.js';
 import { FileIndex } from './index/file-index.js';
 import { AccessTimes } from './index/access-times.js';
@@ -11,6 +12,10 @@ import { DiskGuard } from './disk/disk-guard.js';
 import { statfsReader, type ReadDisk } from './disk/statfs.js';
 import { TmpSweeper } from './disk/tmp-sweeper.js';
 import { Classifier } from './eviction/classes.js';
+import { Evictor } from './eviction/evictor.js';
+import { TenantQuota } from './eviction/quota.js';
+import { EvictionScheduler } from './eviction/scheduler.js';
+import { WatermarkTrigger } from './eviction/watermark.js';
 import { Uploader } from './upload/uploader.js';
 import { Authenticator } from './http/auth.js';
 import { Monitoring } from './monitoring/monitoring.js';
@@ -24,12 +29,17 @@ export interface NodeOverrides {
   accessFlushMs?: number;
   /** Milliseconds between used-space samples of the usage history. */
   usageSampleMs?: number;
+  /** False when a server may be running on the same data dir (the cleanup command): tmp/ is left alone. */
+  sweepTmpAtOpen?: boolean;
 }
 
 /** A running node's parts, and how to stop them. */
 export interface NodeRuntime {
   readonly ctx: NodeContext;
   readonly sweeper: TmpSweeper;
+  /** Scheduled eviction and the low-disk trigger, started by startBackground. */
+  readonly scheduler: EvictionScheduler;
+  readonly watermark: WatermarkTrigger;
   /** Background work after the server listens: timers, index reconcile. */
   startBackground(): void;
   /** Waits for the index reconcile started by startBackground (tests). */
@@ -45,39 +55,51 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const now = overrides.now ?? Date.now;
   const dataDir = path.resolve(config.dataDir);
-  const fsStorage = new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
-  await fsStorage.init();
-  const storage: Storage = fsStorage;
-
-  const index = new FileIndex(path.join(dataDir, 'index.sqlite'));
+  let storage: Storage;
+  let index: FileIndex;
+  let readDisk: ReadDisk = statfsReader(dataDir);
+  let diskPath = dataDir;
+  if (config.storage.engine === 's3') {
+    // The bytes live in a bucket; the index (and its pending claims) stays here.
+    ({ storage, index, readDisk, where: diskPath } = await openS3Engine(config, dataDir, logger.child({ module: 's3' }), now));
+  } else {
+    const fsStorage = new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
+    await fsStorage.init();
+    storage = fsStorage;
+    index = new FileIndex(path.join(dataDir, 'index.sqlite'));
+  }
   const access = new AccessTimes(index, logger.child({ module: 'access-times' }));
   const classifier = new Classifier(config.classes);
   const guard = new DiskGuard({
-    readDisk: overrides.readDisk ?? statfsReader(dataDir),
+    readDisk: overrides.readDisk ?? readDisk,
     now,
     logger: logger.child({ module: 'disk-guard' }),
-    path: dataDir,
+    path: diskPath,
     ...config.disk,
   });
   const monitoring = new Monitoring({
     config, guard, storage, db: index.db, classifier, now, logger: logger.child({ module: 'monitoring' }),
     inflightUploads: (): number => uploader.inflight,
   });
+  const evictor = new Evictor({ storage, index, access, guard, classifier, now, dataDir, logger: logger.child({ module: 'eviction' }) });
+  monitoring.attachEviction(evictor);
   const uploader = new Uploader({
     storage, index, guard, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
-    observer: monitoring.metrics,
+    observer: monitoring.metrics, quota: new TenantQuota(index, evictor),
   });
   const auth = new Authenticator(config.auth.tokens, config.auth.trustedNetworks);
-  const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth, monitoring };
+  const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth, monitoring, evictor };
 
   const sweeper = new TmpSweeper(storage, guard, logger.child({ module: 'tmp-sweeper' }), now, config.eviction.tmpMaxAge);
   // Everything in tmp/ now belongs to a dead process.
-  await sweeper.sweepAll();
+  if (overrides.sweepTmpAtOpen !== false) await sweeper.sweepAll();
   if (index.created) {
     const drift = await reconcile(storage, index, classifier, { now });
     if (drift.addedCount > 0) logger.warn('index was missing; rebuilt from files/', { files: drift.addedCount });
   }
   await guard.refresh(true);
+  const scheduler = new EvictionScheduler(config.eviction.schedule, evictor, sweeper, logger.child({ module: 'eviction' }));
+  const watermark = new WatermarkTrigger(guard, evictor, config.disk.lowWatermarkPercent, logger.child({ module: 'eviction' }));
 
   const timers: NodeJS.Timeout[] = [];
   let resolveReconciled!: () => void;
@@ -85,11 +107,15 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   return {
     ctx,
     sweeper,
+    scheduler,
+    watermark,
     reconciled,
     startBackground() {
       access.start(overrides.accessFlushMs ?? 2000);
       sweeper.start();
       monitoring.start(overrides.usageSampleMs ?? 60_000);
+      scheduler.start();
+      watermark.start();
       // Keeps the disk state (readyz, watermark trigger) current when no upload asks.
       const refresh = setInterval(() => { guard.refresh().catch(() => undefined); }, 1000);
       refresh.unref();
@@ -109,6 +135,9 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
       for (const timer of timers) clearInterval(timer);
       sweeper.stop();
       monitoring.stop();
+      await scheduler.stop();
+      await watermark.stop();
+      await evictor.close();
       access.stop();
       await storage.close();
       index.close();

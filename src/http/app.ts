@@ -10,6 +10,7 @@ import { httpDuration } from '../monitoring/http-duration.js';
 import { uploadRoutes } from './routes/upload.js';
 import { deleteRoutes } from './routes/delete.js';
 import { downloadRoutes } from './routes/download.js';
+import { adminRoutes } from './routes/admin.js';
 
 export interface AppOptions {
   /** True once the server began shutting down (readyz fails). */
@@ -28,6 +29,7 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
   app.use(healthRoutes(ctx, options.isShuttingDown ?? (() => false)));
   app.use(usageRoutes(ctx));
   app.use(metricsRoutes(ctx));
+  app.use(adminRoutes(ctx));
   app.use(uploadRoutes(ctx));
   app.use(deleteRoutes(ctx));
   app.use(downloadRoutes(ctx));

@@ -1,0 +1,97 @@
+import type Database from 'better-sqlite3';
+import type { Candidate } from './select-victims.js';
+
+interface Row {
+  name: string; tenant: string; class: string; size: number;
+  created_ms: number; accessed_ms: number; expires_ms: number | null;
+}
+
+const toCandidate = (row: Row): Candidate => ({
+  name: row.name, tenant: row.tenant, class: row.class, size: row.size,
+  createdMs: row.created_ms, accessedMs: row.accessed_ms, expiresMs: row.expires_ms,
+});
+
+const COLUMNS = 'name, tenant, class, size, created_ms, accessed_ms, expires_ms';
+
+/** Narrows a run to one tenant and/or one class (the cleanup command's --tenant/--class). */
+export interface Scope {
+  readonly tenant?: string;
+  readonly class?: string;
+}
+
+/**
+ * The SQL side of eviction: candidates fetched in batches by keyset
+ * pagination (no OFFSET, no whole-table load), each query served by an index.
+ */
+export class CandidateQueries {
+  private readonly stmts;
+
+  constructor(private readonly db: Database.Database) {
+    // LRU across tenants and classes (low disk, class totals); the per
+    // tenant/class LRU order uses the index's own files_lru.
+    db.exec('CREATE INDEX IF NOT EXISTS files_global_lru ON files (accessed_ms, created_ms, name)');
+    const scope = 'AND (@tenant IS NULL OR tenant = @tenant)';
+    this.stmts = {
+      expired: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
+        WHERE expires_ms IS NOT NULL AND expires_ms <= @now AND (expires_ms, name) > (@afterMs, @afterName)
+        AND (@class IS NULL OR class = @class) ${scope}
+        ORDER BY expires_ms, name LIMIT @limit`),
+      aged: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
+        WHERE class = @class ${scope} AND (created_ms <= @createdBefore OR accessed_ms <= @accessedBefore)
+        AND name > @afterName ORDER BY name LIMIT @limit`),
+      tenantLru: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
+        WHERE class = @class AND tenant = @tenant AND (accessed_ms, created_ms, name) > (@a, @c, @n)
+        ORDER BY accessed_ms, created_ms, name LIMIT @limit`),
+      globalLru: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
+        WHERE (accessed_ms, created_ms, name) > (@a, @c, @n) AND class IN (SELECT value FROM json_each(@classes)) ${scope}
+        ORDER BY accessed_ms, created_ms, name LIMIT @limit`),
+    };
+  }
+
+  /** Files whose X-Expire-After has passed, any class. */
+  *expired(now: number, scope: Scope, batch: number): Generator<Candidate[]> {
+    let afterMs = Number.MIN_SAFE_INTEGER;
+    let afterName = '';
+    for (;;) {
+      const rows = this.stmts.expired.all({ now, afterMs, afterName, tenant: scope.tenant ?? null, class: scope.class ?? null, limit: batch });
+      if (rows.length === 0) return;
+      yield rows.map(toCandidate);
+      const last = rows[rows.length - 1];
+      afterMs = last.expires_ms!;
+      afterName = last.name;
+    }
+  }
+
+  /** Files of one class uploaded before `createdBefore` or last read before `accessedBefore`. */
+  *aged(cls: string, createdBefore: number, accessedBefore: number, scope: Scope, batch: number): Generator<Candidate[]> {
+    let afterName = '';
+    for (;;) {
+      const rows = this.stmts.aged.all({ class: cls, tenant: scope.tenant ?? null, createdBefore, accessedBefore, afterName, limit: batch });
+      if (rows.length === 0) return;
+      yield rows.map(toCandidate);
+      afterName = rows[rows.length - 1].name;
+    }
+  }
+
+  /** One tenant's files of one class, least recently used first. */
+  *tenantLru(tenant: string, cls: string, batch: number): Generator<Candidate[]> {
+    yield* this.lru((cursor) => this.stmts.tenantLru.all({ ...cursor, tenant, class: cls, limit: batch }));
+  }
+
+  /** Files of the given classes across tenants (or of scope.tenant), least recently used first. */
+  *globalLru(classes: readonly string[], scope: Scope, batch: number): Generator<Candidate[]> {
+    const json = JSON.stringify(scope.class ? classes.filter((c) => c === scope.class) : classes);
+    yield* this.lru((cursor) => this.stmts.globalLru.all({ ...cursor, classes: json, tenant: scope.tenant ?? null, limit: batch }));
+  }
+
+  private *lru(fetch: (cursor: { a: number; c: number; n: string }) => Row[]): Generator<Candidate[]> {
+    let cursor = { a: Number.MIN_SAFE_INTEGER, c: Number.MIN_SAFE_INTEGER, n: '' };
+    for (;;) {
+      const rows = fetch(cursor);
+      if (rows.length === 0) return;
+      yield rows.map(toCandidate);
+      const last = rows[rows.length - 1];
+      cursor = { a: last.accessed_ms, c: last.created_ms, n: last.name };
+    }
+  }
+}
