@@ -212,7 +212,7 @@ export class DiskGuard extends EventEmitter<{ state: [DiskState, DiskSnapshot] }
     const snap = this.snapshot();
     const requiredBytes = bytes + snap.reserveBytes + snap.reservedBytes;
     const where = this.options.path ? ` on ${this.options.path}` : '';
-    const start = what === 'upload' ? 'Not enough disk space for this upload' : 'The disk filled up during this upload (nothing was stored)';
+    const start = what === 'upload' ? 'Not enough disk space for this upload' : 'This upload grew past the room left above the disk reserve, so it was cut off and nothing was stored';
     throw new HttpError('insufficient_storage',
       `${start}: ${formatBytes(snap.freeBytes)} free, ${formatBytes(snap.reserveBytes)} kept in reserve, ` +
       `${formatBytes(snap.reservedBytes)} held by uploads in flight, ${formatBytes(bytes)} more needed. ` +

@@ -1,0 +1,277 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { canMountTmpfs, hasTool, mountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
+import { pause, rawRequest, type RawResponse } from '../http/raw-http.js';
+
+/**
+ * The disk guard on a REAL full filesystem: a 48 MiB tmpfs as the data dir
+ * of the built server. Free space is what statfs says, ENOSPC is the
+ * kernel's, nothing is mocked.
+ */
+const canRun = requirement('root + mount (tmpfs)', canMountTmpfs(), 'run as root') &&
+  requirement('dd', hasTool('dd'), 'install coreutils');
+
+const MiB = 1 << 20;
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const freeOf = async (dir: string) => { const st = await fsp.statfs(dir); return st.bavail * st.bsize; };
+
+/** A PUT through node:http; `expectContinue` sends the body only after 100 Continue (a refusal never gets it). */
+function put(server: SpawnedServer, name: string, body: Buffer, expectContinue = false): Promise<RawResponse> {
+  const headers: Record<string, string | number> = { 'content-length': body.length };
+  if (!expectContinue) return rawRequest(server.port, { method: 'PUT', path: `/upload/${name}`, headers, body });
+  return new Promise((resolve, reject) => {
+    let responded = false;
+    const req = http.request({
+      host: '127.0.0.1', port: server.port, method: 'PUT', path: `/upload/${name}`, agent: false,
+      headers: { ...headers, expect: '100-continue' },
+    }, (res) => {
+      responded = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        let json: Record<string, unknown> = {};
+        try { json = JSON.parse(raw.toString()) as Record<string, unknown>; } catch { /* not JSON */ }
+        resolve({ status: res.statusCode!, headers: res.headers, body: raw, json });
+        req.destroy();
+      });
+    });
+    req.on('continue', () => req.end(body));
+    req.on('error', (err) => { if (!responded) reject(err); });
+    req.flushHeaders();
+  });
+}
+
+function expectInsufficientStorage(res: RawResponse): void {
+  expect(res.status).toBe(507);
+  expect(res.headers['content-type']).toMatch(/application\/json/);
+  expect(res.json.error).toBe('insufficient_storage');
+  expect(typeof res.json.freeBytes).toBe('number');
+  expect(typeof res.json.requiredBytes).toBe('number');
+  expect(String(res.json.message)).toMatch(/free/);
+  expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+}
+
+/** Fills the filesystem to 100 % as another process would; dd stops at ENOSPC. */
+function fillWithDd(file: string): void {
+  const dd = spawnSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M'], { encoding: 'utf8' });
+  expect(dd.stderr).toMatch(/No space left on device/);
+}
+
+describe.skipIf(!canRun)('full disk: 32 concurrent uploaders against a 12 MiB reserve on a 48 MiB tmpfs', () => {
+  let tmpfs: Tmpfs;
+  let server: SpawnedServer;
+  const reserve = 12 * MiB;
+  const acked = new Map<string, string>();
+
+  beforeAll(async () => {
+    tmpfs = mountTmpfs(48);
+    server = await spawnServer({
+      dataDir: tmpfs.dir,
+      config: { disk: { minFreeBytes: '12MiB', minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 } },
+    });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    tmpfs?.unmount();
+  });
+
+  it('(a) answers only 201 or 507, never lets free space fall below the reserve, stores every acknowledged file whole', async () => {
+    const statuses = new Map<number, number>();
+    const unexpected: string[] = [];
+    let minFree = await freeOf(tmpfs.dir);
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        minFree = Math.min(minFree, await freeOf(tmpfs.dir));
+        await pause(2);
+      }
+    })();
+
+    const uploader = async (client: number) => {
+      let refusals = 0;
+      for (let attempt = 0; refusals < 3 && attempt < 60; attempt++) {
+        const body = randomBytes(1_600_000);
+        const name = `pub/c${client}/file-${attempt}.bin`;
+        let res: RawResponse;
+        try {
+          res = await put(server, name, body, client % 2 === 0);
+        } catch (err) {
+          unexpected.push(`${name}: ${(err as Error).message}`);
+          continue;
+        }
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === 201) {
+          expect(res.json.sha256).toBe(sha256(body));
+          acked.set(name, sha256(body));
+        } else if (res.status === 507) {
+          expectInsufficientStorage(res);
+          refusals++;
+          await pause(5 + (client % 7));
+        } else {
+          unexpected.push(`${name}: ${res.status} ${res.body.toString()}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, (_, client) => uploader(client)));
+    sampling = false;
+    await sampler;
+    minFree = Math.min(minFree, await freeOf(tmpfs.dir));
+
+    const figures = {
+      created: statuses.get(201) ?? 0, refused: statuses.get(507) ?? 0, other: unexpected.length,
+      minFreeBytes: minFree, minFreeMiB: Number((minFree / MiB).toFixed(2)), reserveMiB: reserve / MiB,
+    };
+    console.log(`32-uploader figures: ${JSON.stringify(figures)}`);
+    expect(unexpected).toEqual([]);
+    expect([...statuses.keys()].sort()).toEqual([201, 507]);
+    expect(statuses.get(507)).toBeGreaterThanOrEqual(32 * 3);
+    expect(minFree).toBeGreaterThanOrEqual(reserve - MiB);
+
+    for (const [name, digest] of acked) {
+      expect(sha256(await fsp.readFile(path.join(tmpfs.dir, 'files', name)))).toBe(digest);
+    }
+    // And over HTTP, for a few.
+    for (const [name, digest] of [...acked].slice(0, 3)) {
+      const res = await fetch(`${server.url}/${name}`);
+      expect(res.status).toBe(200);
+      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(digest);
+    }
+    expect(await fsp.readdir(path.join(tmpfs.dir, 'tmp'))).toEqual([]);
+  });
+
+  it('(b) cuts a chunked upload bigger than the room left with 507; nothing under the name, tmp empty', async () => {
+    // Make a little room (about 4.8 MB) so that the upload is admitted and then outgrows it.
+    for (const name of [...acked.keys()].slice(0, 3)) {
+      expect((await fetch(`${server.url}/${name}`, { method: 'DELETE' })).status).toBe(204);
+      acked.delete(name);
+    }
+    const name = 'pub/chunked/too-big.bin';
+    let sent = 0;
+    const chunks = Array.from({ length: 256 }, () => randomBytes(64 << 10)); // 16 MiB, no Content-Length
+    const res = await rawRequest(server.port, {
+      method: 'PUT', path: `/upload/${name}`, headers: { 'transfer-encoding': 'chunked' }, body: chunks,
+      between: async () => { sent += 64 << 10; if (sent % MiB === 0) await pause(1); },
+    });
+    expectInsufficientStorage(res);
+    expect(String(res.json.message)).toMatch(/grew past the room left/);
+    expect(sent).toBeGreaterThan(MiB); // it was admitted, then cut
+    expect(existsSync(path.join(tmpfs.dir, 'files', name))).toBe(false);
+    expect((await fetch(`${server.url}/${name}`)).status).toBe(404);
+    expect(await fsp.readdir(path.join(tmpfs.dir, 'tmp'))).toEqual([]);
+    expect(await freeOf(tmpfs.dir)).toBeGreaterThanOrEqual(reserve - MiB);
+    expect(server.child.exitCode).toBeNull();
+  });
+});
+
+describe.skipIf(!canRun)('full disk: filled to 100 % by another writer (dd)', () => {
+  let tmpfs: Tmpfs;
+  let server: SpawnedServer;
+  const stored = new Map<string, Buffer>();
+
+  beforeAll(async () => {
+    tmpfs = mountTmpfs(48);
+    server = await spawnServer({
+      dataDir: tmpfs.dir,
+      config: { disk: { minFreeBytes: '4MiB', minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 } },
+    });
+    for (let i = 0; i < 3; i++) {
+      const body = randomBytes(1_000_000);
+      const res = await put(server, `pub/full/keep-${i}.bin`, body);
+      expect(res.status).toBe(201);
+      stored.set(`pub/full/keep-${i}.bin`, body);
+    }
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    tmpfs?.unmount();
+  });
+
+  it('a real ENOSPC in the middle of a write answers 507 JSON, removes the tmp file, logs one line, and the node lives on', async () => {
+    const name = 'pub/full/mid-write.bin';
+    const tmpDir = path.join(tmpfs.dir, 'tmp');
+    let filled = false;
+    const chunks = Array.from({ length: 128 }, () => randomBytes(64 << 10)); // 8 MiB, declared
+    let index = 0;
+    const res = await rawRequest(server.port, {
+      method: 'PUT', path: `/upload/${name}`, headers: { 'content-length': 8 * MiB }, body: chunks,
+      between: async () => {
+        // After 1 MiB has gone to the tmp file, another process takes all the space left.
+        if (index++ === 16 && !filled) {
+          for (let i = 0; i < 200 && (await fsp.readdir(tmpDir)).length === 0; i++) await pause(10);
+          fillWithDd(path.join(tmpfs.dir, 'filler-1'));
+          filled = true;
+        }
+      },
+    });
+    expect(filled).toBe(true);
+    expectInsufficientStorage(res);
+    expect(res.json.reason).toBe('ENOSPC');
+    expect(await fsp.readdir(tmpDir)).toEqual([]);
+    expect(existsSync(path.join(tmpfs.dir, 'files', name))).toBe(false);
+    const lines = server.output().split('\n').filter((line) => line.includes('disk full during upload'));
+    expect(lines).toHaveLength(1);
+    const logged = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(logged.level).toBe('error');
+    expect(logged.path).toBe(path.join(tmpfs.dir, 'files', name));
+    expect(typeof logged.freeBytes).toBe('number');
+    expect(server.child.exitCode).toBeNull();
+  });
+
+  it('at 100 % full: GET, HEAD, DELETE, /usage and /healthz work, PUT is 507 JSON, /readyz is 503; after the filler goes, uploads succeed again', async () => {
+    // The failed upload's tmp file was removed: take that space too.
+    fillWithDd(path.join(tmpfs.dir, 'filler-2'));
+    expect(await freeOf(tmpfs.dir)).toBeLessThan(64 << 10);
+
+    const [name, body] = [...stored][0]!;
+    const get = await fetch(`${server.url}/${name}`);
+    expect(get.status).toBe(200);
+    expect(sha256(Buffer.from(await get.arrayBuffer()))).toBe(sha256(body));
+    expect((await fetch(`${server.url}/${name}`, { method: 'HEAD' })).status).toBe(200);
+
+    expectInsufficientStorage(await put(server, 'pub/full/refused.bin', randomBytes(10_000)));
+    expectInsufficientStorage(await put(server, 'pub/full/refused-100.bin', randomBytes(10_000), true));
+
+    const usage = await fetch(`${server.url}/usage`);
+    expect(usage.status).toBe(200);
+    const report = await usage.json() as { status: string; disk: { freeBytes: number } };
+    expect(report.status).toBe('critical');
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    let ready = 0;
+    for (let i = 0; i < 50 && ready !== 503; i++) {
+      ready = (await fetch(`${server.url}/readyz`)).status;
+      if (ready !== 503) await pause(100);
+    }
+    expect(ready).toBe(503);
+
+    const [doomed] = [...stored.keys()].slice(-1);
+    expect((await fetch(`${server.url}/${doomed}`, { method: 'DELETE' })).status).toBe(204);
+    expect(existsSync(path.join(tmpfs.dir, 'files', doomed!))).toBe(false);
+    expect((await fetch(`${server.url}/${doomed}`)).status).toBe(404);
+    expect(server.child.exitCode).toBeNull();
+
+    await fsp.rm(path.join(tmpfs.dir, 'filler-1'));
+    await fsp.rm(path.join(tmpfs.dir, 'filler-2'));
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 201; i++) {
+      const again = randomBytes(1_000_000);
+      const res = await put(server, `pub/full/after-${i}.bin`, again);
+      status = res.status;
+      if (status === 201) expect(sha256(readFileSync(path.join(tmpfs.dir, 'files', `pub/full/after-${i}.bin`)))).toBe(sha256(again));
+      else { expectInsufficientStorage(res); await pause(200); }
+    }
+    expect(status).toBe(201);
+    expect(await fsp.readdir(path.join(tmpfs.dir, 'tmp'))).toEqual([]);
+    expect(server.output()).not.toMatch(/unhandled error/);
+    expect(server.child.exitCode).toBeNull();
+  });
+});
