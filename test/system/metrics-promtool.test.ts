@@ -15,8 +15,8 @@ const KiB = 1024;
 function gauge(text: string, name: string, labels = ''): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
   if (line === undefined) return undefined;
-  const text = line.slice(line.lastIndexOf(' ') + 1);
-  return text === '+Inf' ? Infinity : Number(text);
+  const raw = line.slice(line.lastIndexOf(' ') + 1);
+  return raw === '+Inf' ? Infinity : Number(raw);
 }
 
 describe.runIf(requirement('promtool', hasTool('promtool'), 'apt-get install prometheus'))('GET /metrics on a running server', () => {
