@@ -1,0 +1,278 @@
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
+  ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client,
+} from '@aws-sdk/client-s3';
+import { HttpError, isHttpError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { parseName, type StoredName } from '../names.js';
+import type { FileIndex } from '../index/file-index.js';
+import type { DiskReading } from '../disk/statfs.js';
+import type { ByteRange, ObjectInfo, Storage, TmpStats } from './storage.js';
+import { createS3Clients, translateS3Error, type S3Clients, type S3Settings } from './s3-client.js';
+import { PendingClaims } from './s3-pending.js';
+import { MIN_PART_BYTES, putStream } from './s3-upload.js';
+
+export interface S3StorageOptions extends S3Settings {
+  /** The index: committed names (files) and the pending-claims table live in it. */
+  index: FileIndex;
+  logger: Logger;
+  now?: () => number;
+  /** Bytes per multipart part (≥ 5 MiB). */
+  partBytes?: number;
+  /** Parts uploading at once per upload. */
+  queue?: number;
+}
+
+/**
+ * The S3 engine: the bytes live in a bucket (under `prefix`), the metadata
+ * in the local index. Names are create-only through a pending claim in the
+ * index (src/storage/s3-pending.ts), since the store has neither rename nor
+ * conditional PUT; the object is written to its final key while the claim
+ * is held, and the claim is dropped once the store confirmed it. The
+ * "spool" of this engine is the set of pending claims: tmpStats() counts
+ * them, sweepTmp() cleans those a crash left (object, multipart uploads,
+ * row).
+ */
+export class S3Storage implements Storage {
+  readonly kind = 's3' as const;
+  readonly claims: PendingClaims;
+  private readonly clients: S3Clients;
+  private readonly now: () => number;
+  /** Names being written by this process, with bytes read so far. */
+  private readonly live = new Map<string, number>();
+  /** Failed writes whose cleanup failed too: their claims stay for the sweep. */
+  private readonly failedCleanups = new Set<string>();
+
+  constructor(private readonly options: S3StorageOptions) {
+    this.clients = createS3Clients(options);
+    this.claims = new PendingClaims(options.index.db);
+    this.now = options.now ?? Date.now;
+  }
+
+  get client(): S3Client {
+    return this.clients.client;
+  }
+
+  /** The object key of a name. */
+  keyOf(name: string): string {
+    return `${this.options.prefix}${name}`;
+  }
+
+  /** Bytes read by uploads in flight in this process (they count against capacity). */
+  get inflightBytes(): number {
+    let sum = 0;
+    for (const bytes of this.live.values()) sum += bytes;
+    return sum;
+  }
+
+  async write(name: StoredName, body: Readable, signal: AbortSignal): Promise<{ size: number }> {
+    signal.throwIfAborted();
+    // The body is only read once the claim and the HEAD are done: an error
+    // it emits before then must not go uncaught (the read sees it anyway).
+    body.on('error', ignoreError);
+    this.claims.claim(name.name, this.now());
+    this.live.set(name.name, 0);
+    let confirmed = false;
+    try {
+      // An object without a files row (index lost, or committed a moment ago).
+      if (await this.head(name.name, signal)) throw new HttpError('exists', undefined, { name: name.name });
+      const result = await putStream(this.clients.writeClient, body, {
+        bucket: this.options.bucket,
+        key: this.keyOf(name.name),
+        partBytes: Math.max(MIN_PART_BYTES, this.options.partBytes ?? 8 * 1024 * 1024),
+        queue: this.options.queue ?? 2,
+        signal,
+        onBytes: (bytes) => this.live.set(name.name, (this.live.get(name.name) ?? 0) + bytes),
+        onUploadId: (uploadId) => this.claims.setUploadId(name.name, uploadId),
+      });
+      confirmed = true;
+      return result;
+    } catch (err) {
+      const translated = translateS3Error(err, 'write', name.name);
+      if (!(isHttpError(translated) && translated.code === 'exists')) await this.discard(name.name);
+      throw translated;
+    } finally {
+      this.live.delete(name.name);
+      // A failed cleanup keeps the claim: the sweep retries it later.
+      if (confirmed || !this.failedCleanups.has(name.name)) this.claims.release(name.name);
+      this.failedCleanups.delete(name.name);
+    }
+  }
+
+  /** After a failed write: the key is ours (we hold the claim), so whatever reached the store goes. */
+  private async discard(name: string): Promise<void> {
+    try {
+      await this.cleanupKey(name, this.claims.get(name)?.uploadId ?? null);
+    } catch (err) {
+      this.failedCleanups.add(name);
+      this.options.logger.warn('cleanup after a failed upload failed; the pending sweep retries it', { name, error: (err as Error).message });
+    }
+  }
+
+  /** Deletes the object and aborts the multipart uploads of one key. */
+  private async cleanupKey(name: string, uploadId: string | null): Promise<void> {
+    const Key = this.keyOf(name);
+    const Bucket = this.options.bucket;
+    if (uploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId })).catch(ignoreNoSuchUpload);
+    for await (const upload of this.multipartUploads(Key)) {
+      if (upload.key === Key) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: upload.uploadId })).catch(ignoreNoSuchUpload);
+    }
+    await this.client.send(new DeleteObjectCommand({ Bucket, Key }));
+  }
+
+  /** HEAD of the object: size and mtime, or null. */
+  private async head(name: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(name) }), { abortSignal: signal });
+      return { name, size: out.ContentLength ?? 0, mtimeMs: out.LastModified?.getTime() ?? 0 };
+    } catch (err) {
+      const translated = translateS3Error(err, 'read', name);
+      if (isHttpError(translated) && translated.code === 'not_found') return null;
+      throw translated;
+    }
+  }
+
+  /**
+   * A claimed name reports as present (so a second upload gets 409 before
+   * its body is read); otherwise the store answers (HEAD), so reconcile sees
+   * the truth. GET/HEAD/304 of indexed files never come here: they are
+   * answered from the index row (src/http/routes/download-stream.ts).
+   */
+  async stat(name: StoredName): Promise<ObjectInfo | null> {
+    const claim = this.claims.get(name.name);
+    if (claim) return { name: name.name, size: this.live.get(name.name) ?? 0, mtimeMs: claim.startedMs };
+    return this.head(name.name);
+  }
+
+  async open(name: StoredName, range?: ByteRange): Promise<Readable> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({
+        Bucket: this.options.bucket, Key: this.keyOf(name.name), Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+      }));
+      return out.Body as Readable;
+    } catch (err) {
+      throw translateS3Error(err, 'read', name.name);
+    }
+  }
+
+  /** DELETE in S3 answers 204 whether or not the key existed, so a HEAD says which. */
+  async remove(name: StoredName): Promise<boolean> {
+    const existed = (await this.head(name.name)) !== null;
+    if (!existed) return false;
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(name.name) }));
+      return true;
+    } catch (err) {
+      throw translateS3Error(err, 'read', name.name);
+    }
+  }
+
+  /** Every committed object under the prefix, from ListObjectsV2 (size, last modified); keys that are not valid names are skipped. */
+  async *list(): AsyncIterable<ObjectInfo> {
+    const { bucket, prefix } = this.options;
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }))
+        .catch((err: unknown) => { throw translateS3Error(err, 'read'); });
+      for (const object of page.Contents ?? []) {
+        const name = object.Key!.slice(prefix.length);
+        if (!isValidName(name) || this.claims.get(name)) continue;
+        yield { name, size: object.Size ?? 0, mtimeMs: object.LastModified?.getTime() ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async tmpStats(now: number): Promise<TmpStats> {
+    const claims = this.claims.all();
+    const oldest = claims.length ? Math.min(...claims.map((c) => c.startedMs)) : null;
+    return { files: claims.length, bytes: this.inflightBytes, oldestAgeMs: oldest === null ? null : Math.max(0, now - oldest) };
+  }
+
+  /**
+   * Cleans claims no live write of this process owns and older than
+   * `olderThanMs` (a crash left them): object deleted if present, multipart
+   * uploads of the key aborted, row dropped. Then aborts multipart uploads
+   * under the prefix that no live write owns (initiated before the cutoff).
+   */
+  async sweepTmp(olderThanMs: number, now: number): Promise<{ files: number; bytes: number }> {
+    let files = 0;
+    for (const claim of this.claims.all()) {
+      if (this.live.has(claim.name) || now - claim.startedMs < olderThanMs) continue;
+      await this.cleanupKey(claim.name, claim.uploadId);
+      this.claims.release(claim.name);
+      files++;
+    }
+    const liveKeys = new Set([...this.live.keys()].map((name) => this.keyOf(name)));
+    for await (const upload of this.multipartUploads(this.options.prefix)) {
+      if (liveKeys.has(upload.key) || now - upload.initiatedMs < olderThanMs) continue;
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: upload.key, UploadId: upload.uploadId }))
+        .catch(ignoreNoSuchUpload);
+      files++;
+    }
+    // Objects of crashed uploads were never acknowledged nor counted as committed.
+    return { files, bytes: 0 };
+  }
+
+  /** In-progress multipart uploads whose key starts with `prefix`. */
+  async *multipartUploads(prefix: string): AsyncIterable<{ key: string; uploadId: string; initiatedMs: number }> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.client.send(new ListMultipartUploadsCommand({
+        Bucket: this.options.bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
+      }));
+      for (const upload of page.Uploads ?? []) {
+        yield { key: upload.Key!, uploadId: upload.UploadId!, initiatedMs: upload.Initiated?.getTime() ?? 0 };
+      }
+      if (!page.IsTruncated) return;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  /** The bucket answers to our credentials. */
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const why = status === 404 ? 'does not exist' : status === 403 ? 'refuses these credentials (403)' : `is not reachable (${(err as Error).name}: ${(err as Error).message})`;
+      throw new HttpError('store_unavailable', `Bucket "${this.options.bucket}" at ${this.options.endpoint} ${why}.`);
+    }
+  }
+
+  /**
+   * The disk guard's reading for this engine: the "disk" is what this node
+   * may use of the store. Committed bytes come from the index totals (no
+   * listing), plus what uploads in flight have sent.
+   */
+  capacityReading(capacityBytes: number): DiskReading {
+    const committed = this.options.index.summary().bytes;
+    return { totalBytes: capacityBytes, freeBytes: Math.max(0, capacityBytes - committed - this.inflightBytes) };
+  }
+
+  async close(): Promise<void> {
+    this.clients.destroy();
+  }
+}
+
+function isValidName(name: string): boolean {
+  try {
+    parseName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function ignoreError(): void {
+  // The stream keeps its error (readable.errored); the reader reports it.
+}
+
+function ignoreNoSuchUpload(err: unknown): void {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e.name === 'NoSuchUpload' || e.$metadata?.httpStatusCode === 404) return;
+  throw err;
+}
