@@ -5,6 +5,7 @@ import { HttpError } from '../../errors.js';
 import { parseEncodedName, type StoredName } from '../../names.js';
 import { verifySignature } from '../../signing.js';
 import type { NodeContext } from '../../context.js';
+import { streamDownload } from './download-stream.js';
 
 const PUBLIC_CACHE = 'public, max-age=31536000, immutable';
 const PRIVATE_CACHE = 'private';
@@ -35,7 +36,10 @@ export function downloadRoutes(ctx: NodeContext): Router {
       res.status(200).end();
       return;
     }
-    if (!ctx.storage.localPath) throw new HttpError('internal', 'This storage engine cannot serve reads yet.');
+    if (!ctx.storage.localPath) {
+      await streamDownload(ctx, req, res, stored, record);
+      return;
+    }
     ctx.access.touch(stored.name, ctx.now());
     serveFile(req, res, next, ctx.storage.localPath(stored), stored, record !== undefined);
   });
