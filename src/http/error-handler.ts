@@ -27,7 +27,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 
 export function sendError(req: Request, res: Response, error: HttpError): void {
   if (!req.complete) closeAfterResponse(req, res);
-  res.status(error.status).set(error.headers).json(error.toJSON());
+  // A route (or `send`) may have set the headers of a success already: an
+  // error must not carry a file's Content-Type, ETag or a year-long public
+  // Cache-Control (a CDN would keep a 404 for a file uploaded a second later).
+  for (const header of ['ETag', 'Last-Modified', 'Content-Disposition']) res.removeHeader(header);
+  res.status(error.status).set({ 'Cache-Control': 'no-store', ...error.headers }).type('application/json').json(error.toJSON());
 }
 
 /** The body was not read: say Connection: close, and cut a client that keeps sending. */

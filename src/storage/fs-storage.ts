@@ -98,6 +98,11 @@ export class FsStorage implements Storage {
     } catch (err) {
       throw translateFsError(err, { name: name.name });
     }
+    // open() succeeds on a directory (a prefix of other names); it is not an object.
+    if (!(await handle.stat()).isFile()) {
+      await handle.close();
+      throw new HttpError('not_found', undefined, { name: name.name });
+    }
     return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_BUFFER });
   }
 
@@ -107,7 +112,8 @@ export class FsStorage implements Storage {
       return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      // EISDIR: the name is a directory of other names, not a file.
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return false;
       throw translateFsError(err, { name: name.name });
     }
   }

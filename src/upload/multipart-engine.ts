@@ -18,7 +18,16 @@ export class MultipartStorageEngine implements StorageEngine {
     const res = req.res!;
     const admission = res.locals.admission as Admission;
     const signal = res.locals.signal as AbortSignal;
-    this.uploader.store(admission, file.stream, signal).then(
+    // A malformed body errors the part's stream, which .pipe() does not pass
+    // on: abort the write so it does not hang with its tmp file open.
+    const malformed = new AbortController();
+    file.stream.once('error', (err: Error) => {
+      malformed.abort(new HttpError('invalid_request', `Malformed multipart body: ${err.message}.`));
+    });
+    const writing = this.uploader.store(admission, file.stream, AbortSignal.any([signal, malformed.signal]));
+    // The route waits for this before answering, so no tmp file outlives the response.
+    res.locals.writing = writing.then(() => undefined, () => undefined);
+    writing.then(
       (result) => done(null, { size: result.size, result } as Partial<Express.Multer.File>),
       (err: unknown) => {
         file.stream.resume(); // let busboy finish so multer reports our error

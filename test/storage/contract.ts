@@ -86,6 +86,15 @@ export function storageContract(
       expect(await collect(storage.list())).toEqual([]);
     });
 
+    it('treats a prefix of other names as absent: stat null, open not_found, remove false', async () => {
+      await storage.write(parseName('pub/acme/dir/inner.txt'), Readable.from([Buffer.from('x')]), signal());
+      const prefix = parseName('pub/acme/dir');
+      expect(await storage.stat(prefix)).toBeNull();
+      await expect(storage.open(prefix)).rejects.toMatchObject({ code: 'not_found' });
+      expect(await storage.remove(prefix)).toBe(false);
+      expect((await readAll(await storage.open(parseName('pub/acme/dir/inner.txt')))).toString()).toBe('x');
+    });
+
     it('is create-only: a second write of a name fails with exists and leaves the first intact', async () => {
       const n = parseName('pub/acme/once.txt');
       await storage.write(n, Readable.from([Buffer.from('first')]), signal());

@@ -46,7 +46,7 @@ export function uploadRoutes(ctx: NodeContext): Router {
       res.locals.signal = abortSignalOf(res);
       await new Promise<void>((resolve, reject) => {
         parseMultipart(req, res, (err: unknown) => (err ? reject(multerErrorToHttp(err)) : resolve()));
-      });
+      }).finally(() => res.locals.writing as Promise<void> | undefined);
       const result = (req.file as unknown as { result?: UploadResult } | undefined)?.result;
       if (!result) throw new HttpError('invalid_request', 'The multipart body has no part named "file".');
       created(res, result);

@@ -1,0 +1,56 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testNode, type TestNode } from '../helpers/test-node.js';
+
+describe('DELETE /<name>', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    node = await testNode();
+  });
+  afterAll(async () => {
+    await node.close();
+  });
+
+  it('removes the file and its index row: 204, then GET 404', async () => {
+    await request(node.app).put('/upload/pub/acme/del/a.txt').send('bye').expect(201);
+    const res = await request(node.app).delete('/pub/acme/del/a.txt').expect(204);
+    expect(res.text ?? '').toBe('');
+    expect(existsSync(path.join(node.dataDir, 'files', 'pub/acme/del/a.txt'))).toBe(false);
+    expect(node.ctx.index.get('pub/acme/del/a.txt')).toBeUndefined();
+    await request(node.app).get('/pub/acme/del/a.txt').expect(404);
+  });
+
+  it('answers an absent name with 404 not_found JSON', async () => {
+    const res = await request(node.app).delete('/pub/acme/del/never.txt').expect(404);
+    expect(res.body).toMatchObject({ error: 'not_found', name: 'pub/acme/del/never.txt' });
+  });
+
+  it('answers a second delete with 404', async () => {
+    await request(node.app).put('/upload/priv/acme/del/twice.txt').send('x').expect(201);
+    await request(node.app).delete('/priv/acme/del/twice.txt').expect(204);
+    await request(node.app).delete('/priv/acme/del/twice.txt').expect(404);
+  });
+
+  it('frees the name: the same name can be uploaded again with new bytes', async () => {
+    await request(node.app).put('/upload/pub/acme/del/again.txt').send('first').expect(201);
+    await request(node.app).delete('/pub/acme/del/again.txt').expect(204);
+    const res = await request(node.app).put('/upload/pub/acme/del/again.txt').send('second').expect(201);
+    expect(res.body.size).toBe(6);
+    expect((await request(node.app).get('/pub/acme/del/again.txt').expect(200)).text).toBe('second');
+  });
+
+  it('drops a row whose file is already gone and still answers 404', async () => {
+    await request(node.app).put('/upload/pub/acme/del/orphan.txt').send('x').expect(201);
+    await node.ctx.storage.remove({ name: 'pub/acme/del/orphan.txt', visibility: 'pub', tenant: 'acme', segments: ['pub', 'acme', 'del', 'orphan.txt'] });
+    await request(node.app).delete('/pub/acme/del/orphan.txt').expect(404);
+    expect(node.ctx.index.get('pub/acme/del/orphan.txt')).toBeUndefined();
+  });
+
+  it('answers a directory name with 404 and removes nothing', async () => {
+    await request(node.app).put('/upload/pub/acme/dir/keep.txt').send('x').expect(201);
+    await request(node.app).delete('/pub/acme/dir').expect(404);
+    await request(node.app).get('/pub/acme/dir/keep.txt').expect(200);
+  });
+});
