@@ -19,6 +19,8 @@ export function requestLog(logger: Logger): RequestHandler {
     res.once('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const level = res.statusCode >= 500 ? 'error' : 'http';
+      // winston formats (timestamp, JSON) before its transports filter by level: skip that work for a line nobody gets.
+      if (!logger.isLevelEnabled(level)) return;
       logger.log(level, 'request', {
         requestId: id,
         method: req.method,
