@@ -129,3 +129,14 @@ function ownCpuSeconds(pid: number): number {
     return 0;
   }
 }
+
+/** CPU seconds the whole machine has been busy (all cores, not idle or iowait), from /proc/stat. */
+export function machineBusySeconds(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields;
+    return (user + nice + system + irq + softirq + (steal ?? 0)) / USER_HZ;
+  } catch {
+    return 0;
+  }
+}

@@ -2,7 +2,7 @@ import type { Scenario, Variant } from './scenarios.js';
 import type { WrkResult } from './wrk.js';
 
 /** One wrk run, plus the CPU the server used meanwhile (% of one core; a front: nginx and its node). */
-export type RunResult = WrkResult & { serverCpuPercent: number };
+export type RunResult = WrkResult & { serverCpuPercent: number; otherCpuPercent: number };
 
 /** One variant of one scenario over all rounds. */
 export interface VariantResult {
@@ -32,6 +32,8 @@ export interface Summary {
   /** Medians over rounds, % of one core. */
   serverCpuPercent: number;
   clientCpuPercent: number;
+  /** The rest of the machine's busy CPU during the runs: other processes (noise). */
+  otherCpuPercent: number;
   /** rps / rps of each nginx baseline, keyed by its label. */
   ratios: Record<string, number>;
   problems: string[];
@@ -53,6 +55,7 @@ export function summarize(result: ScenarioResult): Summary[] {
       errors: v.rounds.reduce((sum, r) => sum + errorCount(r), 0),
       serverCpuPercent: median(v.rounds.map((r) => r.serverCpuPercent)),
       clientCpuPercent: median(v.rounds.map((r) => r.clientCpuPercent)),
+      otherCpuPercent: median(v.rounds.map((r) => r.otherCpuPercent)),
       ratios: {},
       problems: v.problems,
     };
@@ -71,7 +74,7 @@ export function errorCount(r: WrkResult): number {
 
 /** The table printed at the end of a run. */
 export function renderTable(results: ScenarioResult[]): string {
-  const header = ['scenario', 'target', 'rps', '±', 'MB/s', 'p50 ms', 'p99 ms', 'errors', 'cpu srv', 'cpu wrk', '/nginx-1w', '/nginx-auto'];
+  const header = ['scenario', 'target', 'rps', '±', 'MB/s', 'p50 ms', 'p99 ms', 'errors', 'cpu srv', 'cpu wrk', 'other', '/nginx-1w', '/nginx-auto'];
   const lines: string[][] = [header];
   for (const result of results) {
     const rows = summarize(result);
@@ -88,6 +91,7 @@ export function renderTable(results: ScenarioResult[]): string {
         String(row.errors),
         `${Math.round(row.serverCpuPercent)}%`,
         `${Math.round(row.clientCpuPercent)}%`,
+        `${Math.round(row.otherCpuPercent)}%`,
         row.baseline ? '' : ratio(w1 ? row.ratios[w1] : NaN),
         row.baseline ? '' : ratio(auto ? row.ratios[auto] : NaN),
       ]);
@@ -104,7 +108,8 @@ export function renderTable(results: ScenarioResult[]): string {
     ...out,
     '',
     'rps, MB/s (payload), p50/p99: medians over rounds; ±: rps spread (max-min)/median; errors: socket errors and non-2xx/3xx, all rounds.',
-    'cpu srv / cpu wrk: CPU time of the server (nginx master+workers; node; front = nginx + node) and of wrk, in % of one core.',
+    'cpu srv / cpu wrk / other: CPU time of the server (nginx master+workers; node; front = nginx + node), of wrk, and of everything else',
+    '  on the machine (other processes, kernel threads), in % of one core. A large "other" means the row was measured on a busy machine.',
     '/nginx-1w, /nginx-auto: rps of the row divided by plain nginx (static + WebDAV) with 1 worker and with worker_processes auto.',
     ...(references.length ? [`Reference nginx (issue; 2 cores, loopback, wrk 2 threads, 10 s): ${references.join('; ')}.`] : []),
     ...problems,

@@ -8,7 +8,7 @@
  * (A/B/A/B) over rounds; prints a table and writes bench/results/<time>.json.
  * Every process it started is stopped by pid at the end, on error and on ^C.
  *
- *   npm run bench                      3 rounds (about 8 minutes)
+ *   npm run bench                      3 rounds of 6 s runs (about 8 minutes)
  *   npm run bench -- --quick           1 round, short runs (about 2 minutes)
  *   npm run bench -- --only "GET 10"   scenarios / targets containing the text
  *   options: --rounds N  --duration S  --profile (node --cpu-prof)  --keep (keep the temp dir)
@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { checkGet, checkPut, countStored, placeFixture, removeStored } from './fixtures.js';
-import { cpuSeconds, installExitHandlers, stopAll } from './processes.js';
+import { cpuSeconds, installExitHandlers, machineBusySeconds, stopAll } from './processes.js';
 import { renderTable, summarize, type RunResult, type ScenarioResult } from './report.js';
 import { fixtureName, selectScenarios, type Scenario, type TargetId, type Variant } from './scenarios.js';
 import { startFront, startNginx, startNode, type Target } from './targets.js';
@@ -46,7 +46,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { rounds: 3, durationSec: 7, warmupSec: 1, profile: false, keep: false, node: true };
+  const options: Options = { rounds: 3, durationSec: 6, warmupSec: 1, profile: false, keep: false, node: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   const scenarios = selectScenarios(options.only, (v) => options.node || v.baseline);
   if (scenarios.length === 0) usage(`--only ${options.only} matches no scenario`);
   const runsPerRound = scenarios.reduce((n, s) => n + s.variants.length, 0);
-  const estimateSec = Math.round(runsPerRound * (options.rounds * (options.durationSec + 1.5) + options.warmupSec + 1) + 20);
+  const estimateSec = Math.round(runsPerRound * (options.rounds * (options.durationSec + 1) + options.warmupSec + 1) + 15);
   log(`bench: ${scenarios.length} scenarios, ${runsPerRound} runs per round, ${options.rounds} round(s) of ${options.durationSec} s each; about ${Math.ceil(estimateSec / 60)} min`);
   log(`bench: nginx ${tools.nginx}, wrk ${tools.wrk}, ${cpus().length} cpus, temp dir ${workDir}`);
   const loadAtStart = loadavg();
@@ -195,7 +195,14 @@ async function main(): Promise<void> {
     const target = targets.get(variant.target)!;
     const serverCpu = () => target.cpuPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
     const cpuBefore = serverCpu();
-    const withCpu = (result: WrkResult): RunResult => ({ ...result, serverCpuPercent: (100 * (serverCpu() - cpuBefore)) / result.durationSec });
+    const machineBefore = machineBusySeconds();
+    const withCpu = (result: WrkResult): RunResult => {
+      const percent = (seconds: number) => (100 * seconds) / result.durationSec;
+      const serverCpuPercent = percent(serverCpu() - cpuBefore);
+      // Everything else the machine did meanwhile: other people's processes, the kernel's writeback.
+      const otherCpuPercent = Math.max(0, percent(machineBusySeconds() - machineBefore) - serverCpuPercent - result.clientCpuPercent);
+      return { ...result, serverCpuPercent, otherCpuPercent };
+    };
     if (scenario.method === 'GET') {
       const result = withCpu(await runWrk({ url: `${target.url}/${variant.name}`, connections: scenario.connections, threads: WRK_THREADS, durationSec, script: getScript, headers: headers(variant) }));
       return { result, problems: result.errors.status > 0 ? [`${result.errors.status} non-2xx/3xx responses`] : [] };
@@ -227,7 +234,7 @@ async function main(): Promise<void> {
         const slot = results[s].variants[v];
         slot.rounds.push(result);
         slot.problems.push(...problems.map((p) => `round ${round}: ${p}`));
-        log(`  round ${round}/${options.rounds}  ${scenario.title.padEnd(16)} ${variant.label.padEnd(24)} ${Math.round(result.rps).toString().padStart(7)} rps  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  cpu server ${Math.round(result.serverCpuPercent)}% wrk ${Math.round(result.clientCpuPercent)}%${problems.length ? `  (!) ${problems.join('; ')}` : ''}`);
+        log(`  round ${round}/${options.rounds}  ${scenario.title.padEnd(16)} ${variant.label.padEnd(24)} ${Math.round(result.rps).toString().padStart(7)} rps  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  cpu server ${Math.round(result.serverCpuPercent)}% wrk ${Math.round(result.clientCpuPercent)}% other ${Math.round(result.otherCpuPercent)}%${problems.length ? `  (!) ${problems.join('; ')}` : ''}`);
       }
     }
   }
