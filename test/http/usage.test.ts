@@ -122,6 +122,31 @@ describe('GET /usage on a populated node', () => {
   });
 });
 
+describe('GET /usage after an eviction run', () => {
+  let node: TestNode;
+  let clock = Date.now();
+  beforeAll(async () => {
+    node = await testNode({ now: () => clock, config: { durability: 'none' } });
+    for (let i = 0; i < 3; i++) await put(node, `pub/acme/cachedtickets/old-${i}.pdf`, (i + 1) * KiB).expect(201);
+    await put(node, 'pub/acme/invoices/keep.pdf', 9 * KiB).expect(201);
+  });
+  afterAll(() => node.close());
+
+  it('totals equal the files left, lastEviction and the eviction counters report the run', async () => {
+    clock += 31 * 24 * 3_600_000; // past the cache class maxAge (30d)
+    const run = await request(node.app).post('/admin/evict').expect(200);
+    expect(run.body.files).toBe(3);
+    const report = await expectTotalsMatchDisk(node);
+    expect(report.tenants).toEqual([{ tenant: 'acme', files: 1, bytes: 9 * KiB, growth24hBytes: null }]);
+    expect(report.lastEviction).toMatchObject({ at: new Date(clock).toISOString(), files: 3, bytes: 6 * KiB, reason: 'admin' });
+    expect(typeof report.lastEviction!.durationMs).toBe('number');
+    const metrics = (await request(node.app).get('/metrics').expect(200)).text;
+    expect(metrics).toContain('nanocdn_evicted_files_total{reason="max-age"} 3');
+    expect(metrics).toContain(`nanocdn_evicted_bytes_total{reason="max-age"} ${6 * KiB}`);
+    expect(metrics).toContain('nanocdn_eviction_runs_total{result="ok"} 1');
+  });
+});
+
 describe('GET /usage alerts', () => {
   let node: TestNode | undefined;
   afterEach(async () => { await node?.close(); node = undefined; });
