@@ -6,6 +6,7 @@ import { EXIT, fail } from './commands/exit-codes.js';
 import { registerServe } from './commands/serve.js';
 import { registerSign } from './commands/sign.js';
 import { registerReindex } from './commands/reindex.js';
+import { registerCleanup } from './commands/cleanup.js';
 
 /** The one `nanocdn` binary: each command lives in src/commands/<name>.ts. */
 const program = new Command('nanocdn')
@@ -16,6 +17,7 @@ const program = new Command('nanocdn')
 registerServe(program);
 registerSign(program);
 registerReindex(program);
+registerCleanup(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) fail(err.message, EXIT.config);
