@@ -131,6 +131,14 @@ describe('auth with tokens and no trusted network', () => {
     await request(node.app).put(`/upload/priv/acme/inv/new.pdf?${query}`).send('x').expect(401);
   });
 
+  it('logs one JSON line per request: id, method, name, tenant, status, bytes, ms', async () => {
+    await request(node.app).put('/upload/pub/acme/logged.txt').set(auth).set('X-Request-Id', 'req-logged-1').send('12345').expect(201);
+    const line = logs.text().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((entry) => entry.requestId === 'req-logged-1');
+    expect(line).toMatchObject({ message: 'request', method: 'PUT', name: 'pub/acme/logged.txt', tenant: 'acme', status: 201, bytesIn: 5 });
+    expect(line!.ms).toEqual(expect.any(Number));
+  });
+
   it('never writes a token or a signature into the logs', () => {
     const text = logs.text();
     // The capture works: it holds the request lines of this suite.

@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testNode, type TestNode } from '../helpers/test-node.js';
-import { listen, rawRequest, tmpEntries, walkFiles, type Listening } from './raw-http.js';
+import { listen, pause, rawRequest, tmpEntries, walkFiles, type Listening } from './raw-http.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const MAX = 64 * 1024;
@@ -122,6 +123,21 @@ describe('POST /upload/<name> (multipart)', () => {
     expect(res.status).toBe(413);
     expect(res.json.error).toBe('upload_too_large');
     await nothingStored('pub/acme/forms/big-chunked.bin');
+  });
+
+  it('leaves nothing when the client goes away half-way through the file part', async () => {
+    const form = multipart([{ name: 'file', filename: 'b', data: randomBytes(60_000) }]);
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(`POST /upload/pub/acme/forms/gone.bin HTTP/1.1\r\nHost: x\r\nContent-Type: ${form.type}\r\nContent-Length: ${form.body.length}\r\n\r\n`);
+    socket.write(form.body.subarray(0, 30_000));
+    // Wait until the write path owns the upload, then cut the connection.
+    for (let i = 0; i < 200 && node.ctx.uploader.inflight === 0; i++) await pause(10);
+    expect(node.ctx.uploader.inflight).toBe(1);
+    socket.destroy();
+    for (let i = 0; i < 200 && (node.ctx.uploader.inflight > 0 || (await tmpEntries(node.dataDir)).length > 0); i++) await pause(10);
+    await nothingStored('pub/acme/forms/gone.bin');
   });
 
   it('leaves only the successful uploads in files/', async () => {
