@@ -10,6 +10,7 @@ export interface AlertInput {
   nowMs: number;
   disk: { totalBytes: number; freeBytes: number; usedPercent: number; reserveBytes: number; state: DiskState };
   highWatermarkPercent: number;
+  lowWatermarkPercent: number;
   fillRate: FillRate;
   /** Top tenants with their growth over 24 h (null: no history yet). */
   tenants: readonly { tenant: string; bytes: number; growth24hBytes: number | null }[];
@@ -44,7 +45,8 @@ export function alertsFor(input: AlertInput, policy: AlertPolicy = DEFAULT_ALERT
   if (disk.state === 'critical') {
     alerts.push(`disk critical: ${formatBytes(disk.freeBytes)} free, below the ${formatBytes(disk.reserveBytes)} reserve — writes refused`);
   } else if (disk.state === 'warning') {
-    alerts.push(`disk ${disk.usedPercent.toFixed(1)} % used, above the ${input.highWatermarkPercent} % high watermark — evicting evictable classes`);
+    // The guard stays in warning from the high watermark down to the low one (hysteresis).
+    alerts.push(`disk ${disk.usedPercent.toFixed(1)} % used (warning from ${input.highWatermarkPercent} % until below ${input.lowWatermarkPercent} %) — evicting evictable classes`);
   }
   if (disk.state !== 'critical' && fillRate.hoursToFull !== null && fillRate.bytesPerHour !== null &&
       fillRate.hoursToFull <= policy.fillHorizonHours) {

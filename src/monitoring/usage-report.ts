@@ -93,6 +93,7 @@ export class UsageReporter {
       nowMs: now,
       disk: snap,
       highWatermarkPercent: deps.config.disk.highWatermarkPercent,
+      lowWatermarkPercent: deps.config.disk.lowWatermarkPercent,
       fillRate, tenants, totalGrowth24hBytes,
       refusals: deps.refusals.recent(),
       tmp,

@@ -10,6 +10,7 @@ function healthy(): AlertInput {
     nowMs: NOW,
     disk: { totalBytes: 1000 * GiB, freeBytes: 600 * GiB, usedPercent: 40, reserveBytes: 50 * GiB, state: 'ok' },
     highWatermarkPercent: 85,
+    lowWatermarkPercent: 75,
     fillRate: { bytesPerHour: 0, hoursToFull: null },
     tenants: [{ tenant: 'acme', bytes: 100 * GiB, growth24hBytes: 1 * GiB }, { tenant: 'globex', bytes: 50 * GiB, growth24hBytes: 0 }],
     totalGrowth24hBytes: 1 * GiB,
@@ -33,10 +34,10 @@ describe('alertsFor', () => {
     expect(alertsFor(input)).toEqual(['disk critical: 1.20 GiB free, below the 5.00 GiB reserve — writes refused']);
   });
 
-  it('warning: above the high watermark', () => {
+  it('warning: between the watermarks', () => {
     const input = healthy();
     input.disk = { ...input.disk, usedPercent: 87.25, state: 'warning' };
-    expect(alertsFor(input)).toEqual(['disk 87.3 % used, above the 85 % high watermark — evicting evictable classes']);
+    expect(alertsFor(input)).toEqual(['disk 87.3 % used (warning from 85 % until below 75 %) — evicting evictable classes']);
   });
 
   it('filling: hours to full and rate, only within 24 h', () => {
