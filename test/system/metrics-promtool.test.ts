@@ -1,13 +1,15 @@
 // /metrics and /usage of the BUILT server: the exposition passes
-// `promtool check metrics`, and index changes made by another process (a
-// second FileIndex handle on the same index.sqlite) show in both.
+// `promtool check metrics`, and index changes made by other processes (a
+// second FileIndex handle on the same index.sqlite, `nanocdn cleanup`) show
+// in both.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileIndex } from '../../src/index/file-index.js';
 import type { UsageReport } from '../../src/monitoring/usage-report.js';
-import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { walkFiles } from '../http/raw-http.js';
+import { CLI, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { hasTool, requirement } from '../helpers/system-tools.js';
 
 const KiB = 1024;
@@ -69,5 +71,22 @@ describe.runIf(requirement('promtool', hasTool('promtool'), 'apt-get install pro
     expect(gauge(body, 'nanocdn_stored_files', '{class="default"}')).toBe(1);
     expect(gauge(body, 'nanocdn_disk_size_bytes')).toBe(report.disk.totalBytes);
     expect(gauge(body, 'nanocdn_disk_reserve_bytes')).toBe(report.disk.reserveBytes);
+  });
+
+  it('a cleanup run by the CLI in another process: totals equal the files left, lastEviction names it', async () => {
+    const cli = spawnSync(process.execPath, [CLI, 'cleanup', '--class', 'cache', '--max-age', '0s', '--yes', '--json'], {
+      env: { ...process.env, NANOCDN_DATA_DIR: server.dataDir }, encoding: 'utf8',
+    });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ files: 2, bytes: 310 * KiB, error: null });
+    const report = await usage();
+    const onDisk = await walkFiles(path.join(server.dataDir, 'files'));
+    expect(onDisk).toEqual(['priv/globex/b.pdf']);
+    expect(report.tenants.map((t) => [t.tenant, t.files, t.bytes])).toEqual([['globex', 1, 20 * KiB]]);
+    expect(report.classes.map((c) => [c.class, c.files, c.bytes])).toEqual([['cache', 0, 0], ['default', 1, 20 * KiB]]);
+    expect(report.lastEviction).toMatchObject({ files: 2, bytes: 310 * KiB, reason: 'cli' });
+    const body = await metrics();
+    expect(gauge(body, 'nanocdn_stored_bytes', '{class="cache"}')).toBe(0);
+    expect(gauge(body, 'nanocdn_tenant_stored_bytes', '{tenant="acme"}')).toBeUndefined();
   });
 });
