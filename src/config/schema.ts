@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
@@ -19,7 +20,15 @@ const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
 
 const percent = z.number().min(0).max(100);
 
-const cidr = z.string().regex(/^[0-9a-fA-F.:]+\/\d{1,3}$/, 'must be a CIDR like 10.0.0.0/8 or ::1/128');
+/** An address and a prefix length that fits it (BlockList throws at start on anything else). */
+function isCidr(value: string): boolean {
+  const match = /^([0-9a-fA-F.:]+)\/(\d{1,3})$/.exec(value);
+  if (!match) return false;
+  const version = isIP(match[1]);
+  return version !== 0 && Number(match[2]) <= (version === 4 ? 32 : 128);
+}
+
+const cidr = z.string().refine(isCidr, 'must be a CIDR like 10.0.0.0/8 or ::1/128');
 
 const storageClass = z.strictObject({
   /** Globs over the name (`*` within a segment, `**` across segments). */

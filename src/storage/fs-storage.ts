@@ -58,7 +58,7 @@ export class FsStorage implements Storage {
       const out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o644, flush: this.options.fsync, highWaterMark: WRITE_BUFFER });
       await pipeline(body, out, { signal });
       const size = out.bytesWritten;
-      await this.linkIntoPlace(tmpPath, finalPath);
+      await this.linkIntoPlace(tmpPath, finalPath, name);
       await fsp.unlink(tmpPath);
       if (this.options.fsync) await fsyncDir(path.dirname(finalPath));
       return { size };
@@ -71,13 +71,17 @@ export class FsStorage implements Storage {
   }
 
   /** link() fails with EEXIST instead of replacing: a concurrent same-name upload loses cleanly. */
-  private async linkIntoPlace(tmpPath: string, finalPath: string): Promise<void> {
+  private async linkIntoPlace(tmpPath: string, finalPath: string, name: StoredName): Promise<void> {
     try {
-      await fsp.link(tmpPath, finalPath);
+      try {
+        await fsp.link(tmpPath, finalPath);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await fsp.mkdir(path.dirname(finalPath), { recursive: true });
+        await fsp.link(tmpPath, finalPath);
+      }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      await fsp.mkdir(path.dirname(finalPath), { recursive: true });
-      await fsp.link(tmpPath, finalPath);
+      throw await explainLinkError(err, finalPath, name);
     }
   }
 
@@ -164,6 +168,18 @@ export class FsStorage implements Storage {
   async close(): Promise<void> {
     // Nothing to release: every write owns and closes its own handles.
   }
+}
+
+/**
+ * A name and a prefix of it cannot both be files on a filesystem. Such a
+ * clash must not be a 409 (clients take 409 for "already stored") nor a 500.
+ */
+async function explainLinkError(err: unknown, finalPath: string, name: StoredName): Promise<unknown> {
+  const code = (err as NodeJS.ErrnoException).code;
+  const clash = (why: string) => new HttpError('invalid_name', `Invalid name: ${why}; this engine cannot store both.`, { reason: why, name: name.name });
+  if (code === 'ENOTDIR') return clash('a prefix of the name is a stored file');
+  if (code === 'EEXIST' && (await fsp.lstat(finalPath).catch(() => null))?.isDirectory()) return clash('the name is a directory of other stored names');
+  return err;
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -142,6 +142,15 @@ describe('PUT /upload/<name>', () => {
     expect(existsSync(file('pub/acme/cls/c.txt'))).toBe(false);
   });
 
+  it('refuses a name under a stored file, or one that is a directory of names, with 400 invalid_name (never a 409 a client would take for success)', async () => {
+    await request(node.app).put('/upload/pub/acme/clash/a.txt').send('file').expect(201);
+    const under = await request(node.app).put('/upload/pub/acme/clash/a.txt/b.txt').send('x').expect(400);
+    expect(under.body.error).toBe('invalid_name');
+    const dir = await request(node.app).put('/upload/pub/acme/clash').send('x').expect(400);
+    expect(dir.body.error).toBe('invalid_name');
+    expect(readFileSync(file('pub/acme/clash/a.txt')).toString()).toBe('file');
+  });
+
   it('answers an unknown method with 405 JSON and Allow', async () => {
     const res = await request(node.app).patch('/upload/pub/acme/a.txt').expect(405);
     expect(res.body.error).toBe('method_not_allowed');

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, configWith, deepMerge, loadConfig } from '../../src/config/load.js';
+import { Authenticator } from '../../src/http/auth.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -92,11 +93,20 @@ describe('config', () => {
     ['a low watermark above the high one', { disk: { lowWatermarkPercent: 90, highWatermarkPercent: 80 } }, 'disk.lowWatermarkPercent'],
     ['a short token', { auth: { tokens: ['short'] } }, 'auth.tokens.0'],
     ['a malformed trusted network', { auth: { trustedNetworks: ['localhost'] } }, 'auth.trustedNetworks.0'],
+    ['a trusted network without a prefix', { auth: { trustedNetworks: ['10.0.0.1'] } }, 'auth.trustedNetworks.0'],
+    ['an IPv4 prefix over 32', { auth: { trustedNetworks: ['127.0.0.0/8', '10.0.0.0/33'] } }, 'auth.trustedNetworks.1'],
+    ['an IPv6 prefix over 128', { auth: { trustedNetworks: ['fd00::/129'] } }, 'auth.trustedNetworks.0'],
+    ['an address that is not one', { auth: { trustedNetworks: ['999.1.1.1/8'] } }, 'auth.trustedNetworks.0'],
     ['an unknown durability', { durability: 'sometimes' }, 'durability'],
     ['no default class', { classes: { default: null } }, 'classes.default'],
   ])('refuses %s, naming the key', (_what, override, key) => {
     const err = configError(() => configWith(override as Record<string, unknown>));
     expect(err.message).toContain(`"${key}"`);
+  });
+
+  it('accepts IPv4 and IPv6 networks and builds an authenticator from them', () => {
+    const config = configWith({ auth: { tokens: [], trustedNetworks: ['10.0.0.0/8', '192.168.1.7/32', 'fd00::/8', '::1/128', '0.0.0.0/0'], signingSecret: null } });
+    expect(() => new Authenticator(config.auth.tokens, config.auth.trustedNetworks)).not.toThrow();
   });
 
   it('refuses a config file that is not JSON or not an object, naming the file', () => {
