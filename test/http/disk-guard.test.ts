@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -127,6 +127,32 @@ describe('disk guard over HTTP', () => {
     disk.free = 11 * MiB; // what the disk will say once old.bin is gone
     await request(node.app).delete('/pub/acme/old.bin').expect(204);
     await request(node.app).put('/upload/pub/acme/new.bin').send(randomBytes(1000)).expect(201);
+  });
+
+  it('the tmp sweep removes stale entries but never the file of a live upload', async () => {
+    const tmpDir = path.join(node.dataDir, 'tmp');
+    const stale = path.join(tmpDir, 'stale-from-a-crash');
+    writeFileSync(stale, randomBytes(1000));
+    const old = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(stale, old, old);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const body = randomBytes(256 << 10);
+    let chunk = 0;
+    const upload = rawRequest(server.port, {
+      method: 'PUT', path: '/upload/pub/acme/live.bin', headers: { 'content-length': body.length },
+      body: [body.subarray(0, 128 << 10), body.subarray(128 << 10)],
+      between: async () => { if (chunk++ === 1) await gate; },
+    });
+    for (let i = 0; i < 200 && (await tmpEntries(node.dataDir)).length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await tmpEntries(node.dataDir)).toHaveLength(2);
+    // Older than 1 h: only the stale entry.
+    expect(await node.runtime.sweeper.sweep()).toEqual({ files: 1, bytes: 1000 });
+    // Even "everything", while running, spares the live upload.
+    expect(await node.runtime.sweeper.sweep(0)).toEqual({ files: 0, bytes: 0 });
+    release();
+    expect((await upload).status).toBe(201);
+    expect(readFileSync(file('pub/acme/live.bin')).equals(body)).toBe(true);
   });
 
   it('shutdown aborts an upload in flight and releases its reservation', async () => {
