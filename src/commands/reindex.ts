@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { FsStorage } from '../storage/fs-storage.js';
+import { s3StorageOf } from '../storage/s3-engine.js';
+import type { Storage } from '../storage/storage.js';
 import { FileIndex } from '../index/file-index.js';
 import { reconcile, type Drift } from '../index/reconcile.js';
 import { Classifier } from '../eviction/classes.js';
@@ -22,7 +24,7 @@ export function registerReindex(program: Command): void {
     .action(async (options: { check?: boolean; json?: boolean }) => {
       const config = loadConfig();
       const dataDir = path.resolve(config.dataDir);
-      const storage = new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
+      const storage = config.storage.engine === 's3' ? s3StorageOf(config) : new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
       const classifier = new Classifier(config.classes);
       const indexFile = path.join(dataDir, 'index.sqlite');
       const check = options.check === true;
@@ -38,6 +40,7 @@ export function registerReindex(program: Command): void {
           index.close();
         }
       }
+      await storage.close();
       const summary = {
         dataDir, checked: drift.checked, missingRows: drift.addedCount, orphanRows: drift.removedCount,
         drift: drift.addedCount + drift.removedCount > 0, changed: !check && drift.addedCount + drift.removedCount > 0,
@@ -58,7 +61,7 @@ export function registerReindex(program: Command): void {
 }
 
 /** --check on a data dir without an index: every file lacks a row; nothing is created. */
-async function missingIndex(storage: FsStorage): Promise<Drift & { addedCount: number; removedCount: number }> {
+async function missingIndex(storage: Storage): Promise<Drift & { addedCount: number; removedCount: number }> {
   const added: string[] = [];
   let checked = 0;
   for await (const info of storage.list()) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { ReadDisk } from '../disk/statfs.js';
 import { FileIndex } from '../index/file-index.js';
-import type { Logger } from '../logger.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { S3Storage } from './s3-storage.js';
 
 /**
@@ -13,18 +13,11 @@ import { S3Storage } from './s3-storage.js';
  * total = storage.s3.capacityBytes, free = capacity − committed − in flight.
  */
 export async function openS3Engine(config: Config, dataDir: string, logger: Logger, now: () => number): Promise<{ storage: S3Storage; index: FileIndex; readDisk: ReadDisk; where: string }> {
-  const s3 = config.storage.s3;
-  // The schema requires these for engine "s3"; the checks narrow the types.
-  if (!s3.endpoint || !s3.bucket || !s3.accessKeyId || !s3.secretAccessKey || s3.capacityBytes === null) {
-    throw new Error('storage.s3 needs endpoint, bucket, accessKeyId, secretAccessKey and capacityBytes');
-  }
-  const capacityBytes = s3.capacityBytes;
+  const capacityBytes = config.storage.s3.capacityBytes;
+  if (capacityBytes === null) throw new Error('storage.s3.capacityBytes is required when storage.engine is "s3"');
   await mkdir(dataDir, { recursive: true });
   const index = new FileIndex(path.join(dataDir, 'index.sqlite'));
-  const storage = new S3Storage({
-    endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, prefix: s3.prefix, accessKeyId: s3.accessKeyId,
-    secretAccessKey: s3.secretAccessKey, forcePathStyle: s3.forcePathStyle, index, logger, now,
-  });
+  const storage = s3StorageOf(config, { index, logger, now });
   try {
     await storage.check();
   } catch (err) {
@@ -35,6 +28,23 @@ export async function openS3Engine(config: Config, dataDir: string, logger: Logg
   return {
     storage, index,
     readDisk: async () => storage.capacityReading(capacityBytes),
-    where: `s3://${s3.bucket}/${s3.prefix}`,
+    where: `s3://${config.storage.s3.bucket}/${config.storage.s3.prefix}`,
   };
+}
+
+/**
+ * The engine on the configured bucket. Without an index (tools that only
+ * list and read, e.g. `nanocdn reindex`), claims stay in memory.
+ */
+export function s3StorageOf(config: Config, options: { index?: FileIndex; logger?: Logger; now?: () => number } = {}): S3Storage {
+  const s3 = config.storage.s3;
+  // The schema requires these for engine "s3"; the check narrows the types.
+  if (!s3.endpoint || !s3.bucket || !s3.accessKeyId || !s3.secretAccessKey) {
+    throw new Error('storage.s3 needs endpoint, bucket, accessKeyId and secretAccessKey when storage.engine is "s3"');
+  }
+  return new S3Storage({
+    endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, prefix: s3.prefix, accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey, forcePathStyle: s3.forcePathStyle,
+    index: options.index, logger: options.logger ?? silentLogger(), now: options.now,
+  });
 }

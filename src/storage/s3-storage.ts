@@ -6,7 +6,7 @@ import {
 import { HttpError, isHttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseName, type StoredName } from '../names.js';
-import type { FileIndex } from '../index/file-index.js';
+import { FileIndex } from '../index/file-index.js';
 import type { DiskReading } from '../disk/statfs.js';
 import type { ByteRange, ObjectInfo, Storage, TmpStats } from './storage.js';
 import { createS3Clients, translateS3Error, type S3Clients, type S3Settings } from './s3-client.js';
@@ -14,8 +14,12 @@ import { PendingClaims } from './s3-pending.js';
 import { MIN_PART_BYTES, putStream } from './s3-upload.js';
 
 export interface S3StorageOptions extends S3Settings {
-  /** The index: committed names (files) and the pending-claims table live in it. */
-  index: FileIndex;
+  /**
+   * The index: committed names (files) and the pending-claims table live in
+   * it. Without one (tools that only list and read, like `reindex`), claims
+   * are kept in a private in-memory table.
+   */
+  index?: FileIndex;
   logger: Logger;
   now?: () => number;
   /** Bytes per multipart part (≥ 5 MiB). */
@@ -44,9 +48,14 @@ export class S3Storage implements Storage {
   /** Failed writes whose cleanup failed too: their claims stay for the sweep. */
   private readonly failedCleanups = new Set<string>();
 
+  private readonly index: FileIndex;
+  private readonly ownsIndex: boolean;
+
   constructor(private readonly options: S3StorageOptions) {
     this.clients = createS3Clients(options);
-    this.claims = new PendingClaims(options.index.db);
+    this.ownsIndex = options.index === undefined;
+    this.index = options.index ?? new FileIndex(':memory:');
+    this.claims = new PendingClaims(this.index.db);
     this.now = options.now ?? Date.now;
   }
 
@@ -249,12 +258,18 @@ export class S3Storage implements Storage {
    * listing), plus what uploads in flight have sent.
    */
   capacityReading(capacityBytes: number): DiskReading {
-    const committed = this.options.index.summary().bytes;
+    const committed = this.index.summary().bytes;
     return { totalBytes: capacityBytes, freeBytes: Math.max(0, capacityBytes - committed - this.inflightBytes) };
+  }
+
+  /** The fs engine creates its directories here; a bucket is only checked (it is never created). */
+  async init(): Promise<void> {
+    await this.check();
   }
 
   async close(): Promise<void> {
     this.clients.destroy();
+    if (this.ownsIndex) this.index.close();
   }
 }
 
