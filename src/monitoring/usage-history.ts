@@ -40,6 +40,10 @@ export interface GrowthBaseline {
 export class UsageHistory {
   private readonly stmts;
   private lastHourMs = -1;
+  /** Samples since `recentFrom`, as in the table (only this object writes them). */
+  private recent: { from: number; samples: UsedSample[] } | null = null;
+  /** The growth baseline of one baseline hour key, until the table changes. */
+  private baseline: { key: number; value: GrowthBaseline | null } | null = null;
   private readonly keepSamplesMs: number;
   private readonly keepHourlyMs: number;
 
@@ -61,7 +65,7 @@ export class UsageHistory {
         (SELECT MAX(hour_ms) FROM tenant_hourly WHERE hour_ms <= @dayAgo AND hour_ms > @dayAgo - ${HOUR_MS}),
         (SELECT MIN(hour_ms) FROM tenant_hourly WHERE hour_ms > @dayAgo)) AS hour_ms`),
       baselineTotal: db.prepare<[number], { bytes: number }>('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM tenant_hourly WHERE hour_ms = ?'),
-      baselineTenant: db.prepare<[number, string], { bytes: number }>('SELECT bytes FROM tenant_hourly WHERE hour_ms = ? AND tenant = ?'),
+      baselineTenants: db.prepare<[number], { tenant: string; bytes: number }>('SELECT tenant, bytes FROM tenant_hourly WHERE hour_ms = ?'),
     };
   }
 
@@ -80,16 +84,28 @@ export class UsageHistory {
       }
     })();
     this.lastHourMs = hourMs;
+    if (this.recent) this.recent.samples.push({ atMs: nowMs, usedBytes });
+    this.baseline = null;
   }
 
   /** Injects a tenant's bytes at an hour (tests, imports). */
   recordTenant(hourMs: number, tenant: string, bytes: number): void {
     this.stmts.hourly.run(Math.floor(hourMs / HOUR_MS) * HOUR_MS, tenant, bytes);
+    this.baseline = null;
   }
 
   /** Used-space samples since `sinceMs`, oldest first. */
   samplesSince(sinceMs: number): UsedSample[] {
-    return this.stmts.samplesSince.all(sinceMs).map((row) => ({ atMs: row.at_ms, usedBytes: row.used_bytes }));
+    // Served from memory after the first read: /usage asks on every request, the table changes once a minute.
+    if (!this.recent || sinceMs < this.recent.from) {
+      const samples = this.stmts.samplesSince.all(sinceMs).map((row) => ({ atMs: row.at_ms, usedBytes: row.used_bytes }));
+      this.recent = { from: sinceMs, samples };
+    } else {
+      const firstKept = this.recent.samples.findIndex((s) => s.atMs >= sinceMs);
+      this.recent.samples.splice(0, firstKept === -1 ? this.recent.samples.length : firstKept);
+      this.recent.from = sinceMs;
+    }
+    return this.recent.samples.filter((s) => s.atMs >= sinceMs).sort((a, b) => a.atMs - b.atMs);
   }
 
   /**
@@ -97,14 +113,18 @@ export class UsageHistory {
    * earliest recorded hour since (a node younger than a day). Null without history.
    */
   growthBaseline(nowMs: number): GrowthBaseline | null {
-    const hourMs = this.stmts.baselineHour.get({ dayAgo: nowMs - DAY_MS })?.hour_ms ?? null;
+    // Rows are hour-aligned, so the chosen hour only changes when "24 h ago" enters another hour.
+    const key = Math.floor((nowMs - DAY_MS) / HOUR_MS);
+    if (this.baseline?.key !== key) this.baseline = { key, value: this.loadBaseline(nowMs - DAY_MS) };
+    return this.baseline.value;
+  }
+
+  private loadBaseline(dayAgo: number): GrowthBaseline | null {
+    const hourMs = this.stmts.baselineHour.get({ dayAgo })?.hour_ms ?? null;
     if (hourMs === null) return null;
     const totalBytes = this.stmts.baselineTotal.get(hourMs)!.bytes;
-    return {
-      hourMs,
-      totalBytes,
-      // A tenant without a row at that hour held nothing then.
-      bytesOf: (tenant) => this.stmts.baselineTenant.get(hourMs, tenant)?.bytes ?? 0,
-    };
+    const bytes = new Map(this.stmts.baselineTenants.all(hourMs).map((row) => [row.tenant, row.bytes]));
+    // A tenant without a row at that hour held nothing then.
+    return { hourMs, totalBytes, bytesOf: (tenant) => bytes.get(tenant) ?? 0 };
   }
 }
