@@ -16,9 +16,14 @@ export function requestLog(logger: Logger): RequestHandler {
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = id;
     res.setHeader('X-Request-Id', id);
-    res.once('finish', () => {
+    let logged = false;
+    // 'close' alone fires for a client that went away mid-upload: log it too, once.
+    const log = () => {
+      if (logged) return;
+      logged = true;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const level = res.statusCode >= 500 ? 'error' : 'http';
+      const completed = res.writableFinished;
+      const level = completed && res.statusCode >= 500 ? 'error' : 'http';
       // winston formats (timestamp, JSON) before its transports filter by level: skip that work for a line nobody gets.
       if (!logger.isLevelEnabled(level)) return;
       logger.log(level, 'request', {
@@ -27,13 +32,16 @@ export function requestLog(logger: Logger): RequestHandler {
         path: req.path,
         name: res.locals.name,
         tenant: res.locals.tenant,
-        status: res.statusCode,
-        error: res.locals.errorCode,
+        status: completed ? res.statusCode : 499,
+        error: completed ? res.locals.errorCode : (res.locals.errorCode ?? 'client_closed'),
+        ...(completed ? {} : { aborted: true }),
         bytesIn: res.locals.bytesIn ?? 0,
         bytesOut: Number(res.getHeader('content-length') ?? 0),
         ms: Math.round(ms * 100) / 100,
       });
-    });
+    };
+    res.once('finish', log);
+    res.once('close', log);
     next();
   };
 }

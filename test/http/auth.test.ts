@@ -1,10 +1,11 @@
+import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import request from 'supertest';
 import winston from 'winston';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signature, signedQuery } from '../../src/signing.js';
 import { testNode, type TestNode } from '../helpers/test-node.js';
-import { headersOnly, listen } from './raw-http.js';
+import { headersOnly, listen, pause } from './raw-http.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const OTHER_TOKEN = 'other-token-0123456789abcdef';
@@ -137,6 +138,26 @@ describe('auth with tokens and no trusted network', () => {
       .find((entry) => entry.requestId === 'req-logged-1');
     expect(line).toMatchObject({ message: 'request', method: 'PUT', name: 'pub/acme/logged.txt', tenant: 'acme', status: 201, bytesIn: 5 });
     expect(line!.ms).toEqual(expect.any(Number));
+  });
+
+  it('logs a client that went away mid-upload, once, as 499 aborted', async () => {
+    const server = await listen(node.app);
+    try {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(`PUT /upload/pub/acme/gone.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nX-Request-Id: req-gone-1\r\nContent-Length: 100000\r\n\r\n`);
+      socket.write(Buffer.alloc(30_000));
+      for (let i = 0; i < 200 && node.ctx.uploader.inflight === 0; i++) await pause(10);
+      socket.destroy();
+      const lines = () => logs.text().split('\n').filter((l) => l.includes('"req-gone-1"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      for (let i = 0; i < 200 && lines().length === 0; i++) await pause(10);
+      await pause(50);
+      expect(lines()).toHaveLength(1);
+      expect(lines()[0]).toMatchObject({ method: 'PUT', name: 'pub/acme/gone.bin', status: 499, aborted: true });
+    } finally {
+      await server.close();
+    }
   });
 
   it('never writes a token or a signature into the logs', () => {
