@@ -1,4 +1,5 @@
-import { statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -215,6 +216,34 @@ describe('GET /usage alerts', () => {
     expect(report.fillRate.bytesPerHour! / GiB).toBeCloseTo(2, 3);
     expect(report.fillRate.hoursToFull).toBeCloseTo(15, 1);
     expect(report.alerts).toEqual([expect.stringMatching(/^disk full in 15\.0 h at 2\.00 GiB\/h$/)]);
+  });
+});
+
+describe('usage history', () => {
+  it('survives a restart: growth and fill rate come back from the index', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-history-'));
+    const disk = fakeDisk(100 * GiB, 40 * GiB);
+    const now = Date.now();
+    try {
+      const first = await testNode({ dataDir, readDisk: disk, config: { durability: 'none' } });
+      first.ctx.monitoring.history.recordTenant(now - 24 * HOUR, 'acme', 2 * KiB);
+      for (let m = 360; m >= 1; m--) first.ctx.monitoring.history.record(now - m * 60_000, 60 * GiB - (m / 60) * GiB);
+      await put(first, 'pub/acme/a.bin', 10 * KiB).expect(201);
+      await first.ctx.monitoring.sample();
+      const before = await usage(first);
+      await first.close();
+
+      const second = await testNode({ dataDir, readDisk: disk });
+      const after = await usage(second);
+      await second.close();
+      expect(after.tenants).toEqual([{ tenant: 'acme', files: 1, bytes: 10 * KiB, growth24hBytes: 8 * KiB }]);
+      // The same history; only "now" (the last point of the fit) moved on.
+      expect(before.fillRate.hoursToFull).toBe(40);
+      expect(after.fillRate.hoursToFull).toBe(40);
+      expect(after.fillRate.bytesPerHour! / GiB).toBeCloseTo(1, 3);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
