@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS tenant_hourly (
 export interface UsageHistoryOptions {
   /** Used-space samples older than this are pruned. Default 2 days. */
   keepSamplesMs?: number;
-  /** Hourly tenant totals older than this are pruned. Default 8 days. */
+  /** Hourly tenant totals older than this are pruned (one row per tenant and hour). Default 2 days. */
   keepHourlyMs?: number;
 }
 
@@ -49,7 +49,7 @@ export class UsageHistory {
 
   constructor(private readonly db: Database.Database, options: UsageHistoryOptions = {}) {
     this.keepSamplesMs = options.keepSamplesMs ?? 2 * DAY_MS;
-    this.keepHourlyMs = options.keepHourlyMs ?? 8 * DAY_MS;
+    this.keepHourlyMs = options.keepHourlyMs ?? 2 * DAY_MS;
     db.exec(SCHEMA);
     this.stmts = {
       sample: db.prepare<[number, number]>('INSERT OR REPLACE INTO usage_samples (at_ms, used_bytes) VALUES (?, ?)'),
