@@ -104,6 +104,21 @@ describe('auth with tokens and no trusted network', () => {
     await request(node.app).head(`/priv/acme/inv/a.pdf?${query}`).expect(200);
   });
 
+  it('checks the signature against the decoded name, however the path is encoded', async () => {
+    const query = signedQuery(SECRET, 'priv/acme/inv/a.pdf', NOW_S + 3600);
+    await request(node.app).get(`/priv/acme/inv/a%2Epdf?${query}`).expect(200);
+    await request(node.app).get(`/priv/%61cme/inv/a.pdf?${query}`).expect(200);
+  });
+
+  it('does not serve a priv file to anyone after an authorized read (no cache leak)', async () => {
+    await request(node.app).get('/priv/acme/inv/b.pdf').set(auth).expect(200);
+    await request(node.app).get('/priv/acme/inv/b.pdf').set(auth).expect(200);
+    await request(node.app).get('/priv/acme/inv/b.pdf').expect(401);
+    await request(node.app).head('/priv/acme/inv/b.pdf').expect(401);
+    await request(node.app).get('/priv/acme/inv/b.pdf').set('If-None-Match', '*').expect(401);
+    await request(node.app).get('/priv/acme/inv/b.pdf').set('Range', 'bytes=0-1').expect(401);
+  });
+
   it('refuses another name\'s signature with 403 signature_invalid', async () => {
     const query = signedQuery(SECRET, 'priv/acme/inv/b.pdf', NOW_S + 3600);
     const res = await request(node.app).get(`/priv/acme/inv/a.pdf?${query}`).expect(403);

@@ -102,6 +102,14 @@ describe('GET and HEAD /<name>', () => {
     await request(node.app).get('/pub/acme/files/a.bin').set('If-Match', etag).expect(200);
   });
 
+  it('serves a name however its allowed characters are percent-encoded', async () => {
+    const plain = await request(node.app).get('/pub/acme/files/a.bin').expect(200);
+    const encoded = await request(node.app).get('/pub/acme/files/a%2Ebin').expect(200);
+    expect(encoded.headers.etag).toBe(plain.headers.etag);
+    await request(node.app).get('/pub/%61cme/files/%61.bin').expect(200);
+    await request(node.app).head('/pub/acme/files/a%2ebin').expect(200);
+  });
+
   it('answers an absent name with 404 not_found JSON', async () => {
     const res = await request(node.app).get('/pub/acme/files/missing.bin').expect(404);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
