@@ -59,6 +59,19 @@ function expectInsufficientStorage(res: RawResponse): void {
   expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
 }
 
+/** The status the server logged for an upload of `name` (request log), waiting briefly for the line. */
+async function answeredInLog(server: SpawnedServer, name: string): Promise<number | undefined> {
+  for (let i = 0; i < 50; i++) {
+    for (const line of server.output().split('\n')) {
+      if (!line.includes(`"/upload/${name}"`)) continue;
+      const entry = JSON.parse(line) as { message?: string; path?: string; status?: number };
+      if (entry.message === 'request' && entry.path === `/upload/${name}`) return entry.status;
+    }
+    await pause(20);
+  }
+  return undefined;
+}
+
 /** Fills the filesystem to 100 % as another process would; dd stops at ENOSPC. */
 function fillWithDd(file: string): void {
   const dd = spawnSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M'], { encoding: 'utf8' });
@@ -87,6 +100,7 @@ describe.skipIf(!canRun)('full disk: 32 concurrent uploaders against a 12 MiB re
   it('(a) answers only 201 or 507, never lets free space fall below the reserve, stores every acknowledged file whole', async () => {
     const statuses = new Map<number, number>();
     const unexpected: string[] = [];
+    let resetAfter507 = 0;
     let minFree = await freeOf(tmpfs.dir);
     let sampling = true;
     const sampler = (async () => {
@@ -105,7 +119,15 @@ describe.skipIf(!canRun)('full disk: 32 concurrent uploaders against a 12 MiB re
         try {
           res = await put(server, name, body, client % 2 === 0);
         } catch (err) {
-          unexpected.push(`${name}: ${(err as Error).message}`);
+          // A client that sends its body without waiting for 100 Continue can
+          // see its connection reset by the early 507 + close before it reads
+          // the answer; the server's request log must then show that 507.
+          if (await answeredInLog(server, name) === 507) {
+            resetAfter507++;
+            refusals++;
+          } else {
+            unexpected.push(`${name}: ${(err as Error).message}`);
+          }
           continue;
         }
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
@@ -127,13 +149,13 @@ describe.skipIf(!canRun)('full disk: 32 concurrent uploaders against a 12 MiB re
     minFree = Math.min(minFree, await freeOf(tmpfs.dir));
 
     const figures = {
-      created: statuses.get(201) ?? 0, refused: statuses.get(507) ?? 0, other: unexpected.length,
+      created: statuses.get(201) ?? 0, refused: statuses.get(507) ?? 0, resetAfter507, other: unexpected.length,
       minFreeBytes: minFree, minFreeMiB: Number((minFree / MiB).toFixed(2)), reserveMiB: reserve / MiB,
     };
     console.log(`32-uploader figures: ${JSON.stringify(figures)}`);
     expect(unexpected).toEqual([]);
     expect([...statuses.keys()].sort()).toEqual([201, 507]);
-    expect(statuses.get(507)).toBeGreaterThanOrEqual(32 * 3);
+    expect((statuses.get(507) ?? 0) + resetAfter507).toBeGreaterThanOrEqual(32 * 3);
     expect(minFree).toBeGreaterThanOrEqual(reserve - MiB);
 
     for (const [name, digest] of acked) {
