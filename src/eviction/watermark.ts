@@ -6,8 +6,9 @@ import { LockHeldError } from './lock.js';
 /**
  * Low disk (DESIGN §4): when the guard enters `warning` (above the high
  * watermark) or `critical`, evict evictable classes least recently used
- * first, across tenants, down to lowWatermarkPercent. A run that finds the
- * lock held retries until the disk is ok again or the trigger stops.
+ * first, across tenants, down to lowWatermarkPercent. Passes repeat while
+ * the state is not ok (a pass that found the lock held or nothing to evict
+ * waits retryMs first), until the disk is ok again or the trigger stops.
  */
 export class WatermarkTrigger {
   private pending: Promise<void> | undefined;
@@ -39,27 +40,39 @@ export class WatermarkTrigger {
   /** Starts a low-disk pass unless one is already pending. */
   kick(): void {
     if (this.stopped || this.pending) return;
-    this.pending = this.pass().finally(() => { this.pending = undefined; });
+    this.pending = this.pass()
+      .catch((err: unknown) => { this.logger.error('low-disk eviction failed', { error: (err as Error).message }); return 0; })
+      .then((freed) => {
+        this.pending = undefined;
+        // The state stays `warning` until below the low watermark, so no new
+        // event comes: while it lasts, go on at once after a pass that freed
+        // space (uploads went on during it), else look again after a pause.
+        if (this.stopped || this.guard.currentState === 'ok') return;
+        if (freed > 0) { this.kick(); return; }
+        this.retry = setTimeout(() => this.kick(), this.retryMs);
+        this.retry.unref();
+      });
   }
 
-  private async pass(): Promise<void> {
+  /** One pass; resolves to the bytes it freed. */
+  private async pass(): Promise<number> {
     await this.evictor.idle();
     const snap = await this.guard.refresh(true);
-    if (this.stopped || snap.state === 'ok' || snap.totalBytes === 0) return;
+    if (this.stopped || snap.state === 'ok' || snap.totalBytes === 0) return 0;
     const target = Math.floor((this.lowWatermarkPercent / 100) * snap.totalBytes);
     const freeBytes = snap.usedBytes - target;
-    if (freeBytes <= 0) return;
+    if (freeBytes <= 0) return 0;
     try {
       const run = await this.evictor.run({ reason: 'low-disk', freeBytes });
       const after = await this.guard.refresh(true);
       this.logger.log(after.state === 'ok' ? 'info' : 'warn', 'low-disk eviction done', {
         files: run.files, bytes: run.bytes, usedPercent: Number(after.usedPercent.toFixed(2)), state: after.state,
       });
+      return run.bytes;
     } catch (err) {
       if (!(err instanceof LockHeldError)) throw err;
       this.logger.warn('low-disk eviction waits for another run', { holderPid: err.holderPid });
-      this.retry = setTimeout(() => { if (this.guard.currentState !== 'ok') this.kick(); }, this.retryMs);
-      this.retry.unref();
+      return 0;
     }
   }
 }
