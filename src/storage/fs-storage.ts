@@ -58,9 +58,9 @@ export class FsStorage implements Storage {
       const out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o644, flush: this.options.fsync, highWaterMark: WRITE_BUFFER });
       await pipeline(body, out, { signal });
       const size = out.bytesWritten;
-      await this.linkIntoPlace(tmpPath, finalPath, name);
+      const dirsToSync = await this.linkIntoPlace(tmpPath, finalPath, name);
       await fsp.unlink(tmpPath);
-      if (this.options.fsync) await fsyncDir(path.dirname(finalPath));
+      if (this.options.fsync) for (const dir of dirsToSync) await fsyncDir(dir);
       return { size };
     } catch (err) {
       await fsp.rm(tmpPath, { force: true });
@@ -71,14 +71,20 @@ export class FsStorage implements Storage {
   }
 
   /** link() fails with EEXIST instead of replacing: a concurrent same-name upload loses cleanly. */
-  private async linkIntoPlace(tmpPath: string, finalPath: string, name: StoredName): Promise<void> {
+  /** @returns the directories whose entries changed, deepest first, to fsync (new parents too, or a crash may lose them). */
+  private async linkIntoPlace(tmpPath: string, finalPath: string, name: StoredName): Promise<string[]> {
+    const dir = path.dirname(finalPath);
     try {
       try {
         await fsp.link(tmpPath, finalPath);
+        return [dir];
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        await fsp.mkdir(path.dirname(finalPath), { recursive: true });
+        const firstCreated = await fsp.mkdir(dir, { recursive: true });
         await fsp.link(tmpPath, finalPath);
+        const dirs = [dir];
+        if (firstCreated) for (let d = dir; d !== path.dirname(firstCreated); d = path.dirname(d)) dirs.push(path.dirname(d));
+        return dirs;
       }
     } catch (err) {
       throw await explainLinkError(err, finalPath, name);
