@@ -4,6 +4,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fakeDisk, testNode, type TestNode } from '../helpers/test-node.js';
+import { reconcile } from '../../src/index/reconcile.js';
 import { headersOnly, listen, rawRequest, tmpEntries, type Listening } from './raw-http.js';
 
 /**
@@ -153,6 +154,27 @@ describe('disk guard over HTTP', () => {
     release();
     expect((await upload).status).toBe(201);
     expect(readFileSync(file('pub/acme/live.bin')).equals(body)).toBe(true);
+  });
+
+  it('an index that cannot grow (SQLITE_FULL) neither fails uploads nor blocks deletes; reconcile catches up', async () => {
+    const { db } = node.ctx.index;
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    db.pragma(`max_page_count = ${pages}`);
+    try {
+      const names = Array.from({ length: 40 }, (_, i) => `pub/full-index/${'x'.repeat(200)}-${i}.bin`);
+      for (const name of names) await request(node.app).put(`/upload/${name}`).send(randomBytes(100)).expect(201);
+      expect(names.filter((name) => node.ctx.index.get(name) === undefined).length).toBeGreaterThan(0);
+      await request(node.app).delete(`/${names[0]}`).expect(204);
+      expect(existsSync(file(names[0]!))).toBe(false);
+      await request(node.app).get(`/${names[1]}`).expect(200);
+      db.pragma('max_page_count = 1073741823');
+      const drift = await reconcile(node.ctx.storage, node.ctx.index, node.ctx.classifier, { now: Date.now });
+      expect(drift.addedCount).toBeGreaterThan(0);
+      for (const name of names.slice(1)) expect(node.ctx.index.get(name)?.size).toBe(100);
+      expect(node.ctx.index.get(names[0]!)).toBeUndefined();
+    } finally {
+      db.pragma('max_page_count = 1073741823');
+    }
   });
 
   it('shutdown aborts an upload in flight and releases its reservation', async () => {
