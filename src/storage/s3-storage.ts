@@ -28,6 +28,10 @@ export interface S3StorageOptions extends S3Settings {
   queue?: number;
 }
 
+/** How long, and for how many names, a HEAD's "absent" spares the write its own HEAD. */
+const RECENT_ABSENT_MS = 5000;
+const RECENT_ABSENT_MAX = 10_000;
+
 /**
  * The S3 engine: the bytes live in a bucket (under `prefix`), the metadata
  * in the local index. Names are create-only through a pending claim in the
@@ -45,6 +49,8 @@ export class S3Storage implements Storage {
   private readonly now: () => number;
   /** Names being written by this process, with bytes read so far. */
   private readonly live = new Map<string, number>();
+  /** Names a HEAD found absent a moment ago (admission's stat), oldest first. */
+  private readonly recentAbsent = new Map<string, number>();
   /** Failed writes whose cleanup failed too: their claims stay for the sweep. */
   private readonly failedCleanups = new Set<string>();
 
@@ -84,8 +90,10 @@ export class S3Storage implements Storage {
     this.live.set(name.name, 0);
     let confirmed = false;
     try {
-      // An object without a files row (index lost, or committed a moment ago).
-      if (await this.head(name.name, signal)) throw new HttpError('exists', undefined, { name: name.name });
+      // An object without a files row (index lost, or committed a moment ago),
+      // unless admission's stat() just saw the key absent: any upload of this
+      // node that committed since then left a files row, which the claim checks.
+      if (!this.takeRecentAbsent(name.name) && await this.head(name.name, signal)) throw new HttpError('exists', undefined, { name: name.name });
       const result = await putStream(this.clients.writeClient, body, {
         bucket: this.options.bucket,
         key: this.keyOf(name.name),
@@ -151,7 +159,22 @@ export class S3Storage implements Storage {
   async stat(name: StoredName): Promise<ObjectInfo | null> {
     const claim = this.claims.get(name.name);
     if (claim) return { name: name.name, size: this.live.get(name.name) ?? 0, mtimeMs: claim.startedMs };
-    return this.head(name.name);
+    const info = await this.head(name.name);
+    if (!info) this.noteAbsent(name.name);
+    return info;
+  }
+
+  /** Remembers a HEAD that found no object, so the write that usually follows need not ask again. */
+  private noteAbsent(name: string): void {
+    this.recentAbsent.delete(name);
+    this.recentAbsent.set(name, this.now());
+    if (this.recentAbsent.size > RECENT_ABSENT_MAX) this.recentAbsent.delete(this.recentAbsent.keys().next().value!);
+  }
+
+  private takeRecentAbsent(name: string): boolean {
+    const at = this.recentAbsent.get(name);
+    this.recentAbsent.delete(name);
+    return at !== undefined && this.now() - at < RECENT_ABSENT_MS;
   }
 
   async open(name: StoredName, range?: ByteRange): Promise<Readable> {

@@ -132,4 +132,12 @@ describe.runIf(runs)('s3 node: kill -9 during uploads, restart, reindex (OpenSta
       rmSync(fresh, { recursive: true, force: true });
     }
   });
+
+  it('a bucket that does not exist is a clear start-up error, not a node that fails later', async () => {
+    const err = await spawnServer({ config, env: { ...env(), NANOCDN_S3_BUCKET: 'nanocdn-no-such-bucket' } }).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/server exited with [1-9]/);
+    expect((err as Error).message).toContain('Bucket "nanocdn-no-such-bucket"');
+    expect((err as Error).message).toContain('does not exist');
+  });
 });
