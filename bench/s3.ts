@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   const ports = await Promise.all([0, 1, 2, 3, 4].map(() => freePort()));
   const env = {
     ...process.env, SAIO_PROXY_PORT: String(ports[0]), SAIO_OBJECT_PORT: String(ports[1]), SAIO_CONTAINER_PORT: String(ports[2]),
-    SAIO_ACCOUNT_PORT: String(ports[3]), SAIO_MEMCACHE_PORT: String(ports[4]),
+    SAIO_ACCOUNT_PORT: String(ports[3]), SAIO_MEMCACHE_PORT: String(ports[4]), SAIO_START_TIMEOUT: '150',
   };
   try {
     const { stdout } = await run(SCRIPT, ['start', swiftRoot], { env, timeout: 180_000 });

@@ -63,6 +63,8 @@ export async function startSwift(options: { env?: Record<string, string> } = {})
     ...process.env,
     SAIO_PROXY_PORT: String(proxy), SAIO_OBJECT_PORT: String(object), SAIO_CONTAINER_PORT: String(container),
     SAIO_ACCOUNT_PORT: String(account), SAIO_MEMCACHE_PORT: String(memcache),
+    // Python start-up is slow on a loaded CI machine (45 s seen at load 12).
+    SAIO_START_TIMEOUT: '150',
     ...options.env,
   };
   let stdout: string;

@@ -78,7 +78,8 @@ describe.runIf(runs)('s3 node: kill -9 during uploads, restart, reindex (OpenSta
       slowUpload(server.url, 'pub/acme/inflight-small.bin', 2_000_000),
     ];
     // Wait until the store holds multipart uploads of them (what a crash orphans).
-    for (let i = 0; i < 600 && (await swift.multipartUploads(bucket)).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    const caughtUp = async () => (await swift.multipartUploads(bucket)).length >= 2 && pendingRows(dataDir) === 3;
+    for (let i = 0; i < 1200 && !(await caughtUp()); i++) await new Promise((r) => setTimeout(r, 50));
     expect((await swift.multipartUploads(bucket)).length).toBeGreaterThanOrEqual(2);
     expect(pendingRows(dataDir)).toBe(3);
     await server.kill9();
