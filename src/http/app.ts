@@ -10,6 +10,7 @@ import { httpDuration } from '../monitoring/http-duration.js';
 import { uploadRoutes } from './routes/upload.js';
 import { deleteRoutes } from './routes/delete.js';
 import { downloadRoutes } from './routes/download.js';
+import { withFastReads } from './fast-read.js';
 import { adminRoutes } from './routes/admin.js';
 
 export interface AppOptions {
@@ -44,5 +45,6 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
       : new HttpError('method_not_allowed', undefined, { method: req.method }, { Allow: allowed.join(', ') }));
   });
   app.use(errorHandler(ctx.logger.child({ module: 'http' })));
-  return app;
+  // The common read is answered in front of Express (src/http/fast-read.ts); Express gets what it declines.
+  return withFastReads(app, downloads.fast);
 }
