@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { alertsFor, formatAge, type AlertInput } from '../../src/monitoring/alerts.js';
+import { RefusalLog } from '../../src/monitoring/refusal-log.js';
 
 const GiB = 1024 ** 3;
 const NOW = Date.UTC(2026, 10, 27, 4, 30);
@@ -84,5 +85,21 @@ describe('alertsFor', () => {
     expect(formatAge(90_000)).toBe('2 min');
     expect(formatAge(5_400_000)).toBe('1.5 h');
     expect(formatAge(3 * 86_400_000)).toBe('3 d');
+  });
+});
+
+describe('RefusalLog (the "in the last 15 min" count)', () => {
+  it('counts by reason and forgets refusals older than 15 minutes', () => {
+    let now = NOW;
+    const log = new RefusalLog(() => now);
+    log.note('insufficient_storage');
+    now += 5 * 60_000;
+    log.note('insufficient_storage');
+    log.note('quota_exceeded');
+    expect(log.recent()).toEqual({ count: 3, byReason: { insufficient_storage: 2, quota_exceeded: 1 } });
+    now += 11 * 60_000; // the first one is 16 min old now
+    expect(log.recent()).toEqual({ count: 2, byReason: { insufficient_storage: 1, quota_exceeded: 1 } });
+    now += 15 * 60_000;
+    expect(log.recent()).toEqual({ count: 0, byReason: {} });
   });
 });
