@@ -21,7 +21,9 @@ export interface Scope {
 
 /**
  * The SQL side of eviction: candidates fetched in batches by keyset
- * pagination (no OFFSET, no whole-table load), each query served by an index.
+ * pagination (no OFFSET, no whole-table load), each batch read in index
+ * order so no query sorts: `+class` keeps SQLite from choosing files_lru
+ * (class, tenant, …) and then sorting every batch, which made a run quadratic.
  */
 export class CandidateQueries {
   private readonly stmts;
@@ -37,13 +39,13 @@ export class CandidateQueries {
         AND (@class IS NULL OR class = @class) ${scope}
         ORDER BY expires_ms, name LIMIT @limit`),
       aged: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
-        WHERE class = @class ${scope} AND (created_ms <= @createdBefore OR accessed_ms <= @accessedBefore)
+        WHERE +class = @class ${scope} AND (created_ms <= @createdBefore OR accessed_ms <= @accessedBefore)
         AND name > @afterName ORDER BY name LIMIT @limit`),
       tenantLru: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
         WHERE class = @class AND tenant = @tenant AND (accessed_ms, created_ms, name) > (@a, @c, @n)
         ORDER BY accessed_ms, created_ms, name LIMIT @limit`),
       globalLru: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
-        WHERE (accessed_ms, created_ms, name) > (@a, @c, @n) AND class IN (SELECT value FROM json_each(@classes)) ${scope}
+        WHERE (accessed_ms, created_ms, name) > (@a, @c, @n) AND +class IN (SELECT value FROM json_each(@classes)) ${scope}
         ORDER BY accessed_ms, created_ms, name LIMIT @limit`),
     };
   }
