@@ -81,7 +81,7 @@ export async function removeStored(target: Target, namePrefix: string, token: st
   }
   // Uploads the server finished after wrk hung up may still be landing: retry.
   rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
-  spawnSync('sync');
+  spawnSync('sync', { timeout: 30_000 });
 }
 
 /** fetch, with the URL and the underlying cause in the error ("fetch failed" alone says nothing). */

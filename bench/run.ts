@@ -14,24 +14,21 @@
  *   options: --rounds N  --duration S  --profile (node --cpu-prof)  --keep (keep the temp dir)
  *            --no-node (plain nginx only, e.g. before the node is built)
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { checkGet, checkPut, countStored, placeFixture, removeStored } from './fixtures.js';
-import { cpuSeconds, installExitHandlers, machineBusySeconds, stopAll } from './processes.js';
-import { renderTable, summarize, type RunResult, type ScenarioResult } from './report.js';
-import { fixtureName, selectScenarios, type Scenario, type TargetId, type Variant } from './scenarios.js';
-import { startFront, startNginx, startNode, type Target } from './targets.js';
+import { Measurer, WRK_THREADS } from './measure.js';
+import { installExitHandlers, stopAll } from './processes.js';
+import { renderTable, summarize, type ScenarioResult } from './report.js';
+import { selectScenarios } from './scenarios.js';
+import { prepareFixtures, startTargets } from './setup.js';
 import { detectTools, missingToolsMessage } from './tools.js';
-import { runWrk, writeGetScript, writePutScript, type WrkResult } from './wrk.js';
 
 /** The whole run must stay under 10 minutes; later runs are skipped past this. */
 const BUDGET_MS = 9.5 * 60_000;
 const TOKEN = 'bench-token-0123456789abcdef';
-const WRK_THREADS = 2;
 /** Removes the temp dir (set once it exists); runs on every way out. */
 let onExit = (): void => {};
 
@@ -125,112 +122,24 @@ async function main(): Promise<void> {
     log(`bench: warning: the machine is busy (load average ${loadAtStart.map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cpus); numbers will be low and noisy. The A/B interleaving keeps the ratios fairer than the absolute numbers.`);
   }
 
-  // Targets: only those a selected variant needs.
-  const needed = new Set(scenarios.flatMap((s) => s.variants.map((v) => v.target)));
-  const targets = new Map<TargetId, Target>();
-  const nginxRoot = join(workDir, 'nginx-root');
-  mkdirSync(nginxRoot, { recursive: true });
-  const nodeConfig = (durability: string, extra: Record<string, unknown> = {}) => ({
-    durability,
-    // priv reads through the token path: trust no address, not even loopback.
-    auth: { trustedNetworks: [] },
-    disk: { minFreeBytes: 0, minFreePercent: 0 },
-    ...extra,
+  const targets = await startTargets(scenarios, {
+    workDir, cliPath, examplePath: join(root, 'config', 'nginx.conf.example'), token: TOKEN,
+    nodeFlags: (id) => (options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${id}.cpuprofile`] : []),
   });
-  const nodeFlags = (id: string) => (options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${id}.cpuprofile`] : []);
-  if (needed.has('nginx-1')) targets.set('nginx-1', await startNginx({ id: 'nginx-1', label: 'nginx 1 worker', workerProcesses: '1', root: nginxRoot, workDir }));
-  if (needed.has('nginx-auto')) targets.set('nginx-auto', await startNginx({ id: 'nginx-auto', label: 'nginx auto workers', workerProcesses: 'auto', root: nginxRoot, workDir }));
-  for (const [id, durability] of [['node-fsync', 'fsync'], ['node-none', 'none']] as const) {
-    if (!needed.has(id)) continue;
-    targets.set(id, await startNode({ id, label: id, cliPath, dataDir: join(workDir, id), config: nodeConfig(durability), token: TOKEN, workDir, nodeFlags: nodeFlags(id) }));
-  }
-  if (needed.has('front')) {
-    const dataDir = join(workDir, 'node-front');
-    const backend = await startNode({
-      id: 'node-front', label: 'node behind the front', cliPath, dataDir, token: TOKEN, workDir, nodeFlags: nodeFlags('node-front'),
-      config: nodeConfig('none', { download: { accelRedirect: '/_files/' } }),
-    });
-    targets.set('front', await startFront({ id: 'front', label: 'front (config/nginx.conf.example)', node: backend, dataDir, examplePath: join(root, 'config', 'nginx.conf.example'), workDir }));
-  }
   log(`bench: started ${[...targets.values()].map((t) => `${t.label} ${t.url} (pid ${t.pid})`).join(', ')}`);
+  const putBodies = await prepareFixtures(scenarios, targets, workDir, TOKEN);
+  const measurer = new Measurer({ targets, workDir, token: TOKEN, putBodies });
 
-  // Fixtures: GET files on every target that serves them; then one request of each variant as a check.
-  const bodies = new Map<number, Buffer>();
-  const body = (size: number) => bodies.get(size) ?? bodies.set(size, randomBytes(size)).get(size)!;
-  for (const scenario of scenarios) {
-    if (scenario.method !== 'GET') continue;
-    for (const target of new Set(scenario.variants.map((v) => targets.get(v.target)!))) {
-      for (const visibility of ['pub', 'priv'] as const) {
-        await placeFixture(target, fixtureName(visibility, scenario.size), body(scenario.size), TOKEN);
-      }
-    }
-  }
-  const putBodies = new Map<number, string>();
-  for (const scenario of scenarios) {
-    if (scenario.method !== 'PUT' || putBodies.has(scenario.size)) continue;
-    const path = join(workDir, `body-${scenario.size}.bin`);
-    writeFileSync(path, body(scenario.size));
-    putBodies.set(scenario.size, path);
-  }
-  for (const scenario of scenarios) {
-    for (const variant of scenario.variants) {
-      const target = targets.get(variant.target)!;
-      if (scenario.method === 'GET') await checkGet(target, variant.name!, scenario.size, headers(variant));
-      else {
-        await checkPut(target, 'pub/bench-check/0.bin', body(scenario.size), headers(variant));
-        await removeStored(target, 'pub/bench-check', TOKEN);
-      }
-    }
-  }
-
-  const getScript = writeGetScript(workDir);
   const results: ScenarioResult[] = scenarios.map((scenario) => ({
     scenario, variants: scenario.variants.map((variant) => ({ variant, rounds: [], problems: [] })),
   }));
-  let runCounter = 0;
   let skipped = 0;
-
-  /** One wrk run of one variant; PUT runs are checked (stored files) and cleaned up. */
-  const measure = async (scenario: Scenario, variant: Variant, durationSec: number): Promise<{ result: RunResult; problems: string[] }> => {
-    const target = targets.get(variant.target)!;
-    const serverCpu = () => target.cpuPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-    const cpuBefore = serverCpu();
-    const machineBefore = machineBusySeconds();
-    const withCpu = (result: WrkResult): RunResult => {
-      const percent = (seconds: number) => (100 * seconds) / result.durationSec;
-      const serverCpuPercent = percent(serverCpu() - cpuBefore);
-      // Everything else the machine did meanwhile: other people's processes, the kernel's writeback.
-      const otherCpuPercent = Math.max(0, percent(machineBusySeconds() - machineBefore) - serverCpuPercent - result.clientCpuPercent);
-      return { ...result, serverCpuPercent, otherCpuPercent };
-    };
-    if (scenario.method === 'GET') {
-      const result = withCpu(await runWrk({ url: `${target.url}/${variant.name}`, connections: scenario.connections, threads: WRK_THREADS, durationSec, script: getScript, headers: headers(variant) }));
-      return { result, problems: result.errors.status > 0 ? [`${result.errors.status} non-2xx/3xx responses`] : [] };
-    }
-    const namePrefix = `pub/bench-put/run${++runCounter}`;
-    const script = writePutScript(workDir, `run${runCounter}`, {
-      pathPrefix: target.putPath(`${namePrefix}/`), bodyFile: putBodies.get(scenario.size)!, headers: headers(variant),
-    });
-    const result = withCpu(await runWrk({ url: target.url, connections: scenario.connections, threads: WRK_THREADS, durationSec, script, timeoutSec: 30 }));
-    // Let uploads the server already has finish landing before counting them.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const stored = countStored(join(target.filesDir, namePrefix), scenario.size);
-    await removeStored(target, namePrefix, TOKEN);
-    const ok = result.requests - result.errors.status;
-    const problems: string[] = [];
-    if (result.errors.status > 0) problems.push(`${result.errors.status} non-2xx/3xx responses`);
-    // Uploads complete at the server may be in flight at the client when wrk stops: up to one per connection more.
-    if (stored.files < ok || stored.files > ok + scenario.connections) problems.push(`${stored.files} files stored for ${ok} successful PUTs`);
-    if (stored.wrongSize > 0) problems.push(`${stored.wrongSize} stored files of the wrong size`);
-    return { result, problems };
-  };
-
   for (let round = 1; round <= options.rounds; round++) {
     for (const [s, scenario] of scenarios.entries()) {
       for (const [v, variant] of scenario.variants.entries()) {
         if (Date.now() - started + (options.durationSec + 5) * 1000 > BUDGET_MS) { skipped++; continue; }
-        if (round === 1 && options.warmupSec > 0) await measure(scenario, variant, options.warmupSec);
-        const { result, problems } = await measure(scenario, variant, options.durationSec);
+        if (round === 1 && options.warmupSec > 0) await measurer.run(scenario, variant, options.warmupSec);
+        const { result, problems } = await measurer.run(scenario, variant, options.durationSec);
         const slot = results[s].variants[v];
         slot.rounds.push(result);
         slot.problems.push(...problems.map((p) => `round ${round}: ${p}`));
@@ -266,10 +175,6 @@ async function main(): Promise<void> {
   onExit();
   const problems = results.some((r) => r.variants.some((v) => v.problems.length > 0));
   process.exit(problems ? 1 : 0);
-}
-
-function headers(variant: Variant): Record<string, string> {
-  return variant.auth ? { Authorization: `Bearer ${TOKEN}` } : {};
 }
 
 function cleanupWorkDir(dir: string, keep: boolean): void {
