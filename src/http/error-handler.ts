@@ -34,14 +34,25 @@ export function sendError(req: Request, res: Response, error: HttpError): void {
   res.status(error.status).set({ 'Cache-Control': 'no-store', ...error.headers }).type('application/json').json(error.toJSON());
 }
 
-/** The body was not read: say Connection: close, and cut a client that keeps sending. */
+/**
+ * The body was not read: say Connection: close, then close as nginx's
+ * lingering close does. Node would close the socket right after the response;
+ * with body bytes still unread the kernel answers them with a RST, and a
+ * client still sending loses the response it has not read yet (curl: "Failed
+ * sending data to the peer" instead of the 409). So: FIN after the response,
+ * discard what still arrives, and cut a client that keeps sending.
+ */
 function closeAfterResponse(req: Request, res: Response): void {
   res.set('Connection', 'close');
-  res.once('finish', () => {
-    const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+  const socket = req.socket;
+  // Node's http server calls destroySoon() once a Connection: close response is written.
+  socket.destroySoon = () => {
+    socket.end();
+    socket.resume();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
     timer.unref();
-    req.socket.once('close', () => clearTimeout(timer));
-  });
+    socket.once('close', () => clearTimeout(timer));
+  };
 }
 
 function toHttpError(err: unknown): HttpError {
