@@ -1,0 +1,76 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { READ_BUFFER_BYTES, sendFileBody } from '../../src/http/file-sender.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-file-sender-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+/**
+ * A response whose writes complete late, like a socket the kernel drains
+ * slowly: it takes the bytes of a chunk only when it completes the write
+ * (as the kernel does), so a buffer reused before its write completed shows
+ * up as wrong bytes.
+ */
+class SlowResponse extends Writable {
+  readonly taken: Buffer[] = [];
+  constructor(private readonly delayMs: number) {
+    super({ highWaterMark: 64 * 1024 * 1024 });
+  }
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    setTimeout(() => {
+      this.taken.push(Buffer.from(chunk));
+      done();
+    }, this.delayMs);
+  }
+  body(): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.once('finish', () => resolve(Buffer.concat(this.taken)));
+      this.once('error', reject);
+    });
+  }
+}
+
+function file(name: string, bytes: Buffer): number {
+  const p = path.join(dir, name);
+  writeFileSync(p, bytes);
+  return openSync(p, 'r');
+}
+
+describe('sendFileBody', () => {
+  it('sends every byte of files spanning several reads, concurrently, reusing buffers only after their write completed', async () => {
+    const a = randomBytes(3 * READ_BUFFER_BYTES + 777);
+    const b = randomBytes(2 * READ_BUFFER_BYTES);
+    const sends = [a, b, a, b].map((bytes, i) => {
+      const res = new SlowResponse(5 + i);
+      const body = res.body();
+      sendFileBody(res as unknown as ServerResponse, file(`f${i}`, bytes), bytes.length);
+      return body;
+    });
+    const bodies = await Promise.all(sends);
+    expect(bodies.map(sha)).toEqual([a, b, a, b].map(sha));
+  });
+
+  it('closes the file when the response closes early, and cuts a response whose file is shorter than announced', async () => {
+    const before = openFds();
+    const bytes = randomBytes(3 * READ_BUFFER_BYTES);
+    const early = new SlowResponse(20);
+    sendFileBody(early as unknown as ServerResponse, file('early', bytes), bytes.length);
+    setTimeout(() => early.destroy(), 5);
+
+    const short = new SlowResponse(1);
+    const cut = new Promise<Error>((resolve) => short.once('error', resolve));
+    sendFileBody(short as unknown as ServerResponse, file('short', randomBytes(1000)), 5000);
+    expect((await cut).message).toMatch(/shorter/);
+
+    const deadline = Date.now() + 5000;
+    while (openFds() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(openFds()).toBeLessThanOrEqual(before);
+  });
+});
