@@ -3,6 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
 import { createApp } from './http/app.js';
 import { openNode, type NodeOverrides, type NodeRuntime } from './node.js';
+import { setTimeout as delay } from 'node:timers/promises';
+
+/** How long shutdown waits for last responses to flush before cutting connections. */
+const FLUSH_ANSWERS_MS = 1000;
 
 export interface RunningServer {
   readonly runtime: NodeRuntime;
@@ -18,7 +22,13 @@ export async function startServer(config: Config, overrides: NodeOverrides = {})
   const { ctx } = runtime;
   let shuttingDown = false;
   const app = createApp(ctx, { isShuttingDown: () => shuttingDown });
-  const server = http.createServer({ requestTimeout: config.http.requestTimeout, headersTimeout: config.http.headersTimeout }, app);
+  const server = http.createServer({
+    requestTimeout: config.http.requestTimeout,
+    headersTimeout: config.http.headersTimeout,
+    // Node checks both timeouts only this often (default 30 s): a slow-loris
+    // client would otherwise hold a socket for up to 30 s past headersTimeout.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, config.http.headersTimeout / 2)),
+  }, app);
   server.keepAliveTimeout = config.http.keepAliveTimeout;
   // Handle Expect: 100-continue ourselves: the upload route sends 100 only
   // once the upload is admitted, so a refused client never sends its body.
@@ -40,6 +50,10 @@ export async function startServer(config: Config, overrides: NodeOverrides = {})
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await ctx.uploader.drain(config.http.shutdownGrace);
+      // Let the answers of aborted uploads (503 shutting_down) reach their
+      // clients before the remaining connections are cut.
+      server.closeIdleConnections();
+      await Promise.race([closed, delay(FLUSH_ANSWERS_MS)]);
       server.closeAllConnections();
       await closed;
       await runtime.close();

@@ -113,7 +113,13 @@ export class Uploader {
     let stored = false;
     try {
       if (signal.aborted) abort();
-      const { size } = await deps.storage.write(request.stored, body.pipe(meter), controller.signal);
+      // pipe() does not forward a source error; the meter must fail with it so
+      // the engine stops and removes its partial data. (Not pipeline(): on a
+      // meter error it would destroy the request before the JSON error is sent.)
+      const forwardError = (err: Error) => meter.destroy(err);
+      body.once('error', forwardError);
+      const { size } = await deps.storage.write(request.stored, body.pipe(meter), controller.signal)
+        .finally(() => body.off('error', forwardError));
       stored = true;
       const now = deps.now();
       this.indexSafely(() => deps.index.put({
