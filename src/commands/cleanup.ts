@@ -7,7 +7,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { formatBytes, parseDuration, parseSize } from '../config/units.js';
 import type { Config } from '../config/schema.js';
 import { openNode } from '../node.js';
-import type { RunRequest, RunSummary } from '../eviction/evictor.js';
+import type { RunRequest, RunSummary } from '../eviction/run.js';
 import { LockHeldError } from '../eviction/lock.js';
 import { EXIT, fail } from './exit-codes.js';
 
