@@ -33,6 +33,8 @@ export function sendFileBody(res: ServerResponse, fd: number, size: number): voi
     gone = true;
     closeFd();
   });
+  // A client that left while the file was being opened: its 'close' has fired already.
+  if (res.destroyed) gone = true;
 
   const next = (): void => {
     if (gone) return closeFd();

@@ -69,6 +69,12 @@ describe('sendFileBody', () => {
     sendFileBody(short as unknown as ServerResponse, file('short', randomBytes(1000)), 5000);
     expect((await cut).message).toMatch(/shorter/);
 
+    // A response that closed before the body began (the client left while the file was opened).
+    const gone = new SlowResponse(1);
+    gone.destroy();
+    await new Promise((r) => gone.once('close', r));
+    sendFileBody(gone as unknown as ServerResponse, file('gone', bytes), bytes.length);
+
     const deadline = Date.now() + 5000;
     while (openFds() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(openFds()).toBeLessThanOrEqual(before);
