@@ -31,6 +31,7 @@ export function fastReads(ctx: NodeContext, cache: ReadCache): FastRead {
 
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const started = process.hrtime.bigint();
     const url = req.url ?? '';
     if (!url.startsWith('/pub/') && !url.startsWith('/priv/')) return false;
     if (!accel && (localPath === undefined || !isPlainRequest(req.headers))) return false;
@@ -56,10 +57,9 @@ export function fastReads(ctx: NodeContext, cache: ReadCache): FastRead {
       }
     }
 
-    const started = process.hrtime.bigint();
     try {
       res.once('close', () => metrics.observeRequest('download', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
-      logRequest(logger, req, res, target, { name: stored.name, tenant: stored.tenant });
+      logRequest(logger, req, res, target, { name: stored.name, tenant: stored.tenant }, started);
       ctx.access.touch(stored.name, ctx.now());
       res.setHeader('Cache-Control', stored.visibility === 'pub' ? PUBLIC_CACHE : PRIVATE_CACHE);
       if (plain !== undefined) {
