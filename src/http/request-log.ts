@@ -6,6 +6,16 @@ import type { Logger } from '../logger.js';
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
+ * Access lines are 'info' (on by default, like nginx's access log); a
+ * refusal by policy (507 disk/quota, 503 draining) is a 'warn', not an
+ * error: it is the node working as designed. Only other 5xx are errors.
+ */
+function levelOf(status: number): 'info' | 'warn' | 'error' {
+  if (status === 503 || status === 507) return 'warn';
+  return status >= 500 ? 'error' : 'info';
+}
+
+/**
  * One JSON line per request: id, method, path (never the query string: it
  * may hold a signature), name, tenant, status, bytes, ms. The Authorization
  * header is never logged.
@@ -34,7 +44,7 @@ export function logRequest(logger: Logger, req: IncomingMessage, res: ServerResp
     logged = true;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const completed = res.writableFinished;
-    const level = completed && res.statusCode >= 500 ? 'error' : 'http';
+    const level = levelOf(completed ? res.statusCode : 499);
     // winston formats (timestamp, JSON) before its transports filter by level: skip that work for a line nobody gets.
     if (!logger.isLevelEnabled(level)) return;
     logger.log(level, 'request', {
