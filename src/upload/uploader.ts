@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import { HttpError, isHttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -72,7 +73,10 @@ export class Uploader {
   /** Set by drain(): new uploads are refused with 503 shutting_down. */
   private closed = false;
 
-  constructor(private readonly deps: UploaderDeps) {}
+  constructor(private readonly deps: UploaderDeps) {
+    // Every live upload listens on the one shutdown signal; hundreds at once are normal, not a leak.
+    setMaxListeners(0, this.shutdown.signal);
+  }
 
   get inflight(): number {
     return this.active.size;
