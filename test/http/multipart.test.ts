@@ -5,7 +5,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testNode, type TestNode } from '../helpers/test-node.js';
-import { listen, pause, rawRequest, tmpEntries, walkFiles, type Listening } from './raw-http.js';
+import { expectCleanWritePath, listen, pause, rawRequest, tmpEntries, walkFiles, type Listening } from './raw-http.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const MAX = 64 * 1024;
@@ -33,11 +33,7 @@ describe('POST /upload/<name> (multipart)', () => {
     await server.close();
     await node.close();
   });
-  afterEach(async () => {
-    expect(await tmpEntries(node.dataDir)).toEqual([]);
-    expect(node.ctx.guard.snapshot().reservedBytes).toBe(0);
-    expect(node.ctx.uploader.inflight).toBe(0);
-  });
+  afterEach(() => expectCleanWritePath(node));
   const file = (name: string) => path.join(node.dataDir, 'files', name);
   const post = (name: string, form: { body: Buffer; type: string }, headers: Record<string, string> = {}) =>
     rawRequest(server.port, { method: 'POST', path: `/upload/${name}`, headers: { 'content-type': form.type, ...headers }, body: form.body });

@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+import type { TestNode } from '../helpers/test-node.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fsp from 'node:fs/promises';
@@ -120,3 +122,10 @@ export async function tmpEntries(dataDir: string): Promise<string[]> {
 }
 
 export const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** After any request, whatever its outcome: no spool entry, no reservation, no upload in flight. */
+export async function expectCleanWritePath(node: TestNode): Promise<void> {
+  expect(await tmpEntries(node.dataDir)).toEqual([]);
+  expect(node.ctx.guard.snapshot().reservedBytes).toBe(0);
+  expect(node.ctx.uploader.inflight).toBe(0);
+}

@@ -6,7 +6,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testNode, type TestNode } from '../helpers/test-node.js';
-import { headersOnly, listen, rawRequest, tmpEntries, walkAll, walkFiles, type Listening } from './raw-http.js';
+import { expectCleanWritePath, headersOnly, listen, rawRequest, walkAll, walkFiles, type Listening } from './raw-http.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const NOW = 1_800_000_000_000;
@@ -22,12 +22,7 @@ describe('PUT /upload/<name>', () => {
     await server.close();
     await node.close();
   });
-  afterEach(async () => {
-    // Every request, whatever its outcome, leaves no spool and no reservation.
-    expect(await tmpEntries(node.dataDir)).toEqual([]);
-    expect(node.ctx.guard.snapshot().reservedBytes).toBe(0);
-    expect(node.ctx.uploader.inflight).toBe(0);
-  });
+  afterEach(() => expectCleanWritePath(node));
   const file = (name: string) => path.join(node.dataDir, 'files', name);
 
   it('stores the body: 201, Location, JSON {name,url,size,sha256}, bytes on disk, a row in the index', async () => {
