@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { Request } from 'express';
 import multer, { type StorageEngine } from 'multer';
 import { HttpError, isHttpError } from '../errors.js';
@@ -24,7 +25,9 @@ export class MultipartStorageEngine implements StorageEngine {
     file.stream.once('error', (err: Error) => {
       malformed.abort(new HttpError('invalid_request', `Malformed multipart body: ${err.message}.`));
     });
-    const writing = this.uploader.store(admission, file.stream, AbortSignal.any([signal, malformed.signal]));
+    const writing = this.uploader.store(admission, file.stream, AbortSignal.any([signal, malformed.signal]), {
+      bodyComplete: res.locals.bodyComplete as Promise<void> | undefined,
+    });
     // The route waits for this before answering, so no tmp file outlives the response.
     res.locals.writing = writing.then(() => undefined, () => undefined);
     writing.then(
@@ -55,4 +58,30 @@ export function multerErrorToHttp(err: unknown): unknown {
     return new HttpError('invalid_request', `Malformed multipart body: ${err.message}.`);
   }
   return err;
+}
+
+/**
+ * Settles when multer's parser (busboy) is done with the whole body: resolves
+ * on a clean end, rejects on a part, file or field past the limits or a
+ * malformed body. Call before multer runs; it notices the parser when multer
+ * pipes the request into it.
+ */
+export function watchMultipartBody(req: Request): Promise<void> {
+  const done = new Promise<void>((resolve, reject) => {
+    const pipe = req.pipe;
+    req.pipe = function capture<T extends NodeJS.WritableStream>(this: Request, parser: T, options?: { end?: boolean }): T {
+      req.pipe = pipe;
+      const events = parser as unknown as EventEmitter;
+      const refuse = (what: string) => () => reject(new HttpError('invalid_request', `Malformed upload: ${what}; send exactly one part named "file".`));
+      events.once('partsLimit', refuse('more than one part'));
+      events.once('filesLimit', refuse('more than one file'));
+      events.once('fieldsLimit', refuse('an unexpected field'));
+      events.once('error', (err: Error) => reject(new HttpError('invalid_request', `Malformed multipart body: ${err.message}.`)));
+      events.once('close', () => resolve());
+      return pipe.call(this, parser, options) as T;
+    } as typeof req.pipe;
+  });
+  // Only a stored part awaits it; a body without one must not leave an unhandled rejection.
+  done.catch(() => undefined);
+  return done;
 }

@@ -18,7 +18,13 @@ export class UploadMeter extends Transform {
   private digest: string | undefined;
 
   constructor(
-    private readonly limits: { maxBytes: number; reservation: Reservation; expectedSha256?: string },
+    private readonly limits: {
+      maxBytes: number;
+      reservation: Reservation;
+      expectedSha256?: string;
+      /** Settles when the enclosing request body is known to be good (multipart); the last byte waits for it. */
+      bodyComplete?: Promise<void>;
+    },
   ) {
     // Small buffers: bytes counted here but not yet on disk are bounded by
     // this plus the engine's write buffer (DiskGuard unflushedBytesPerUpload).
@@ -51,7 +57,8 @@ export class UploadMeter extends Transform {
       done(new HttpError('checksum_mismatch', undefined, { expectedSha256: expected, actualSha256: this.digest }));
       return;
     }
-    done();
+    if (this.limits.bodyComplete) this.limits.bodyComplete.then(() => done(), (err: Error) => done(err));
+    else done();
   }
 
   get sha256(): string {

@@ -104,7 +104,12 @@ export class Uploader {
   }
 
   /** Steps 3–5: stream, verify, link into place, index. On failure nothing is visible. */
-  async store(admission: Admission, body: Readable, signal: AbortSignal): Promise<UploadResult> {
+  /**
+   * `bodyComplete` (multipart): the file is linked into place only once the
+   * whole request body parsed cleanly, so a bad trailing part never makes the
+   * name visible, not even for a moment.
+   */
+  async store(admission: Admission, body: Readable, signal: AbortSignal, options: { bodyComplete?: Promise<void> } = {}): Promise<UploadResult> {
     const { deps } = this;
     const { request, cls, reservation } = admission;
     const controller = new AbortController();
@@ -113,7 +118,7 @@ export class Uploader {
     signal.addEventListener('abort', abort, { once: true });
     this.shutdown.signal.addEventListener('abort', shut, { once: true });
     this.active.add(controller);
-    const meter = new UploadMeter({ maxBytes: deps.maxBytes, reservation, expectedSha256: request.expectedSha256 });
+    const meter = new UploadMeter({ maxBytes: deps.maxBytes, reservation, expectedSha256: request.expectedSha256, bodyComplete: options.bodyComplete });
     let stored = false;
     try {
       if (signal.aborted) abort();

@@ -136,9 +136,55 @@ describe('POST /upload/<name> (multipart)', () => {
     await nothingStored('pub/acme/forms/gone.bin');
   });
 
+  it('never makes the name visible before the whole body parsed: a bad trailing part stores nothing, not even for a moment', async () => {
+    const name = 'pub/acme/forms/trailing.bin';
+    const data = randomBytes(20_000);
+    const boundary = 'nanocdn-boundary';
+    const head = `POST /upload/${name} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const chunk = (b: Buffer | string) => { const buf = Buffer.from(b); return Buffer.concat([Buffer.from(`${buf.length.toString(16)}\r\n`), buf, Buffer.from('\r\n')]); };
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (d: Buffer) => { answer += d.toString(); });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(head);
+    // The whole file part and the delimiter after it: the parser has ended the part, the body has not ended.
+    socket.write(chunk(Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="t.bin"\r\n\r\n`), data, Buffer.from(`\r\n--${boundary}`)])));
+    for (let i = 0; i < 200 && node.ctx.uploader.inflight === 0; i++) await pause(10);
+    await pause(150);
+    // Before the fix the file was linked here and a same-name PUT got 409.
+    expect(existsSync(file(name))).toBe(false);
+    await request(node.app).get(`/${name}`).expect(404);
+    expect(node.ctx.uploader.inflight).toBe(1);
+    socket.write(chunk(`\r\nContent-Disposition: form-data; name="note"\r\n\r\nsurprise\r\n--${boundary}--\r\n`));
+    socket.write('0\r\n\r\n');
+    for (let i = 0; i < 200 && !answer.includes('\r\n\r\n{'); i++) await pause(10);
+    socket.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"error":"invalid_request"');
+    for (let i = 0; i < 200 && node.ctx.uploader.inflight > 0; i++) await pause(10);
+    await nothingStored(name);
+  });
+
+  it('links the file once a body that ends cleanly after a pause is complete', async () => {
+    const name = 'pub/acme/forms/paused.bin';
+    const data = randomBytes(20_000);
+    const boundary = 'nanocdn-boundary';
+    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="t.bin"\r\n\r\n`);
+    const res = await rawRequest(server.port, {
+      method: 'POST', path: `/upload/${name}`,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body: [Buffer.concat([head, data, Buffer.from(`\r\n--${boundary}`)]), Buffer.from('--\r\n')],
+      between: () => pause(100),
+    });
+    expect(res.status).toBe(201);
+    expect(res.json.sha256).toBe(sha(data));
+    expect(readFileSync(file(name)).equals(data)).toBe(true);
+  });
+
   it('leaves only the successful uploads in files/', async () => {
     expect(await walkFiles(path.join(node.dataDir, 'files'))).toEqual([
-      'pub/acme/forms/a.bin', 'pub/acme/forms/exists.txt', 'pub/acme/forms/sum.txt',
+      'pub/acme/forms/a.bin', 'pub/acme/forms/exists.txt', 'pub/acme/forms/paused.bin', 'pub/acme/forms/sum.txt',
     ]);
   });
 });

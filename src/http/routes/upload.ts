@@ -5,7 +5,7 @@ import { HttpError } from '../../errors.js';
 import { parseEncodedName } from '../../names.js';
 import type { NodeContext } from '../../context.js';
 import type { Admission, UploadRequest, UploadResult } from '../../upload/uploader.js';
-import { MultipartStorageEngine, multerErrorToHttp } from '../../upload/multipart-engine.js';
+import { MultipartStorageEngine, multerErrorToHttp, watchMultipartBody } from '../../upload/multipart-engine.js';
 import { abortSignalOf } from '../abort.js';
 
 const PREFIX = '/upload/';
@@ -44,6 +44,7 @@ export function uploadRoutes(ctx: NodeContext): Router {
     try {
       res.locals.admission = admission;
       res.locals.signal = abortSignalOf(res);
+      res.locals.bodyComplete = watchMultipartBody(req);
       await new Promise<void>((resolve, reject) => {
         parseMultipart(req, res, (err: unknown) => (err ? reject(multerErrorToHttp(err)) : resolve()));
       }).finally(() => res.locals.writing as Promise<void> | undefined);
