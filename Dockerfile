@@ -1,5 +1,12 @@
 # syntax=docker/dockerfile:1
-# Build: compile TypeScript and build better-sqlite3 against this Node.
+# Production dependencies only; better-sqlite3 is built here against this Node
+# (node:22-bookworm has python3, make and g++; the runtime image has none).
+FROM node:22-bookworm AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+# Build: compile the TypeScript with the dev dependencies.
 FROM node:22-bookworm AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -9,7 +16,7 @@ COPY src ./src
 COPY scripts ./scripts
 COPY bench ./bench
 COPY config ./config
-RUN npm run build && npm prune --omit=dev
+RUN npm run build
 
 # Runtime: only production modules, compiled code and the default config.
 FROM node:22-bookworm-slim
@@ -21,7 +28,7 @@ WORKDIR /app
 RUN groupadd --system nanocdn && useradd --system --gid nanocdn --home-dir /var/nanocdn nanocdn \
     && mkdir -p /var/nanocdn && chown nanocdn:nanocdn /var/nanocdn
 COPY --from=build /app/package.json ./
-COPY --from=build /app/node_modules ./node_modules
+COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/config ./config
 USER nanocdn
