@@ -28,7 +28,7 @@ export interface Scope {
 export class CandidateQueries {
   private readonly stmts;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(db: Database.Database) {
     // LRU across tenants and classes (low disk, class totals); the per
     // tenant/class LRU order uses the index's own files_lru.
     db.exec('CREATE INDEX IF NOT EXISTS files_global_lru ON files (accessed_ms, created_ms, name)');
