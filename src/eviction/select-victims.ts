@@ -56,8 +56,6 @@ export interface Selection {
   readonly excess: Excess;
 }
 
-export const NO_EXCESS: Excess = { byClass: new Map(), byTenantClass: new Map(), overall: 0 };
-
 export const tenantClassKey = (tenant: string, cls: string): string => `${tenant}\u0000${cls}`;
 
 /** Least recently used first; ties go to the older upload, then to the name, so order is stable. */
