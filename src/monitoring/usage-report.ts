@@ -55,7 +55,6 @@ export class UsageReporter {
         'SELECT class, SUM(files) AS files, SUM(bytes) AS bytes FROM totals GROUP BY class'),
       topTenants: deps.db.prepare<[number], { tenant: string; files: number; bytes: number }>(
         'SELECT tenant, SUM(files) AS files, SUM(bytes) AS bytes FROM totals GROUP BY tenant ORDER BY bytes DESC, tenant LIMIT ?'),
-      storedBytes: deps.db.prepare<[], { bytes: number }>('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM totals'),
     };
   }
 
@@ -82,7 +81,9 @@ export class UsageReporter {
     const tenants = this.stmts.topTenants.all(deps.config.usage.topTenants).map((row) => ({
       ...row, growth24hBytes: baseline ? row.bytes - baseline.bytesOf(row.tenant) : null,
     }));
-    const totalGrowth24hBytes = baseline ? this.stmts.storedBytes.get()!.bytes - baseline.totalBytes : null;
+    // All stored bytes are the sum of the per-class rows already read: no second query.
+    const storedBytes = [...stored.values()].reduce((sum, row) => sum + row.bytes, 0);
+    const totalGrowth24hBytes = baseline ? storedBytes - baseline.totalBytes : null;
 
     const samples = deps.history.samplesSince(now - FILL_WINDOW_MS);
     samples.push({ atMs: now, usedBytes: snap.usedBytes });
