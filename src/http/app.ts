@@ -28,15 +28,13 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
   const downloads = downloadRoutes(ctx);
   app.use(requestLog(ctx.logger.child({ module: 'http' })));
   app.use(httpDuration(ctx.monitoring.metrics));
-  // Reads are the hot path: GET/HEAD of /pub/ and /priv/ names skip the routes below, none of which applies to them.
-  app.use(downloads.hot);
   app.use(healthRoutes(ctx, options.isShuttingDown ?? (() => false)));
   app.use(usageRoutes(ctx));
   app.use(metricsRoutes(ctx));
   app.use(adminRoutes(ctx));
   app.use(uploadRoutes(ctx));
   app.use(deleteRoutes(ctx));
-  app.use(downloads.rest);
+  app.use(downloads.routes);
 
   app.use((req, _res, next) => {
     const allowed = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'];

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
 import express from 'express';
 import send from 'send';
 import { HttpError } from '../../errors.js';
@@ -7,36 +7,30 @@ import { parseEncodedName, type StoredName } from '../../names.js';
 import { verifySignature } from '../../signing.js';
 import type { NodeContext } from '../../context.js';
 import { ReadCache } from '../read-cache.js';
-import { isPlainRequest, preparePlainRead, sendPlainRead } from '../plain-read.js';
 import { READ_BUFFER_BYTES } from '../file-sender.js';
 import { fastReads, type FastRead } from '../fast-read.js';
 import { streamDownload } from './download-stream.js';
 
 export const PUBLIC_CACHE = 'public, max-age=31536000, immutable';
 export const PRIVATE_CACHE = 'private';
-/** Request targets that can only be reads of names (no other route lives under /pub/ or /priv/). */
-const HOT_PATH = /^\/(?:pub|priv)\//;
 
 export interface Downloads {
   /** In front of Express: answers the plain reads it can answer completely, declines the rest (src/http/fast-read.ts). */
   readonly fast: FastRead;
-  /** GET/HEAD of /pub/ and /priv/ targets, mounted before every route that never applies to reads. */
-  readonly hot: RequestHandler;
-  /** Any other GET path, mounted last: a percent-encoded visibility is still a name; anything else is 400 invalid_name. */
-  readonly rest: Router;
+  /** What the fast path declines: Range and conditional requests, errors, unindexed files, non-local engines. Mounted last. */
+  readonly routes: Router;
 }
 
 /**
  * GET/HEAD /<name> (docs/read-path.md). A plain request (no Range, no If-*)
- * of an indexed file gets a 200 from the read cache (metadata, whole bodies
- * of small files) or a body streamed with a 1 MiB buffer; Range and
- * conditional requests go to `send` (STYLE §8); the strong ETag is the
- * sha256 from the index either way. With download.accelRedirect the bytes
- * are left to an nginx front.
+ * of an indexed file is answered in front of Express by the fast path (read
+ * cache, small bodies from memory, large ones in 1 MiB reads); everything
+ * it declines comes here: Range and conditional requests go to `send`
+ * (STYLE §8) with the sha256 ETag from the index, and every error becomes
+ * JSON. With download.accelRedirect the bytes are left to an nginx front.
  */
 export function downloadRoutes(ctx: NodeContext): Downloads {
   const accel = ctx.config.download.accelRedirect;
-  const cache = new ReadCache();
 
   const read = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const stored = parseEncodedName(req.path.slice(1));
@@ -60,25 +54,12 @@ export function downloadRoutes(ctx: NodeContext): Downloads {
       return;
     }
     ctx.access.touch(stored.name, ctx.now());
-    const path = ctx.storage.localPath(stored);
-    if (record && isPlainRequest(req.headers)) {
-      sendPlainRead(res, await preparePlainRead(cache, req.method, path, stored, record));
-      return;
-    }
-    serveFile(req, res, next, path, stored, record !== undefined);
+    serveFile(req, res, next, ctx.storage.localPath(stored), stored, record !== undefined);
   };
 
-  // A plain middleware rather than a Router: no layer matching or route dispatch per read.
-  const hot: RequestHandler = (req, res, next) => {
-    if ((req.method === 'GET' || req.method === 'HEAD') && HOT_PATH.test(req.url)) {
-      read(req, res, next).catch(next);
-      return;
-    }
-    next();
-  };
-  const rest = express.Router();
-  rest.get(/^\/.+$/, read);
-  return { fast: fastReads(ctx, cache), hot, rest };
+  const routes = express.Router();
+  routes.get(/^\/.+$/, read);
+  return { fast: fastReads(ctx, new ReadCache()), routes };
 }
 
 /** The internal nginx location that sends a name's file (config/nginx.conf.example: location /_files/). */
