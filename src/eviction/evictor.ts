@@ -75,11 +75,6 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
     });
   }
 
-  /** True while an exclusive run of this process is going. */
-  get busy(): boolean {
-    return this.current !== undefined;
-  }
-
   /** Resolves when the exclusive run in progress (if any) has ended. */
   async idle(): Promise<void> {
     await this.current?.done.catch(() => undefined);
