@@ -59,7 +59,7 @@ export interface Selection {
 export const tenantClassKey = (tenant: string, cls: string): string => `${tenant}\u0000${cls}`;
 
 /** Least recently used first; ties go to the older upload, then to the name, so order is stable. */
-export function lruOrder(a: Candidate, b: Candidate): number {
+function lruOrder(a: Candidate, b: Candidate): number {
   return a.accessedMs - b.accessedMs || a.createdMs - b.createdMs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
@@ -67,7 +67,7 @@ export function lruOrder(a: Candidate, b: Candidate): number {
  * Expiry (X-Expire-After) is the uploader's explicit request and applies to
  * every class, evictable or not; age and idle apply to evictable classes.
  */
-export function ruleReason(file: Candidate, rule: ClassRule | undefined, now: number): EvictionReason | null {
+function ruleReason(file: Candidate, rule: ClassRule | undefined, now: number): EvictionReason | null {
   if (file.expiresMs !== null && file.expiresMs <= now) return 'expired';
   if (!rule?.evictable) return null;
   if (rule.maxAgeMs !== null && now - file.createdMs >= rule.maxAgeMs) return 'max-age';
