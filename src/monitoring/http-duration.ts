@@ -2,7 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import type { NodeMetrics, RouteLabel } from './metrics.js';
 
 /** Maps a request to one of the fixed route labels (never the path: names would explode cardinality). */
-export function routeLabel(req: Request): RouteLabel {
+function routeLabel(req: Request): RouteLabel {
   const p = req.path;
   if (p.startsWith('/upload/')) return 'upload';
   if (p === '/usage') return 'usage';
