@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { parseName } from '../names.js';
+import { parseName, type StoredName } from '../names.js';
 import { isHttpError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import type { FileIndex } from './file-index.js';
@@ -12,6 +12,9 @@ export interface Drift {
   /** Rows whose file is gone: dropped. */
   removed: string[];
   checked: number;
+  /** Exact counts; `added` and `removed` stop at listLimit names. */
+  addedCount: number;
+  removedCount: number;
 }
 
 export interface ReconcileOptions {
@@ -26,7 +29,7 @@ export interface ReconcileOptions {
  * The files are the truth (DESIGN §6): indexes files that have no row and
  * drops rows that have no file. Hashes only files it has to add.
  */
-export async function reconcile(storage: Storage, index: FileIndex, classifier: Classifier, options: ReconcileOptions): Promise<Drift & { addedCount: number; removedCount: number }> {
+export async function reconcile(storage: Storage, index: FileIndex, classifier: Classifier, options: ReconcileOptions): Promise<Drift> {
   const limit = options.listLimit ?? 1000;
   const added: string[] = [];
   const removed: string[] = [];
@@ -55,8 +58,7 @@ export async function reconcile(storage: Storage, index: FileIndex, classifier: 
   for (const name of index.names()) if (!seen.has(name)) gone.push(name);
   for (const name of gone) {
     // Re-check: an upload may have landed while we listed.
-    const stillGone = !(await storage.stat(parseName(name)));
-    if (!stillGone) continue;
+    if (await storage.stat(parseName(name))) continue;
     removedCount++;
     if (removed.length < limit) removed.push(name);
     if (!options.checkOnly) index.remove(name);
@@ -65,7 +67,7 @@ export async function reconcile(storage: Storage, index: FileIndex, classifier: 
 }
 
 /** The file's sha256, or null when it went away meanwhile. */
-async function hashOf(storage: Storage, stored: ReturnType<typeof parseName>): Promise<string | null> {
+async function hashOf(storage: Storage, stored: StoredName): Promise<string | null> {
   const hash = createHash('sha256');
   try {
     for await (const chunk of await storage.open(stored)) hash.update(chunk as Buffer);
