@@ -67,7 +67,8 @@ export interface UploaderDeps {
  * the body, then stream → meter (hash, limits, reservation) → engine → index.
  */
 export class Uploader {
-  private readonly active = new Set<AbortController>();
+  /** Uploads between store() and its end. */
+  private active = 0;
   private readonly shutdown = new AbortController();
   private idleWaiters: (() => void)[] = [];
   /** Set by drain(): new uploads are refused with 503 shutting_down. */
@@ -79,7 +80,7 @@ export class Uploader {
   }
 
   get inflight(): number {
-    return this.active.size;
+    return this.active;
   }
 
   /** Step 1–2: name free, size limit, quota, disk reserve. Throws HttpError; no body byte read. */
@@ -103,8 +104,9 @@ export class Uploader {
     }
   }
 
-  /** Steps 3–5: stream, verify, link into place, index. On failure nothing is visible. */
   /**
+   * Steps 3–5: stream, verify, link into place, index. On failure nothing is
+   * visible, and the reservation is committed or released on every path.
    * `bodyComplete` (multipart): the file is linked into place only once the
    * whole request body parsed cleanly, so a bad trailing part never makes the
    * name visible, not even for a moment.
@@ -117,7 +119,7 @@ export class Uploader {
     const shut = () => controller.abort(new HttpError('shutting_down', 'The node shut down during the upload; nothing was stored. Retry.'));
     signal.addEventListener('abort', abort, { once: true });
     this.shutdown.signal.addEventListener('abort', shut, { once: true });
-    this.active.add(controller);
+    this.active++;
     const meter = new UploadMeter({ maxBytes: deps.maxBytes, reservation, expectedSha256: request.expectedSha256, bodyComplete: options.bodyComplete });
     let stored = false;
     try {
@@ -149,8 +151,7 @@ export class Uploader {
       else reservation.release();
       signal.removeEventListener('abort', abort);
       this.shutdown.signal.removeEventListener('abort', shut);
-      this.active.delete(controller);
-      if (this.active.size === 0) this.wakeIdle();
+      if (--this.active === 0) this.wakeIdle();
     }
   }
 
@@ -210,7 +211,7 @@ export class Uploader {
   /** Refuses new uploads; waits up to graceMs for in-flight ones, then aborts them. */
   async drain(graceMs: number): Promise<void> {
     const idle = new Promise<void>((resolve) => {
-      if (this.active.size === 0) resolve();
+      if (this.active === 0) resolve();
       else this.idleWaiters.push(resolve);
     });
     let timer: NodeJS.Timeout | undefined;

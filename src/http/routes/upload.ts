@@ -28,12 +28,8 @@ export function uploadRoutes(ctx: NodeContext): Router {
 
   router.put(/^\/upload\/.+$/, async (req, res) => {
     const admission = await admit(ctx, req, res);
-    try {
-      const result = await ctx.uploader.store(admission, req, abortSignalOf(res));
-      created(res, result);
-    } finally {
-      admission.reservation.release();
-    }
+    // store() commits or releases the reservation itself, on every path.
+    created(res, await ctx.uploader.store(admission, req, abortSignalOf(res)));
   });
 
   router.post(/^\/upload\/.+$/, async (req, res) => {
@@ -52,6 +48,7 @@ export function uploadRoutes(ctx: NodeContext): Router {
       if (!result) throw new HttpError('invalid_request', 'The multipart body has no part named "file".');
       created(res, result);
     } finally {
+      // A body without a "file" part never reached store(): its reservation ends here (a no-op otherwise).
       admission.reservation.release();
     }
   });
