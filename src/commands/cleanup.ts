@@ -151,7 +151,7 @@ function progressBar(): { update: RunRequest['onProgress']; stop(): void } {
 }
 
 /** The per tenant/class table of a run, for people. */
-export function report(summary: RunSummary, dataDir: string, options: { list?: boolean } = {}): string {
+function report(summary: RunSummary, dataDir: string, options: { list?: boolean } = {}): string {
   const verb = summary.dryRun ? 'would remove' : 'removed';
   const lines = [`cleanup${summary.dryRun ? ' (dry run)' : ''} of ${dataDir}: ${verb} ${summary.files} files, ${formatBytes(summary.bytes)}` +
     ` in ${Math.round(summary.durationMs)} ms${summary.failed ? `; ${summary.failed} failed` : ''}`];
