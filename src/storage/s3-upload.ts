@@ -14,7 +14,6 @@ export interface PutStreamOptions {
   partBytes: number;
   /** Parts uploading at once (memory: about (queue + 1) × partBytes). */
   queue: number;
-  contentType?: string;
   signal: AbortSignal;
   /** Called with every chunk's length as it is read (in-flight accounting). */
   onBytes?(bytes: number): void;
@@ -42,7 +41,7 @@ export async function putStream(client: S3Client, body: Readable, options: PutSt
     if (second.done) {
       const data = first.done ? Buffer.alloc(0) : first.value;
       await client.send(new PutObjectCommand({
-        Bucket: options.bucket, Key: options.key, Body: data, ContentLength: data.length, ContentType: options.contentType,
+        Bucket: options.bucket, Key: options.key, Body: data, ContentLength: data.length,
       }), { abortSignal: signal });
       return { size: data.length };
     }
@@ -54,7 +53,7 @@ export async function putStream(client: S3Client, body: Readable, options: PutSt
 
 async function multipart(client: S3Client, options: PutStreamOptions, head: Buffer[], rest: AsyncGenerator<Buffer>): Promise<{ size: number }> {
   const { bucket, key, signal } = options;
-  const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: options.contentType }), { abortSignal: signal });
+  const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
   const uploadId = created.UploadId!;
   options.onUploadId?.(uploadId);
   const done: CompletedPart[] = [];
