@@ -40,7 +40,7 @@ export interface RawRequest {
   method: string;
   path: string;
   headers?: Record<string, string | number>;
-  /** A Buffer is sent whole; chunks are sent one by one (chunked unless content-length is set), awaiting `between` before each. */
+  /** A Buffer is sent whole (after 100 Continue when the headers say `Expect: 100-continue`); chunks are sent one by one (chunked unless content-length is set), awaiting `between` before each. */
   body?: Buffer | Buffer[];
   between?: () => Promise<void>;
 }
@@ -65,6 +65,13 @@ export function rawRequest(port: number, request: RawRequest): Promise<RawRespon
     req.on('error', (err) => { if (!responded) reject(err); });
     const { body } = request;
     if (body === undefined) { req.end(); return; }
+    const expectsContinue = Object.entries(request.headers ?? {}).some(([k, v]) => k.toLowerCase() === 'expect' && String(v).toLowerCase() === '100-continue');
+    if (Buffer.isBuffer(body) && expectsContinue) {
+      // The body goes only after the server's 100 Continue; a refusal before it means the body is never sent.
+      req.on('continue', () => req.end(body));
+      req.flushHeaders();
+      return;
+    }
     if (Buffer.isBuffer(body)) { req.end(body); return; }
     void (async () => {
       for (const chunk of body) {

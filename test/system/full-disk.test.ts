@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
@@ -22,31 +21,24 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 const freeOf = async (dir: string) => { const st = await fsp.statfs(dir); return st.bavail * st.bsize; };
 
 /** A PUT through node:http; `expectContinue` sends the body only after 100 Continue (a refusal never gets it). */
-function put(server: SpawnedServer, name: string, body: Buffer, expectContinue = false): Promise<RawResponse> {
-  const headers: Record<string, string | number> = { 'content-length': body.length };
-  if (!expectContinue) return rawRequest(server.port, { method: 'PUT', path: `/upload/${name}`, headers, body });
-  return new Promise((resolve, reject) => {
-    let responded = false;
-    const req = http.request({
-      host: '127.0.0.1', port: server.port, method: 'PUT', path: `/upload/${name}`, agent: false,
-      headers: { ...headers, expect: '100-continue' },
-    }, (res) => {
-      responded = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        let json: Record<string, unknown> = {};
-        try { json = JSON.parse(raw.toString()) as Record<string, unknown>; } catch { /* not JSON */ }
-        resolve({ status: res.statusCode!, headers: res.headers, body: raw, json });
-        req.destroy();
-      });
+/** A 48 MiB tmpfs as the data dir of a spawned server with this reserve (watermarks out of the way). */
+async function serverOnTmpfs(minFreeBytes: string): Promise<{ tmpfs: Tmpfs; server: SpawnedServer }> {
+  const tmpfs = mountTmpfs(48);
+  try {
+    const server = await spawnServer({
+      dataDir: tmpfs.dir,
+      config: { disk: { minFreeBytes, minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 } },
     });
-    req.on('continue', () => req.end(body));
-    req.on('error', (err) => { if (!responded) reject(err); });
-    req.flushHeaders();
-  });
+    return { tmpfs, server };
+  } catch (err) {
+    tmpfs.unmount();
+    throw err;
+  }
+}
+
+function put(server: SpawnedServer, name: string, body: Buffer, expectContinue = false): Promise<RawResponse> {
+  const headers: Record<string, string | number> = { 'content-length': body.length, ...(expectContinue ? { expect: '100-continue' } : {}) };
+  return rawRequest(server.port, { method: 'PUT', path: `/upload/${name}`, headers, body });
 }
 
 function expectInsufficientStorage(res: RawResponse): void {
@@ -85,11 +77,7 @@ describe.skipIf(!canRun)('full disk: 32 concurrent uploaders against a 12 MiB re
   const acked = new Map<string, string>();
 
   beforeAll(async () => {
-    tmpfs = mountTmpfs(48);
-    server = await spawnServer({
-      dataDir: tmpfs.dir,
-      config: { disk: { minFreeBytes: '12MiB', minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 } },
-    });
+    ({ tmpfs, server } = await serverOnTmpfs('12MiB'));
   });
 
   afterAll(async () => {
@@ -200,11 +188,7 @@ describe.skipIf(!canRun)('full disk: filled to 100 % by another writer (dd)', ()
   const stored = new Map<string, Buffer>();
 
   beforeAll(async () => {
-    tmpfs = mountTmpfs(48);
-    server = await spawnServer({
-      dataDir: tmpfs.dir,
-      config: { disk: { minFreeBytes: '4MiB', minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 } },
-    });
+    ({ tmpfs, server } = await serverOnTmpfs('4MiB'));
     for (let i = 0; i < 3; i++) {
       const body = randomBytes(1_000_000);
       const res = await put(server, `pub/full/keep-${i}.bin`, body);
