@@ -65,15 +65,21 @@ export async function spawnServer(options: { dataDir?: string; config?: Record<s
   };
 }
 
-async function freePort(): Promise<number> {
+/** `n` distinct free loopback ports (all held open together while picked, so they differ). */
+export async function freePorts(n: number): Promise<number[]> {
   const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<import('node:net').Server>((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => resolve(srv));
     srv.on('error', reject);
-  });
+  })));
+  const ports = servers.map((srv) => (srv.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  return ports;
+}
+
+/** One free loopback port. */
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0];
 }
 
 /** Writes a config file and returns its path (for CLI subprocess tests). */

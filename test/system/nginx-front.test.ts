@@ -5,12 +5,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signedQuery } from '../../src/signing.js';
-import { REPO_ROOT, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { freePort, REPO_ROOT, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { hasTool, requirement } from '../helpers/system-tools.js';
 
 const TOKEN = 'front-test-token-0123456789';
@@ -59,16 +58,6 @@ http {
 ${server}
 }
 `;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }
 
 describe.runIf(requirement('nginx', hasTool('nginx'), 'apt-get install nginx-light'))('the shipped nginx front (config/nginx.conf.example)', () => {
