@@ -51,8 +51,6 @@ export class S3Storage implements Storage {
   private readonly live = new Map<string, number>();
   /** Names a HEAD found absent a moment ago (admission's stat), oldest first. */
   private readonly recentAbsent = new Map<string, number>();
-  /** Failed writes whose cleanup failed too: their claims stay for the sweep. */
-  private readonly failedCleanups = new Set<string>();
 
   private readonly index: FileIndex;
   private readonly ownsIndex: boolean;
@@ -88,13 +86,14 @@ export class S3Storage implements Storage {
     body.on('error', ignoreError);
     this.claims.claim(name.name, this.now());
     this.live.set(name.name, 0);
-    let confirmed = false;
+    // A failed write whose cleanup failed too keeps its claim: the sweep retries it later.
+    let keepClaim = false;
     try {
       // An object without a files row (index lost, or committed a moment ago),
       // unless admission's stat() just saw the key absent: any upload of this
       // node that committed since then left a files row, which the claim checks.
       if (!this.takeRecentAbsent(name.name) && await this.head(name.name, signal)) throw new HttpError('exists', undefined, { name: name.name });
-      const result = await putStream(this.clients.writeClient, body, {
+      return await putStream(this.clients.writeClient, body, {
         bucket: this.options.bucket,
         key: this.keyOf(name.name),
         partBytes: Math.max(MIN_PART_BYTES, this.options.partBytes ?? 8 * 1024 * 1024),
@@ -103,27 +102,24 @@ export class S3Storage implements Storage {
         onBytes: (bytes) => this.live.set(name.name, (this.live.get(name.name) ?? 0) + bytes),
         onUploadId: (uploadId) => this.claims.setUploadId(name.name, uploadId),
       });
-      confirmed = true;
-      return result;
     } catch (err) {
       const translated = translateS3Error(err, 'write', name.name);
-      if (!(isHttpError(translated) && translated.code === 'exists')) await this.discard(name.name);
+      if (!(isHttpError(translated) && translated.code === 'exists')) keepClaim = !(await this.discard(name.name));
       throw translated;
     } finally {
       this.live.delete(name.name);
-      // A failed cleanup keeps the claim: the sweep retries it later.
-      if (confirmed || !this.failedCleanups.has(name.name)) this.claims.release(name.name);
-      this.failedCleanups.delete(name.name);
+      if (!keepClaim) this.claims.release(name.name);
     }
   }
 
-  /** After a failed write: the key is ours (we hold the claim), so whatever reached the store goes. */
-  private async discard(name: string): Promise<void> {
+  /** After a failed write: the key is ours (we hold the claim), so whatever reached the store goes. False when that failed too. */
+  private async discard(name: string): Promise<boolean> {
     try {
       await this.cleanupKey(name, this.claims.get(name)?.uploadId ?? null);
+      return true;
     } catch (err) {
-      this.failedCleanups.add(name);
       this.options.logger.warn('cleanup after a failed upload failed; the pending sweep retries it', { name, error: (err as Error).message });
+      return false;
     }
   }
 
@@ -217,9 +213,8 @@ export class S3Storage implements Storage {
   }
 
   async tmpStats(now: number): Promise<TmpStats> {
-    const claims = this.claims.all();
-    const oldest = claims.length ? Math.min(...claims.map((c) => c.startedMs)) : null;
-    return { files: claims.length, bytes: this.inflightBytes, oldestAgeMs: oldest === null ? null : Math.max(0, now - oldest) };
+    const claims = this.claims.all(); // oldest first
+    return { files: claims.length, bytes: this.inflightBytes, oldestAgeMs: claims.length ? Math.max(0, now - claims[0].startedMs) : null };
   }
 
   /**
