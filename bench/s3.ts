@@ -12,7 +12,6 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import { promisify } from 'node:util';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Clients } from '../src/storage/s3-client.js';
 import { installExitHandlers, startProcess, stopAll } from './processes.js';
+import { freePort } from './targets.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
@@ -33,15 +33,6 @@ function arg(name: string, fallback: number): number {
 const COUNT = arg('count', 200);
 const CONCURRENCY = arg('concurrency', 8);
 const SIZE = arg('size', 1_600_000);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const tempDirs: string[] = [];
 
