@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testNode, type TestNode } from '../helpers/test-node.js';
@@ -111,7 +111,7 @@ describe.runIf(runs)('HTTP on an s3 node (OpenStack Swift)', () => {
     const body = randomBytes(1000);
     await request(node.app).put('/upload/pub/acme/indexed.bin').set(auth).send(body).expect(201);
     // Remove the object behind the node's back: index-answered requests do not notice.
-    await storage().client.send(new (await import('@aws-sdk/client-s3')).DeleteObjectCommand({ Bucket: bucket, Key: 'pub/acme/indexed.bin' }));
+    await storage().client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'pub/acme/indexed.bin' }));
     await request(node.app).head('/pub/acme/indexed.bin').expect(200);
     await request(node.app).get('/pub/acme/indexed.bin').set('If-None-Match', `"${sha256(body)}"`).expect(304);
     // A GET that needs bytes does, and says so cleanly.
