@@ -1,7 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -10,7 +9,7 @@ import {
   AbortMultipartUploadCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import { createS3Clients, type S3Clients } from '../../src/storage/s3-client.js';
-import { REPO_ROOT } from './spawn-server.js';
+import { freePorts, REPO_ROOT } from './spawn-server.js';
 import { requirement } from './system-tools.js';
 
 const SCRIPT = path.join(REPO_ROOT, 'scripts', 'swift-test-cluster.sh');
@@ -134,14 +133,4 @@ export async function startSwift(options: { env?: Record<string, string> } = {})
       await promisify(execFile)(SCRIPT, ['wipe', root], { env });
     },
   };
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => resolve(srv));
-    srv.on('error', reject);
-  })));
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }
