@@ -8,14 +8,14 @@ import {
   CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
   AbortMultipartUploadCommand, type S3Client,
 } from '@aws-sdk/client-s3';
-import { createS3Clients, type S3Clients } from '../../src/storage/s3-client.js';
+import { createS3Clients } from '../../src/storage/s3-client.js';
 import { freePorts, REPO_ROOT } from './spawn-server.js';
 import { requirement } from './system-tools.js';
 
 const SCRIPT = path.join(REPO_ROOT, 'scripts', 'swift-test-cluster.sh');
 
 /** Is OpenStack Swift installed (Debian's packages, as scripts/swift-test-cluster.sh install does)? */
-export function swiftInstalled(): boolean {
+function swiftInstalled(): boolean {
   if (existsSync('/usr/bin/swift-proxy-server')) return true;
   return spawnSync('/usr/bin/python3', ['-c', 'import swift'], { stdio: 'ignore' }).status === 0;
 }
@@ -26,15 +26,11 @@ export function swiftRequirement(): boolean {
 }
 
 export interface SwiftCluster {
-  readonly root: string;
   readonly endpoint: string;
   readonly region: string;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
-  /** Every KEY=VALUE line `start` printed. */
-  readonly env: Record<string, string>;
   /** An SDK client set up with the Swift quirks (src/storage/s3-client.ts). */
-  readonly clients: S3Clients;
   readonly s3: S3Client;
   /** storage.s3 config for a node on `bucket`. */
   s3Config(bucket: string, extra?: Record<string, unknown>): Record<string, unknown>;
@@ -101,7 +97,7 @@ export async function startSwift(options: { env?: Record<string, string> } = {})
   };
 
   return {
-    root, env: vars, clients, s3,
+    s3,
     endpoint: settings.endpoint, region: settings.region, accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey,
     s3Config(bucket, extra = {}) {
       return {
