@@ -13,7 +13,7 @@ const auth = { Authorization: `Bearer ${TOKEN}` };
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Collects a binary supertest body. */
-function binary(res: NodeJS.ReadableStream, cb: (err: Error | null, body: Buffer) => void): void {
+function binary(res: request.Response, cb: (err: Error | null, body: Buffer) => void): void {
   const chunks: Buffer[] = [];
   res.on('data', (c: Buffer) => chunks.push(c));
   res.on('end', () => cb(null, Buffer.concat(chunks)));
