@@ -253,7 +253,7 @@ export class DiskGuard extends EventEmitter<{ state: [DiskState, DiskSnapshot] }
   }
 
   /** Space was freed outside an upload (delete, eviction, tmp sweep): the next admission reads statfs again. */
-  noteFreed(_bytes?: number): void {
+  noteFreed(): void {
     this.freesNoted++;
   }
 }

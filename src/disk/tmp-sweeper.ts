@@ -22,7 +22,7 @@ export class TmpSweeper {
   async sweep(olderThanMs = this.maxAgeMs): Promise<{ files: number; bytes: number }> {
     const swept = await this.storage.sweepTmp(olderThanMs, this.now());
     if (swept.files > 0) {
-      this.guard.noteFreed(swept.bytes);
+      this.guard.noteFreed();
       const why = olderThanMs === -Infinity ? 'left by a previous process' : `older than ${Math.round(olderThanMs / 1000)}s`;
       this.logger.warn(`swept ${swept.files} stale tmp entries (${swept.bytes} bytes, ${why})`, { files: swept.files, bytes: swept.bytes, olderThanMs });
     }

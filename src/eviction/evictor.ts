@@ -167,7 +167,7 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
         deps.logger.error('index delete failed during eviction; reconcile will catch up', { error: (err as Error).message });
       }
       for (const victim of gone) deps.access.forget(victim.name);
-      deps.guard.noteFreed(gone.reduce((sum, v) => sum + v.size, 0));
+      deps.guard.noteFreed();
       removed.push(...gone);
       request.onProgress?.({ phase: 'delete', done: Math.min(i + batchSize, victims.length), total: victims.length });
       await yieldToLoop();

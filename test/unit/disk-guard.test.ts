@@ -203,7 +203,7 @@ describe('the cached reading, corrected by this process', () => {
     await refusal(guard.admit(15 * MiB));
     disk.free = 40 * MiB;
     await refusal(guard.admit(15 * MiB)); // cached: the free is not known yet
-    guard.noteFreed(20 * MiB);
+    guard.noteFreed();
     const r = await guard.admit(15 * MiB);
     expect(reads()).toBe(2);
     r.release();

@@ -12,7 +12,6 @@ export function deleteRoutes(ctx: NodeContext): Router {
     const stored = parseEncodedName(req.path.slice(1));
     res.locals.name = stored.name;
     res.locals.tenant = stored.tenant;
-    const size = ctx.index.get(stored.name)?.size ?? (await ctx.storage.stat(stored))?.size ?? 0;
     const removed = await ctx.storage.remove(stored);
     try {
       ctx.index.remove(stored.name);
@@ -22,7 +21,7 @@ export function deleteRoutes(ctx: NodeContext): Router {
     }
     ctx.access.forget(stored.name);
     if (!removed) throw new HttpError('not_found', undefined, { name: stored.name });
-    ctx.guard.noteFreed(size);
+    ctx.guard.noteFreed();
     res.status(204).end();
   });
   return router;
