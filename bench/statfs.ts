@@ -1,7 +1,7 @@
 /**
  * Micro-benchmark for the disk guard's per-request path (issue 3):
  *   - fs.promises.statfs (one syscall on the libuv threadpool), what the guard uses;
- *   - the `check-disk-space` package named by the design card (spawns `df` per call);
+ *   - the `check-disk-space` package, the usual npm choice (spawns `df` per call);
  *   - one admission check: DiskGuard.admit + release with a cached reading.
  *
  *   npx tsc -p . && node dist/bench/statfs.js [dir]      (dir defaults to the OS temp dir)

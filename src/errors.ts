@@ -59,7 +59,7 @@ export function isHttpError(err: unknown): err is HttpError {
 }
 
 /**
- * OS errors translated at the storage boundary (STYLE §4): routes never look
+ * OS errors translated at the storage boundary (docs/design.md §4): routes never look
  * at errno. Returns the error unchanged when it is not one we can name.
  */
 export function translateFsError(err: unknown, context: { name?: string; path?: string } = {}): unknown {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { HttpError } from './errors.js';
 
 /**
- * Names and the one path guard (DESIGN §1, STYLE §7). Every name that comes
+ * Names and the one path guard (docs/design.md §2). Every name that comes
  * from a client goes through parseName; every name → path goes through
  * pathOf. Nothing else joins user input into a path.
  */

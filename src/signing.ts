@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { HttpError } from './errors.js';
 
 /**
- * Signed URLs (DESIGN §7): sig = hex HMAC-SHA256(secret, name + "\n" + expires),
+ * Signed URLs (docs/design.md §11): sig = hex HMAC-SHA256(secret, name + "\n" + expires),
  * name without a leading slash, expires in integer seconds since the epoch.
  */
 export function signature(secret: string, name: string, expires: number): string {

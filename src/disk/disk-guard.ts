@@ -52,7 +52,7 @@ export interface DiskSnapshot {
 }
 
 /**
- * Admission against the disk reserve (DESIGN §4). Concurrent uploads cannot
+ * Admission against the disk reserve (docs/design.md §6). Concurrent uploads cannot
  * overshoot together: each holds a Reservation for what it declared (or
  * grew to), and admission is a synchronous check against the sum taken
  * right after the (cached) reading, so no await separates check and hold.

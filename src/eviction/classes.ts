@@ -7,7 +7,7 @@ export interface StorageClass extends StorageClassConfig {
 }
 
 /**
- * Storage classes from config (DESIGN §4): the X-Storage-Class header names
+ * Storage classes from config (docs/design.md §7): the X-Storage-Class header names
  * one, else the first class whose glob matches the name, else "default".
  */
 export class Classifier {

@@ -34,7 +34,7 @@ export interface EvictorDeps {
 }
 
 /**
- * The one eviction runner (DESIGN §4): the schedule, the watermark trigger,
+ * The one eviction runner (docs/design.md §7): the schedule, the watermark trigger,
  * POST /admin/evict, the cleanup command and tenant quotas at admission all
  * call run(). It plans with selectVictims over batches of candidates, then
  * deletes in batches (file first, then index row), yielding between them.

@@ -6,7 +6,7 @@ import type { StorageClass } from './classes.js';
 import type { Evictor } from './evictor.js';
 
 /**
- * Per-tenant quotas of storage classes at admission (DESIGN §3 step 2).
+ * Per-tenant quotas of storage classes at admission (docs/design.md §5 step 2, §7).
  * Evictable classes make room from that tenant's own least recently used
  * files of that class, never anyone else's; other classes refuse with 507.
  * The disk reserve is the DiskGuard's business: nothing is evicted for it here.

@@ -6,7 +6,7 @@ import type { Evictor } from './evictor.js';
 import { LockHeldError } from './lock.js';
 
 /**
- * Scheduled eviction (DESIGN §4): node-cron only calls the runner and the
+ * Scheduled eviction (docs/design.md §7): node-cron only calls the runner and the
  * stale-tmp sweep. Runs never overlap: node-cron skips a tick while the last
  * one runs, and the evictor's lock skips it while another process runs.
  */

@@ -1,7 +1,8 @@
 /**
- * The eviction policy as one pure function (STYLE §10): given files, class
- * rules, the bytes still to free and a clock, which files go and why. The
- * runner (evictor.ts) fetches candidates and deletes; nothing here does I/O.
+ * The eviction policy as one pure function (docs/design.md §7): given files,
+ * class rules, the bytes still to free and a clock, which files go and why.
+ * The runner (evictor.ts) fetches candidates and deletes; nothing here does
+ * I/O, so the policy is tested with exact inputs and a fixed clock.
  */
 
 /** A stored file as eviction sees it; times are epoch milliseconds. */

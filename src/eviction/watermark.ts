@@ -4,7 +4,7 @@ import type { Evictor } from './evictor.js';
 import { LockHeldError } from './lock.js';
 
 /**
- * Low disk (DESIGN §4): when the guard enters `warning` (above the high
+ * Low disk (docs/design.md §6, §7): when the guard enters `warning` (above the high
  * watermark) or `critical`, evict evictable classes least recently used
  * first, across tenants, down to lowWatermarkPercent. Passes repeat while
  * the state is not ok (a pass that found the lock held or nothing to evict

@@ -2,7 +2,7 @@ import type { Response } from 'express';
 
 /**
  * An AbortSignal that fires when the client goes away before the response
- * is finished (STYLE §6): an aborted upload stops writing at once.
+ * is finished, passed to every storage call: an aborted upload stops writing at once.
  */
 export function abortSignalOf(res: Response): AbortSignal {
   const controller = new AbortController();

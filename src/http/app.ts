@@ -18,7 +18,7 @@ export interface AppOptions {
   isShuttingDown?: () => boolean;
 }
 
-/** The HTTP API of DESIGN §2 on a NodeContext; no listen(), so supertest can drive it. */
+/** The HTTP API of docs/design.md §3 on a NodeContext; no listen(), so supertest can drive it. */
 export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');

@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import { HttpError } from '../errors.js';
 
 /**
- * Who may write, delete and administer (DESIGN §7): a bearer token from the
+ * Who may write, delete and administer (docs/design.md §11): a bearer token from the
  * config, or a source address in trustedNetworks. A token that is presented
  * but wrong is refused even from a trusted address, so a misconfigured client
  * learns it at once.

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 const LINGER_MS = 2000;
 
 /**
- * Renders every error as JSON (DESIGN §2). A refusal sent before the body
+ * Renders every error as JSON (docs/design.md §4). A refusal sent before the body
  * was read closes the connection so the body is not read on; anything that
  * is not an HttpError is logged and answered with a generic 500.
  */

@@ -3,8 +3,8 @@ import type { Logger } from '../logger.js';
 
 /**
  * Last-access times, batched: a GET records in memory, a timer writes the
- * batch to the index in one transaction (DESIGN §6). Eviction asks `get()`
- * first, so a read is visible to it at once, before any flush.
+ * batch to the index in one transaction (docs/design.md §7). Eviction asks
+ * `get()` first, so a read is visible to it at once, before any flush.
  */
 export class AccessTimes {
   private pending = new Map<string, number>();

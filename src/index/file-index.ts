@@ -70,7 +70,7 @@ END;
 `;
 
 /**
- * The metadata index (DESIGN §6) in SQLite (WAL). The files are the truth;
+ * The metadata index (docs/design.md §10) in SQLite (WAL). The files are the truth;
  * this is rebuilt from them by src/index/reconcile.ts when lost or drifted.
  */
 export class FileIndex {

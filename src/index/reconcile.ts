@@ -26,7 +26,7 @@ export interface ReconcileOptions {
 }
 
 /**
- * The files are the truth (DESIGN §6): indexes files that have no row and
+ * The files are the truth (docs/design.md §10): indexes files that have no row and
  * drops rows that have no file. Hashes only files it has to add.
  */
 export async function reconcile(storage: Storage, index: FileIndex, classifier: Classifier, options: ReconcileOptions): Promise<Drift> {

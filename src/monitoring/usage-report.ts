@@ -9,7 +9,7 @@ import { fitFillRate, type FillRate, type FillRateOptions } from './fill-rate.js
 import type { RefusalLog } from './refusal-log.js';
 import type { UsageHistory } from './usage-history.js';
 
-/** The GET /usage document (DESIGN §5). */
+/** The GET /usage document (docs/design.md §8). */
 export interface UsageReport {
   disk: { path: string; totalBytes: number; freeBytes: number; usedBytes: number; usedPercent: number; reserveBytes: number };
   status: DiskState;

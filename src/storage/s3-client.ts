@@ -84,7 +84,7 @@ interface SdkError {
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'TimeoutError']);
 
 /**
- * Store errors translated at the storage boundary (STYLE §4), as the fs
+ * Store errors translated at the storage boundary (docs/design.md §4), as the fs
  * engine translates errno. `op` decides what a 503 means: on a write it is
  * Swift's "disk full" (its object server's 507 reaches S3 clients as 503
  * SlowDown), on a read the store is just unavailable. Aborts pass through.

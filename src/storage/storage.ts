@@ -25,7 +25,7 @@ export interface TmpStats {
 }
 
 /**
- * A storage engine: where the bytes live (STYLE §2). Every engine passes
+ * A storage engine: where the bytes live (docs/design.md §9). Every engine passes
  * test/storage/contract.ts. Engines translate their own errors into
  * HttpError codes (not_found, exists, insufficient_storage); callers never
  * see errno.

@@ -63,7 +63,7 @@ export interface UploaderDeps {
 }
 
 /**
- * The one write path (DESIGN §3) for PUT and multipart POST: admission before
+ * The one write path (docs/design.md §5) for PUT and multipart POST: admission before
  * the body, then stream → meter (hash, limits, reservation) → engine → index.
  */
 export class Uploader {

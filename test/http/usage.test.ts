@@ -61,7 +61,7 @@ describe('GET /usage on a populated node', () => {
   });
   afterAll(() => node.close());
 
-  it('has exactly the fields of DESIGN §5, with their types', async () => {
+  it('has exactly the fields of docs/design.md §8, with their types', async () => {
     const report = await usage(node);
     expect(Object.keys(report).sort()).toEqual(['alerts', 'classes', 'disk', 'fillRate', 'inflight', 'lastEviction', 'status', 'tenants', 'tmp', 'writable']);
     expect(Object.keys(report.disk).sort()).toEqual(['freeBytes', 'path', 'reserveBytes', 'totalBytes', 'usedBytes', 'usedPercent']);

@@ -6,7 +6,7 @@ import { parseName } from '../../src/names.js';
 import type { Storage } from '../../src/storage/storage.js';
 
 /**
- * The contract every storage engine passes (STYLE §2, like tus `stores.ts`).
+ * The contract every storage engine passes (docs/design.md §9), so a new engine needs no change elsewhere.
  * Engine-agnostic: it only uses the Storage interface, so "nothing left
  * behind" is checked through stat() and tmpStats(), never the engine's files.
  * Engine-specific checks (paths on disk, stale tmp files) live in the

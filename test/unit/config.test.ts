@@ -25,7 +25,7 @@ function configError(fn: () => unknown): ConfigError {
 }
 
 describe('config', () => {
-  it('config/default.json has exactly the keys of DESIGN §8', () => {
+  it('config/default.json has exactly the keys of docs/design.md §12', () => {
     const defaults = JSON.parse(readFileSync(path.join(REPO, 'config', 'default.json'), 'utf8')) as Record<string, unknown>;
     expect(Object.keys(defaults).sort()).toEqual([
       'auth', 'classes', 'dataDir', 'disk', 'download', 'durability', 'eviction', 'host', 'logLevel', 'monitoring', 'port', 'upload', 'usage',

@@ -20,7 +20,7 @@ function codeOf(fn: () => void): string | undefined {
 }
 
 describe('signing', () => {
-  it('is hex HMAC-SHA256(secret, name + "\\n" + expires), as DESIGN §7 documents it', () => {
+  it('is hex HMAC-SHA256(secret, name + "\\n" + expires), as docs/design.md §11 documents it', () => {
     const expected = createHmac('sha256', SECRET).update(`${NAME}\n${EXPIRES}`).digest('hex');
     expect(signature(SECRET, NAME, EXPIRES)).toBe(expected);
     expect(expected).toMatch(/^[0-9a-f]{64}$/);

@@ -26,7 +26,7 @@ export interface Downloads {
  * of an indexed file is answered in front of Express by the fast path (read
  * cache, small bodies from memory, large ones in 1 MiB reads); everything
  * it declines comes here: Range and conditional requests go to `send`
- * (STYLE §8) with the sha256 ETag from the index, and every error becomes
+ * (it owns Range and the conditionals; no second copy of them here) with the sha256 ETag from the index, and every error becomes
  * JSON. With download.accelRedirect the bytes are left to an nginx front.
  */
 export function downloadRoutes(ctx: NodeContext): Downloads {
