@@ -90,6 +90,6 @@ async function call(url: string, init?: RequestInit): Promise<Response> {
     return await fetch(url, init);
   } catch (err) {
     const cause = (err as Error).cause as (Error & { code?: string }) | undefined;
-    throw new Error(`${init?.method ?? 'GET'} ${url}: ${(err as Error).message}${cause ? ` (${cause.code ?? ''} ${cause.message})` : ''}`);
+    throw new Error(`${init?.method ?? 'GET'} ${url}: ${(err as Error).message}${cause ? ` (${cause.code ?? ''} ${cause.message})` : ''}`, { cause: err });
   }
 }

@@ -73,7 +73,7 @@ export function installExitHandlers(cleanup: () => void): void {
     if (stopping) return;
     stopping = true;
     if (message) process.stderr.write(`${message}\n`);
-    stopAll().finally(() => {
+    void stopAll().finally(() => {
       try { cleanup(); } finally { process.exit(code); }
     });
   };

@@ -90,7 +90,7 @@ export function selectScenarios(only: string | undefined, available: (v: Variant
   for (const scenario of SCENARIOS) {
     const inScenario = !needle || `${scenario.id} ${scenario.title}`.toLowerCase().includes(needle);
     const variants = scenario.variants.filter((v) => available(v)
-      && (inScenario || v.baseline || v.label.toLowerCase().includes(needle!)));
+      && (inScenario || v.baseline || v.label.toLowerCase().includes(needle)));
     if (variants.some((v) => !v.baseline || inScenario)) out.push({ ...scenario, variants });
   }
   return out;

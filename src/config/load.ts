@@ -31,7 +31,7 @@ function isPlainObject(value: unknown): value is Json {
 export function deepMerge(base: Json, override: Json): Json {
   const out: Json = { ...base };
   for (const [key, value] of Object.entries(override)) {
-    out[key] = isPlainObject(value) && isPlainObject(out[key]) ? deepMerge(out[key] as Json, value) : value;
+    out[key] = isPlainObject(value) && isPlainObject(out[key]) ? deepMerge(out[key], value) : value;
   }
   return out;
 }

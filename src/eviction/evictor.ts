@@ -109,12 +109,11 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
     const { deps } = this;
     const atMs = deps.now();
     const started = performance.now();
-    let victims: Victim[] = [];
     let removed: Victim[] = [];
     let failed = 0;
     let error: string | null = null;
     try {
-      victims = await this.planner.plan(request, atMs, signal);
+      const victims = await this.planner.plan(request, atMs, signal);
       if (request.dryRun) removed = victims;
       else ({ removed, failed, error } = await this.remove(victims, request, signal));
     } catch (err) {

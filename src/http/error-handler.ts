@@ -14,7 +14,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toHttpError(err);
     if (!isHttpError(err)) {
-      logger.error('unhandled error', { requestId: res.locals.requestId, error: (err as Error)?.stack ?? String(err) });
+      logger.error('unhandled error', { requestId: res.locals.requestId as string | undefined, error: (err as Error)?.stack ?? String(err) });
     }
     res.locals.errorCode = error.code;
     if (res.headersSent) {

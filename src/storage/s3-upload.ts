@@ -16,9 +16,9 @@ export interface PutStreamOptions {
   queue: number;
   signal: AbortSignal;
   /** Called with every chunk's length as it is read (in-flight accounting). */
-  onBytes?(bytes: number): void;
+  onBytes?: (bytes: number) => void;
   /** Called once the store gave a multipart upload id (recorded for crash cleanup). */
-  onUploadId?(uploadId: string): void;
+  onUploadId?: (uploadId: string) => void;
 }
 
 /**
@@ -82,7 +82,7 @@ async function multipart(client: S3Client, options: PutStreamOptions, head: Buff
       while (inFlight.size >= options.queue) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure as Error;
     signal.throwIfAborted();
     done.sort((a, b) => a.PartNumber! - b.PartNumber!);
     await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: done } }),

@@ -34,7 +34,7 @@ export class MultipartStorageEngine implements StorageEngine {
       (result) => done(null, { size: result.size, result } as Partial<Express.Multer.File>),
       (err: unknown) => {
         file.stream.resume(); // let busboy finish so multer reports our error
-        done(err as Error);
+        done(err);
       },
     );
   }
@@ -48,7 +48,7 @@ export class MultipartStorageEngine implements StorageEngine {
 }
 
 /** multer's and busboy's errors as our JSON codes. */
-export function multerErrorToHttp(err: unknown): unknown {
+export function multerErrorToHttp(err: unknown): Error {
   if (isHttpError(err)) return err;
   if (err instanceof multer.MulterError) {
     if (err.code === 'LIMIT_FILE_SIZE') return new HttpError('upload_too_large');
@@ -57,7 +57,7 @@ export function multerErrorToHttp(err: unknown): unknown {
   if (err instanceof Error) {
     return new HttpError('invalid_request', `Malformed multipart body: ${err.message}.`);
   }
-  return err;
+  return new Error(String(err));
 }
 
 /**
@@ -68,6 +68,7 @@ export function multerErrorToHttp(err: unknown): unknown {
  */
 export function watchMultipartBody(req: Request): Promise<void> {
   const done = new Promise<void>((resolve, reject) => {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- restored as is and called with `this` below
     const pipe = req.pipe;
     req.pipe = function capture<T extends NodeJS.WritableStream>(this: Request, parser: T, options?: { end?: boolean }): T {
       req.pipe = pipe;
@@ -79,7 +80,7 @@ export function watchMultipartBody(req: Request): Promise<void> {
       events.once('error', (err: Error) => reject(new HttpError('invalid_request', `Malformed multipart body: ${err.message}.`)));
       events.once('close', () => resolve());
       return pipe.call(this, parser, options) as T;
-    } as typeof req.pipe;
+    };
   });
   // Only a stored part awaits it; a body without one must not leave an unhandled rejection.
   done.catch(() => undefined);

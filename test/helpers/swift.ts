@@ -67,7 +67,7 @@ export async function startSwift(options: { env?: Record<string, string> } = {})
     ({ stdout } = await promisify(execFile)(SCRIPT, ['start', root], { env, timeout: 150_000, maxBuffer: 1 << 20 }));
   } catch (err) {
     await promisify(execFile)(SCRIPT, ['wipe', root], { env }).catch(() => undefined);
-    throw new Error(`swift-test-cluster.sh start failed: ${(err as Error).message}\n${(err as { stderr?: string }).stderr ?? ''}`);
+    throw new Error(`swift-test-cluster.sh start failed: ${(err as Error).message}\n${(err as { stderr?: string }).stderr ?? ''}`, { cause: err });
   }
   const vars: Record<string, string> = {};
   for (const line of stdout.split('\n')) {

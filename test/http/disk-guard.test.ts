@@ -165,13 +165,13 @@ describe('disk guard over HTTP', () => {
       for (const name of names) await request(node.app).put(`/upload/${name}`).send(randomBytes(100)).expect(201);
       expect(names.filter((name) => node.ctx.index.get(name) === undefined).length).toBeGreaterThan(0);
       await request(node.app).delete(`/${names[0]}`).expect(204);
-      expect(existsSync(file(names[0]!))).toBe(false);
+      expect(existsSync(file(names[0]))).toBe(false);
       await request(node.app).get(`/${names[1]}`).expect(200);
       db.pragma('max_page_count = 1073741823');
       const drift = await reconcile(node.ctx.storage, node.ctx.index, node.ctx.classifier, { now: Date.now });
       expect(drift.addedCount).toBeGreaterThan(0);
       for (const name of names.slice(1)) expect(node.ctx.index.get(name)?.size).toBe(100);
-      expect(node.ctx.index.get(names[0]!)).toBeUndefined();
+      expect(node.ctx.index.get(names[0])).toBeUndefined();
     } finally {
       db.pragma('max_page_count = 1073741823');
     }

@@ -80,7 +80,7 @@ describe('POST /upload/<name> (multipart)', () => {
     ['only a text field named file', [{ name: 'file', data: 'not a file' }]],
   ])('refuses %s with 400 invalid_request JSON and stores nothing', async (_what, parts) => {
     const name = `pub/acme/forms/${_what.replace(/\W+/g, '-')}.txt`;
-    const res = await post(name, multipart(parts as { name: string; filename?: string; data: string }[]));
+    const res = await post(name, multipart(parts));
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(res.json).toMatchObject({ error: 'invalid_request', message: expect.any(String) });

@@ -98,9 +98,9 @@ describe('crash safety: kill -9 during uploads, restart on the same data dir', (
   });
 
   it('reindex --check reports drift made behind the server\'s back without changing anything; reindex fixes it', async () => {
-    const server = servers[servers.length - 1]!;
+    const server = servers[servers.length - 1];
     const [gone] = [...acked.keys()];
-    await fsp.rm(path.join(dataDir, 'files', gone!));
+    await fsp.rm(path.join(dataDir, 'files', gone));
     writeFileSync(path.join(dataDir, 'files', 'pub', 'hand', 'added.txt'), 'added by hand\n');
 
     const check = reindex(dataDir, '--check');

@@ -226,7 +226,7 @@ describe.skipIf(!canRun)('full disk: filled to 100 % by another writer (dd)', ()
     expect(existsSync(path.join(tmpfs.dir, 'files', name))).toBe(false);
     const lines = server.output().split('\n').filter((line) => line.includes('disk full during upload'));
     expect(lines).toHaveLength(1);
-    const logged = JSON.parse(lines[0]!) as Record<string, unknown>;
+    const logged = JSON.parse(lines[0]) as Record<string, unknown>;
     expect(logged.level).toBe('error');
     expect(logged.path).toBe(path.join(tmpfs.dir, 'files', name));
     expect(typeof logged.freeBytes).toBe('number');
@@ -238,7 +238,7 @@ describe.skipIf(!canRun)('full disk: filled to 100 % by another writer (dd)', ()
     fillWithDd(path.join(tmpfs.dir, 'filler-2'));
     expect(await freeOf(tmpfs.dir)).toBeLessThan(64 << 10);
 
-    const [name, body] = [...stored][0]!;
+    const [name, body] = [...stored][0];
     const get = await fetch(`${server.url}/${name}`);
     expect(get.status).toBe(200);
     expect(sha256(Buffer.from(await get.arrayBuffer()))).toBe(sha256(body));
@@ -261,7 +261,7 @@ describe.skipIf(!canRun)('full disk: filled to 100 % by another writer (dd)', ()
 
     const [doomed] = [...stored.keys()].slice(-1);
     expect((await fetch(`${server.url}/${doomed}`, { method: 'DELETE' })).status).toBe(204);
-    expect(existsSync(path.join(tmpfs.dir, 'files', doomed!))).toBe(false);
+    expect(existsSync(path.join(tmpfs.dir, 'files', doomed))).toBe(false);
     expect((await fetch(`${server.url}/${doomed}`)).status).toBe(404);
     expect(server.child.exitCode).toBeNull();
 

@@ -101,8 +101,8 @@ describe.runIf(requirement('nginx', hasTool('nginx'), 'apt-get install nginx-lig
     writeFileSync(conf, mainConfig(prefix, renderExample(node.dataDir, `127.0.0.1:${node.port}`, `127.0.0.1:${port}`)));
     const child = spawn('nginx', ['-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
     nginx = child;
-    child.stdout!.on('data', (d) => { nginxOutput += d; });
-    child.stderr!.on('data', (d) => { nginxOutput += d; });
+    child.stdout.on('data', (d) => { nginxOutput += d; });
+    child.stderr.on('data', (d) => { nginxOutput += d; });
     nginxExited = new Promise((resolve) => child.once('exit', () => resolve()));
     front = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 15_000;

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testNode, type TestNode } from '../helpers/test-node.js';
+import { testNode } from '../helpers/test-node.js';
 import { startSwift, swiftRequirement, type SwiftCluster } from '../helpers/swift.js';
 import { canMountTmpfs, requirement } from '../helpers/system-tools.js';
 import type { S3Storage } from '../../src/storage/s3-storage.js';

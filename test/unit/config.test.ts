@@ -100,7 +100,7 @@ describe('config', () => {
     ['an unknown durability', { durability: 'sometimes' }, 'durability'],
     ['no default class', { classes: { default: null } }, 'classes.default'],
   ])('refuses %s, naming the key', (_what, override, key) => {
-    const err = configError(() => configWith(override as Record<string, unknown>));
+    const err = configError(() => configWith(override));
     expect(err.message).toContain(`"${key}"`);
   });
 
