@@ -14,6 +14,17 @@ export default defineConfig({
         },
       },
       {
+        // The HTTP suites again, on the memory engine (test/helpers/test-node.ts
+        // reads the variable): what they prove does not depend on a disk layout.
+        // Assertions about paths on disk run in the fs pass only.
+        test: {
+          name: 'http-memory',
+          include: ['test/http/**/*.test.ts'],
+          env: { NANOCDN_TEST_ENGINE: 'memory' },
+          testTimeout: 20_000,
+        },
+      },
+      {
         test: {
           name: 'system',
           include: ['test/system/**/*.test.ts'],

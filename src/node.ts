@@ -1,8 +1,10 @@
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config/schema.js';
 import type { NodeContext } from './context.js';
 import { createLogger, type Logger } from './logger.js';
 import { FsStorage } from './storage/fs-storage.js';
+import { MemoryStorage } from './storage/memory-storage.js';
 import { openS3Engine } from './storage/s3-engine.js';
 import type { Storage } from './storage/storage.js';
 import { FileIndex } from './index/file-index.js';
@@ -31,6 +33,8 @@ export interface NodeOverrides {
   usageSampleMs?: number;
   /** False when a server may be running on the same data dir (the cleanup command): tmp/ is left alone. */
   sweepTmpAtOpen?: boolean;
+  /** A storage engine to use instead of the one config.storage.engine names (e.g. one MemoryStorage across restarts). */
+  storage?: Storage;
 }
 
 /** A running node's parts, and how to stop them. */
@@ -63,9 +67,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     // The bytes live in a bucket; the index (and its pending claims) stays here.
     ({ storage, index, readDisk, where: diskPath } = await openS3Engine(config, dataDir, logger.child({ module: 's3' }), now));
   } else {
-    const fsStorage = new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
-    await fsStorage.init();
-    storage = fsStorage;
+    storage = overrides.storage ?? await openLocalStorage(config, dataDir, logger);
     index = new FileIndex(path.join(dataDir, 'index.sqlite'));
   }
   const access = new AccessTimes(index, logger.child({ module: 'access-times' }));
@@ -143,4 +145,16 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
       index.close();
     },
   };
+}
+
+/** The engines that keep the index in the data dir: fs, or memory (the index still lives on disk). */
+async function openLocalStorage(config: Config, dataDir: string, logger: Logger): Promise<Storage> {
+  if (config.storage.engine === 'memory') {
+    logger.warn('storage.engine is "memory": stored files live in this process only and are lost when it stops');
+    await mkdir(dataDir, { recursive: true });
+    return new MemoryStorage();
+  }
+  const fsStorage = new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
+  await fsStorage.init();
+  return fsStorage;
 }

@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import { openNode } from '../node.js';
 import type { RunRequest, RunSummary } from '../eviction/run.js';
 import { LockHeldError } from '../eviction/lock.js';
-import { EXIT, fail } from './exit-codes.js';
+import { EXIT, fail, refuseMemoryEngine } from './exit-codes.js';
 
 interface CleanupOptions {
   dryRun?: boolean;
@@ -60,6 +60,7 @@ async function cleanup(options: CleanupOptions): Promise<void> {
     if (err instanceof ConfigError) fail(err.message, EXIT.config);
     throw err;
   }
+  refuseMemoryEngine(config, 'cleanup');
   const request = requestOf(options, config);
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   if (!request.dryRun && !options.yes && !interactive) {

@@ -7,7 +7,7 @@ import { s3StorageOf } from '../storage/s3-engine.js';
 import { FileIndex } from '../index/file-index.js';
 import { reconcile, type Drift } from '../index/reconcile.js';
 import { Classifier } from '../eviction/classes.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT, refuseMemoryEngine } from './exit-codes.js';
 
 /**
  * `nanocdn reindex [--check] [--json]`: brings the index in line with
@@ -22,6 +22,7 @@ export function registerReindex(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(async (options: { check?: boolean; json?: boolean }) => {
       const config = loadConfig();
+      refuseMemoryEngine(config, 'reindex');
       const dataDir = path.resolve(config.dataDir);
       const storage = config.storage.engine === 's3' ? s3StorageOf(config) : new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
       const classifier = new Classifier(config.classes);

@@ -86,9 +86,12 @@ export const configSchema = z.strictObject({
     keepAliveTimeout: duration.default(5_000),
     shutdownGrace: duration.default(30_000),
   }).prefault({}),
-  /** Where the bytes live: the local data dir ("fs") or an S3-compatible bucket ("s3"). */
+  /**
+   * Where the bytes live: the local data dir ("fs"), an S3-compatible bucket
+   * ("s3"), or this process's memory ("memory": not durable, tests and demos).
+   */
   storage: z.strictObject({
-    engine: z.enum(['fs', 's3']).default('fs'),
+    engine: z.enum(['fs', 's3', 'memory']).default('fs'),
     s3: z.strictObject({
       endpoint: z.string().url().nullable().default(null),
       region: z.string().default('us-east-1'),

@@ -31,7 +31,7 @@ export interface TmpStats {
  * see errno.
  */
 export interface Storage {
-  readonly kind: 'fs' | 's3';
+  readonly kind: 'fs' | 's3' | 'memory';
 
   /**
    * Stores a new object from a stream. Create-only: an existing name fails

@@ -9,8 +9,19 @@ import { silentLogger } from '../../src/logger.js';
 import type { NodeContext } from '../../src/context.js';
 import type { ReadDisk } from '../../src/disk/statfs.js';
 
+/** The storage engines the HTTP suites run on without an outside service. */
+export type TestEngine = 'fs' | 'memory';
+
+/**
+ * The engine testNode() uses unless told: `NANOCDN_TEST_ENGINE=memory` (set
+ * by the `http-memory` project of vitest.config.ts) runs the engine-agnostic
+ * HTTP suites on the memory engine; the default is fs.
+ */
+export const TEST_ENGINE: TestEngine = process.env.NANOCDN_TEST_ENGINE === 'memory' ? 'memory' : 'fs';
+
 export interface TestNode {
   app: Express;
+  engine: TestEngine;
   ctx: NodeContext;
   runtime: NodeRuntime;
   dataDir: string;
@@ -28,20 +39,23 @@ export function fakeDisk(totalBytes: number, freeBytes: number): ReadDisk & { to
 /**
  * A node on a fresh temp data dir, for supertest (`request(node.app)`).
  * Defaults: no disk reserve (the host disk's free space must not decide
- * tests), silent logs. `config` is deep-merged over config/default.json.
+ * tests), silent logs, the engine TEST_ENGINE names. `config` is
+ * deep-merged over config/default.json.
  */
-export async function testNode(options: { config?: Record<string, unknown>; dataDir?: string } & NodeOverrides = {}): Promise<TestNode> {
+export async function testNode(options: { config?: Record<string, unknown>; dataDir?: string; engine?: TestEngine } & NodeOverrides = {}): Promise<TestNode> {
+  const engine = options.engine ?? TEST_ENGINE;
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'nanocdn-test-'));
   const config = configWith({
     dataDir,
     logLevel: 'error',
     disk: { minFreeBytes: 0, minFreePercent: 0, highWatermarkPercent: 100, lowWatermarkPercent: 100 },
     ...options.config,
+    storage: { engine, ...(options.config?.storage as object | undefined) },
   });
   const runtime = await openNode(config, { logger: silentLogger(), ...options });
   const app = createApp(runtime.ctx);
   return {
-    app, ctx: runtime.ctx, runtime, dataDir,
+    app, engine, ctx: runtime.ctx, runtime, dataDir,
     async close() {
       await runtime.close();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -1,9 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testNode, type TestNode } from '../helpers/test-node.js';
-import { listen, pause, rawRequest, tmpEntries, type Listening } from './raw-http.js';
+import { listen, pause, rawRequest, spoolEntries, storedBytes, type Listening } from './raw-http.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -49,11 +47,11 @@ describe('concurrent uploads', () => {
     const loser = ra.status === 409 ? ra : rb;
     expect(loser.headers.location).toBe(`/${name}`);
     expect(loser.json.error).toBe('exists');
-    const stored = sha(readFileSync(path.join(node.dataDir, 'files', name)));
+    const stored = sha(await storedBytes(node, name));
     const winner = ra.status === 201 ? a : b;
     expect(stored).toBe(sha(winner));
     expect(node.ctx.index.get(name)?.sha256).toBe(stored);
-    expect(await tmpEntries(node.dataDir)).toEqual([]);
+    expect(await spoolEntries(node)).toBe(0);
     expect(node.ctx.guard.snapshot().reservedBytes).toBe(0);
   });
 
@@ -63,9 +61,9 @@ describe('concurrent uploads', () => {
       method: 'PUT', path: `/upload/pub/t${i % 4}/many/${i}.bin`, headers: { 'content-length': body.length }, body: chunksOf(body, 10_000),
     })));
     expect(results.map((r) => r.status)).toEqual(bodies.map(() => 201));
-    bodies.forEach((body, i) => {
-      expect(sha(readFileSync(path.join(node.dataDir, 'files', `pub/t${i % 4}/many/${i}.bin`)))).toBe(sha(body));
-    });
-    expect(await tmpEntries(node.dataDir)).toEqual([]);
+    for (const [i, body] of bodies.entries()) {
+      expect(sha(await storedBytes(node, `pub/t${i % 4}/many/${i}.bin`))).toBe(sha(body));
+    }
+    expect(await spoolEntries(node)).toBe(0);
   });
 });

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testNode, type TestNode } from '../helpers/test-node.js';
+import { isStored } from './raw-http.js';
 
 describe('DELETE /<name>', () => {
   let node: TestNode;
@@ -17,7 +16,7 @@ describe('DELETE /<name>', () => {
     await request(node.app).put('/upload/pub/acme/del/a.txt').send('bye').expect(201);
     const res = await request(node.app).delete('/pub/acme/del/a.txt').expect(204);
     expect(res.text ?? '').toBe('');
-    expect(existsSync(path.join(node.dataDir, 'files', 'pub/acme/del/a.txt'))).toBe(false);
+    expect(await isStored(node, 'pub/acme/del/a.txt')).toBe(false);
     expect(node.ctx.index.get('pub/acme/del/a.txt')).toBeUndefined();
     await request(node.app).get('/pub/acme/del/a.txt').expect(404);
   });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testNode, type TestNode } from '../helpers/test-node.js';
+import { isStored } from './raw-http.js';
 
 const MiB = 1024 * 1024;
 const HOUR = 3_600_000;
@@ -33,7 +34,7 @@ describe('eviction over HTTP', () => {
   }
   const status = async (name: string) => (await request(node.app).head(`/${name}`)).status;
   /** Whether the file is on disk and indexed, without reading it (a HEAD counts as a read). */
-  const stored = (name: string) => existsSync(path.join(node.dataDir, 'files', name)) && node.ctx.index.get(name) !== undefined;
+  const stored = async (name: string) => (await isStored(node, name)) && node.ctx.index.get(name) !== undefined;
 
   it('makes room for a tenant at its cache quota from its least recently used unread file, touching nobody else', async () => {
     const acme = (i: number) => `pub/acme/cachedtickets/t-${i}.pdf`;
@@ -90,8 +91,8 @@ describe('eviction over HTTP', () => {
     expect(dry.body).toMatchObject({ dryRun: true, reason: 'admin', files: 2, bytes: 2000 });
     const planned = dry.body.victims.map((v: { name: string; reason: string }) => `${v.name}:${v.reason}`).sort();
     expect(planned).toEqual(['pub/acme/keep.bin:expired', 'pub/acme/scratch/old.bin:max-idle']);
-    expect(stored('pub/acme/scratch/old.bin')).toBe(true);
-    expect(stored('pub/acme/keep.bin')).toBe(true);
+    expect(await stored('pub/acme/scratch/old.bin')).toBe(true);
+    expect(await stored('pub/acme/keep.bin')).toBe(true);
     expect(node.ctx.evictor.lastRun()).toBeNull();
 
     const real = await request(node.app).post('/admin/evict');
@@ -99,10 +100,10 @@ describe('eviction over HTTP', () => {
     expect(real.body.victims.map((v: { name: string; reason: string }) => `${v.name}:${v.reason}`).sort()).toEqual(planned);
     expect(real.body.groups).toEqual([{ tenant: 'acme', class: expect.any(String), files: 1, bytes: 1000, reasons: expect.any(Object) },
       { tenant: 'acme', class: expect.any(String), files: 1, bytes: 1000, reasons: expect.any(Object) }]);
-    expect(stored('pub/acme/scratch/old.bin')).toBe(false);
-    expect(stored('pub/acme/keep.bin')).toBe(false);
-    expect(stored('pub/acme/scratch/read.bin')).toBe(true);
-    expect(stored('pub/acme/kept.bin')).toBe(true);
+    expect(await stored('pub/acme/scratch/old.bin')).toBe(false);
+    expect(await stored('pub/acme/keep.bin')).toBe(false);
+    expect(await stored('pub/acme/scratch/read.bin')).toBe(true);
+    expect(await stored('pub/acme/kept.bin')).toBe(true);
     expect(node.ctx.evictor.lastRun()).toMatchObject({ reason: 'admin', files: 2, bytes: 2000, error: null });
   });
 

@@ -1,11 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testNode, type TestNode } from '../helpers/test-node.js';
-import { expectCleanWritePath, listen, pause, rawRequest, tmpEntries, walkFiles, type Listening } from './raw-http.js';
+import { expectCleanWritePath, isStored, listen, pause, rawRequest, spoolEntries, storedBytes, storedNames, type Listening } from './raw-http.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const MAX = 64 * 1024;
@@ -34,11 +32,10 @@ describe('POST /upload/<name> (multipart)', () => {
     await node.close();
   });
   afterEach(() => expectCleanWritePath(node));
-  const file = (name: string) => path.join(node.dataDir, 'files', name);
   const post = (name: string, form: { body: Buffer; type: string }, headers: Record<string, string> = {}) =>
     rawRequest(server.port, { method: 'POST', path: `/upload/${name}`, headers: { 'content-type': form.type, ...headers }, body: form.body });
   const nothingStored = async (name: string) => {
-    expect(existsSync(file(name))).toBe(false);
+    expect(await isStored(node, name)).toBe(false);
     expect(node.ctx.index.get(name)).toBeUndefined();
   };
 
@@ -47,7 +44,7 @@ describe('POST /upload/<name> (multipart)', () => {
     const res = await request(node.app).post('/upload/pub/acme/forms/a.bin').attach('file', data, 'whatever.bin').expect(201);
     expect(res.headers.location).toBe('/pub/acme/forms/a.bin');
     expect(res.body).toEqual({ name: 'pub/acme/forms/a.bin', url: '/pub/acme/forms/a.bin', size: 30_000, sha256: sha(data) });
-    expect(sha(readFileSync(file('pub/acme/forms/a.bin')))).toBe(sha(data));
+    expect(sha(await storedBytes(node, 'pub/acme/forms/a.bin'))).toBe(sha(data));
     expect(node.ctx.index.get('pub/acme/forms/a.bin')).toMatchObject({ size: 30_000, sha256: sha(data), tenant: 'acme' });
   });
 
@@ -67,7 +64,7 @@ describe('POST /upload/<name> (multipart)', () => {
     const res = await post('pub/acme/forms/exists.txt', multipart([{ name: 'file', filename: 'x', data: 'replacement' }]));
     expect(res.status).toBe(409);
     expect(res.headers.location).toBe('/pub/acme/forms/exists.txt');
-    expect(readFileSync(file('pub/acme/forms/exists.txt')).toString()).toBe('original');
+    expect((await storedBytes(node, 'pub/acme/forms/exists.txt')).toString()).toBe('original');
   });
 
   it.each([
@@ -132,7 +129,7 @@ describe('POST /upload/<name> (multipart)', () => {
     for (let i = 0; i < 200 && node.ctx.uploader.inflight === 0; i++) await pause(10);
     expect(node.ctx.uploader.inflight).toBe(1);
     socket.destroy();
-    for (let i = 0; i < 200 && (node.ctx.uploader.inflight > 0 || (await tmpEntries(node.dataDir)).length > 0); i++) await pause(10);
+    for (let i = 0; i < 200 && (node.ctx.uploader.inflight > 0 || (await spoolEntries(node)) > 0); i++) await pause(10);
     await nothingStored('pub/acme/forms/gone.bin');
   });
 
@@ -153,7 +150,7 @@ describe('POST /upload/<name> (multipart)', () => {
     for (let i = 0; i < 200 && node.ctx.uploader.inflight === 0; i++) await pause(10);
     await pause(150);
     // Before the fix the file was linked here and a same-name PUT got 409.
-    expect(existsSync(file(name))).toBe(false);
+    expect(await isStored(node, name)).toBe(false);
     await request(node.app).get(`/${name}`).expect(404);
     expect(node.ctx.uploader.inflight).toBe(1);
     socket.write(chunk(`\r\nContent-Disposition: form-data; name="note"\r\n\r\nsurprise\r\n--${boundary}--\r\n`));
@@ -179,11 +176,11 @@ describe('POST /upload/<name> (multipart)', () => {
     });
     expect(res.status).toBe(201);
     expect(res.json.sha256).toBe(sha(data));
-    expect(readFileSync(file(name)).equals(data)).toBe(true);
+    expect((await storedBytes(node, name)).equals(data)).toBe(true);
   });
 
-  it('leaves only the successful uploads in files/', async () => {
-    expect(await walkFiles(path.join(node.dataDir, 'files'))).toEqual([
+  it('leaves only the successful uploads in the engine', async () => {
+    expect(await storedNames(node)).toEqual([
       'pub/acme/forms/a.bin', 'pub/acme/forms/exists.txt', 'pub/acme/forms/paused.bin', 'pub/acme/forms/sum.txt',
     ]);
   });

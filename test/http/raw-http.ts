@@ -5,11 +5,13 @@ import type { AddressInfo } from 'node:net';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Express } from 'express';
+import { parseName } from '../../src/names.js';
 
 /**
  * Helpers for HTTP tests that supertest cannot express: paths sent byte for
  * byte (no URL normalisation), bodies streamed chunk by chunk, responses
- * read before the body is sent. Plus a walk of a data dir.
+ * read before the body is sent. Plus what an engine holds (any engine) and
+ * a walk of a data dir (fs).
  */
 
 export interface Listening {
@@ -130,9 +132,34 @@ export async function tmpEntries(dataDir: string): Promise<string[]> {
 
 export const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Entries of the engine's spool (tmp/ for fs, writes in flight for memory). */
+export async function spoolEntries(node: TestNode): Promise<number> {
+  return (await node.ctx.storage.tmpStats(Date.now())).files;
+}
+
+/** Whether the engine holds an object under name (any engine; fs: files/<name>). */
+export async function isStored(node: TestNode, name: string): Promise<boolean> {
+  return (await node.ctx.storage.stat(parseName(name))) !== null;
+}
+
+/** The bytes the engine holds under name (fs: files/<name>). */
+export async function storedBytes(node: TestNode, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await node.ctx.storage.open(parseName(name))) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Every object the engine holds, sorted (fs: every file under files/, valid name or not). */
+export async function storedNames(node: TestNode): Promise<string[]> {
+  if (node.engine === 'fs') return walkFiles(path.join(node.dataDir, 'files'));
+  const names: string[] = [];
+  for await (const object of node.ctx.storage.list()) names.push(object.name);
+  return names.sort();
+}
+
 /** After any request, whatever its outcome: no spool entry, no reservation, no upload in flight. */
 export async function expectCleanWritePath(node: TestNode): Promise<void> {
-  expect(await tmpEntries(node.dataDir)).toEqual([]);
+  expect(await spoolEntries(node)).toBe(0);
   expect(node.ctx.guard.snapshot().reservedBytes).toBe(0);
   expect(node.ctx.uploader.inflight).toBe(0);
 }

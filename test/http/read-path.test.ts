@@ -3,13 +3,13 @@
 // index row, what it declines, and that it logs, times and records accesses
 // like the Express path. Range/conditional semantics: test/http/download.test.ts.
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import request from 'supertest';
 import winston from 'winston';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseName } from '../../src/names.js';
 import { signedQuery } from '../../src/signing.js';
 import { testNode, type TestNode } from '../helpers/test-node.js';
 import { listen, rawRequest, type Listening } from './raw-http.js';
@@ -132,12 +132,12 @@ describe('the read fast path', () => {
     expect(res.headers.etag).toBe(`"${sha(second)}"`);
   });
 
-  it('answers a file gone from disk behind the index (cached or not) with 404 JSON, not stale bytes', async () => {
+  it('answers a file gone from the engine behind the index (cached or not) with 404 JSON, not stale bytes', async () => {
     const name = 'pub/acme/vanishing.bin';
     const body = randomBytes(200 * 1024);
     await request(node.app).put(`/upload/${name}`).send(body).expect(201);
     expect((await get(`/${name}`)).status).toBe(200);
-    rmSync(path.join(node.dataDir, 'files', name));
+    await node.ctx.storage.remove(parseName(name));
     const res = await get(`/${name}`);
     expect(res.status).toBe(404);
     expect(res.json).toMatchObject({ error: 'not_found', name });

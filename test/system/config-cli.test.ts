@@ -49,6 +49,14 @@ describe('nanocdn serve: configuration errors stop the start with exit 78', () =
   });
 });
 
+describe('ops commands on the memory engine', () => {
+  it.each(['cleanup', 'reindex'])('%s refuses with exit 2: the files live only inside the serving process', (command) => {
+    const result = nanocdn([command, ...(command === 'cleanup' ? ['--dry-run'] : [])], { NANOCDN_CONFIG: writeConfig({ storage: { engine: 'memory' } }) });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('storage.engine is "memory"');
+  });
+});
+
 describe('nanocdn sign', () => {
   it('prints a URL whose signature verifies for the name, valid for the ttl', () => {
     const before = Math.floor(Date.now() / 1000);
