@@ -4,7 +4,7 @@ import type { Storage } from './storage/storage.js';
 import type { FileIndex } from './index/file-index.js';
 import type { AccessTimes } from './index/access-times.js';
 import type { DiskGuard } from './disk/disk-guard.js';
-import type { Classifier } from './eviction/classes.js';
+import type { Classifier } from './classes.js';
 import type { Uploader } from './upload/uploader.js';
 import type { Authenticator } from './http/auth.js';
 import type { Monitoring } from './monitoring/monitoring.js';

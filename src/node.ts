@@ -12,8 +12,8 @@ import { AccessTimes } from './index/access-times.js';
 import { reconcile } from './index/reconcile.js';
 import { DiskGuard } from './disk/disk-guard.js';
 import { statfsReader, type ReadDisk } from './disk/statfs.js';
-import { TmpSweeper } from './disk/tmp-sweeper.js';
-import { Classifier } from './eviction/classes.js';
+import { TmpSweeper } from './storage/tmp-sweeper.js';
+import { Classifier } from './classes.js';
 import { Evictor } from './eviction/evictor.js';
 import { TenantQuota } from './eviction/quota.js';
 import { EvictionScheduler } from './eviction/scheduler.js';
@@ -41,13 +41,8 @@ export interface NodeOverrides {
 export interface NodeRuntime {
   readonly ctx: NodeContext;
   readonly sweeper: TmpSweeper;
-  /** Scheduled eviction and the low-disk trigger, started by startBackground. */
-  readonly scheduler: EvictionScheduler;
-  readonly watermark: WatermarkTrigger;
-  /** Background work after the server listens: timers, index reconcile. */
+  /** Background work after the server listens: timers, scheduled eviction, the low-disk trigger, index reconcile. */
   startBackground(): void;
-  /** Waits for the index reconcile started by startBackground (tests). */
-  readonly reconciled: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -92,7 +87,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   const auth = new Authenticator(config.auth.tokens, config.auth.trustedNetworks);
   const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth, monitoring, evictor };
 
-  const sweeper = new TmpSweeper(storage, guard, logger.child({ module: 'tmp-sweeper' }), now, config.eviction.tmpMaxAge);
+  const sweeper = new TmpSweeper(storage, () => guard.noteFreed(), logger.child({ module: 'tmp-sweeper' }), now, config.eviction.tmpMaxAge);
   // Everything in tmp/ now belongs to a dead process.
   if (overrides.sweepTmpAtOpen !== false) await sweeper.sweepAll();
   if (index.created) {
@@ -104,14 +99,9 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   const watermark = new WatermarkTrigger(guard, evictor, config.disk.lowWatermarkPercent, logger.child({ module: 'eviction' }));
 
   const timers: NodeJS.Timeout[] = [];
-  let resolveReconciled!: () => void;
-  const reconciled = new Promise<void>((resolve) => { resolveReconciled = resolve; });
   return {
     ctx,
     sweeper,
-    scheduler,
-    watermark,
-    reconciled,
     startBackground() {
       access.start(overrides.accessFlushMs ?? 2000);
       sweeper.start();
@@ -130,8 +120,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
             logger.info('index reconciled: no drift', { checked: drift.checked });
           }
         })
-        .catch((err: unknown) => logger.error('index reconcile failed', { error: (err as Error).message }))
-        .finally(resolveReconciled);
+        .catch((err: unknown) => logger.error('index reconcile failed', { error: (err as Error).message }));
     },
     async close() {
       for (const timer of timers) clearInterval(timer);

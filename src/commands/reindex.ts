@@ -6,7 +6,7 @@ import { FsStorage } from '../storage/fs-storage.js';
 import { s3StorageOf } from '../storage/s3-engine.js';
 import { FileIndex } from '../index/file-index.js';
 import { reconcile, type Drift } from '../index/reconcile.js';
-import { Classifier } from '../eviction/classes.js';
+import { Classifier } from '../classes.js';
 import { EXIT, refuseMemoryEngine } from './exit-codes.js';
 
 /**

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
@@ -70,7 +71,10 @@ export const configSchema = z.strictObject({
     message: 'a class named "default" is required',
   }),
   eviction: z.strictObject({
-    schedule: z.string().min(1),
+    /** When the eviction pass and the stale-tmp sweep run: a node-cron expression (5 fields, or 6 with seconds). */
+    schedule: z.string().refine((expression) => cron.validate(expression), {
+      error: (issue) => `"${String(issue.input)}" is not a cron expression (e.g. "*/15 * * * *")`,
+    }),
     tmpMaxAge: duration,
   }),
   usage: z.strictObject({ topTenants: z.number().int().min(1).max(1000) }),

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { FileIndex } from '../index/file-index.js';
 import type { AccessTimes } from '../index/access-times.js';
-import type { Classifier } from './classes.js';
+import type { Classifier } from '../classes.js';
 import type { CandidateQueries, Scope } from './candidates.js';
 import type { RunRequest } from './run.js';
 import {

@@ -2,7 +2,7 @@ import { HttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
 import type { FileIndex } from '../index/file-index.js';
 import type { QuotaGate } from '../upload/uploader.js';
-import type { StorageClass } from './classes.js';
+import type { StorageClass } from '../classes.js';
 import type { Evictor } from './evictor.js';
 
 /**

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { EvictionRun } from '../monitoring/eviction-report.js';
+import type { EvictionRun } from './report.js';
 
 interface Row { at_ms: number; files: number; bytes: number; duration_ms: number; reason: string; error: string | null }
 

@@ -6,7 +6,7 @@ import { requestLog } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
 import { usageRoutes } from './routes/usage.js';
 import { metricsRoutes } from './routes/metrics.js';
-import { httpDuration } from '../monitoring/http-duration.js';
+import { httpDuration } from './http-duration.js';
 import { uploadRoutes } from './routes/upload.js';
 import { deleteRoutes } from './routes/delete.js';
 import { downloadRoutes } from './routes/download.js';

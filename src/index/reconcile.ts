@@ -4,7 +4,7 @@ import { parseName, type StoredName } from '../names.js';
 import { isHttpError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import type { FileIndex } from './file-index.js';
-import type { Classifier } from '../eviction/classes.js';
+import type { Classifier } from '../classes.js';
 
 export interface Drift {
   /** Stored files that had no row (or a row of another size): indexed now. */

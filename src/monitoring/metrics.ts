@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { UploadObserver, UploadOutcome } from '../upload/uploader.js';
-import type { EvictionRun } from './eviction-report.js';
+import type { EvictionRun } from '../eviction/report.js';
 import type { RefusalLog } from './refusal-log.js';
 import type { UsageReport } from './usage-report.js';
 
@@ -9,7 +9,7 @@ export const ROUTE_LABELS = ['upload', 'download', 'delete', 'usage', 'metrics',
 export type RouteLabel = (typeof ROUTE_LABELS)[number];
 
 /** Upload refusals that count as "writes refused" (capacity and limits, not client mistakes). */
-export const REFUSAL_REASONS = ['insufficient_storage', 'quota_exceeded', 'upload_too_large'] as const;
+const REFUSAL_REASONS = ['insufficient_storage', 'quota_exceeded', 'upload_too_large'] as const;
 
 /**
  * Default process metrics that are gauges with a counter's `_total` suffix: `promtool check metrics`

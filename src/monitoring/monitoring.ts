@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { EvictionReport } from './eviction-report.js';
+import type { EvictionReport } from '../eviction/report.js';
 import { NodeMetrics } from './metrics.js';
 import { RefusalLog } from './refusal-log.js';
 import { UsageHistory } from './usage-history.js';

@@ -1,10 +1,10 @@
 import type Database from 'better-sqlite3';
 import type { Config } from '../config/schema.js';
 import type { DiskGuard, DiskState } from '../disk/disk-guard.js';
-import type { Classifier } from '../eviction/classes.js';
+import type { Classifier } from '../classes.js';
 import type { Storage } from '../storage/storage.js';
 import { alertsFor, DEFAULT_ALERT_POLICY, type AlertPolicy } from './alerts.js';
-import type { EvictionReport } from './eviction-report.js';
+import type { EvictionReport } from '../eviction/report.js';
 import { fitFillRate, type FillRate, type FillRateOptions } from './fill-rate.js';
 import type { RefusalLog } from './refusal-log.js';
 import type { UsageHistory } from './usage-history.js';

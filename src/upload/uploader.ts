@@ -6,7 +6,7 @@ import type { StoredName } from '../names.js';
 import type { Storage } from '../storage/storage.js';
 import type { FileIndex } from '../index/file-index.js';
 import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
-import type { Classifier, StorageClass } from '../eviction/classes.js';
+import type { Classifier, StorageClass } from '../classes.js';
 import { formatBytes } from '../config/units.js';
 import { UploadMeter } from './upload-meter.js';
 

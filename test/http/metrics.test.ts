@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { EvictionRun } from '../../src/monitoring/eviction-report.js';
+import type { EvictionRun } from '../../src/eviction/report.js';
 import type { UsageReport } from '../../src/monitoring/usage-report.js';
 import { fakeDisk, testNode, type TestNode } from '../helpers/test-node.js';
 

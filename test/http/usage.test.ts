@@ -4,7 +4,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FileIndex } from '../../src/index/file-index.js';
-import type { EvictionReport, EvictionRun } from '../../src/monitoring/eviction-report.js';
+import type { EvictionReport, EvictionRun } from '../../src/eviction/report.js';
 import type { UsageReport } from '../../src/monitoring/usage-report.js';
 import { fakeDisk, TEST_ENGINE, testNode, type TestNode } from '../helpers/test-node.js';
 

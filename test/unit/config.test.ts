@@ -99,6 +99,8 @@ describe('config', () => {
     ['an address that is not one', { auth: { trustedNetworks: ['999.1.1.1/8'] } }, 'auth.trustedNetworks.0'],
     ['an unknown durability', { durability: 'sometimes' }, 'durability'],
     ['no default class', { classes: { default: null } }, 'classes.default'],
+    ['a schedule that is not a cron expression', { eviction: { schedule: 'every 15 minutes' } }, 'eviction.schedule'],
+    ['an empty schedule', { eviction: { schedule: '' } }, 'eviction.schedule'],
   ])('refuses %s, naming the key', (_what, override, key) => {
     const err = configError(() => configWith(override));
     expect(err.message).toContain(`"${key}"`);
@@ -107,6 +109,12 @@ describe('config', () => {
   it('accepts IPv4 and IPv6 networks and builds an authenticator from them', () => {
     const config = configWith({ auth: { tokens: [], trustedNetworks: ['10.0.0.0/8', '192.168.1.7/32', 'fd00::/8', '::1/128', '0.0.0.0/0'], signingSecret: null } });
     expect(() => new Authenticator(config.auth.tokens, config.auth.trustedNetworks)).not.toThrow();
+  });
+
+  it('refuses a bad eviction.schedule when the config loads, saying what it got', () => {
+    const err = configError(() => configWith({ eviction: { schedule: '*/15 * * *' } }));
+    expect(err.message).toBe('invalid configuration: "eviction.schedule": "*/15 * * *" is not a cron expression (e.g. "*/15 * * * *")');
+    expect(configWith({ eviction: { schedule: '*/1 * * * * *' } }).eviction.schedule).toBe('*/1 * * * * *');
   });
 
   it('refuses a config file that is not JSON or not an object, naming the file', () => {

@@ -1,4 +1,4 @@
-/** One eviction run, as monitoring sees it. */
+/** One eviction run, as the run log keeps it and monitoring reports it. */
 export interface EvictionRun {
   /** Epoch ms when the run started. */
   at: number;
@@ -14,8 +14,9 @@ export interface EvictionRun {
 }
 
 /**
- * What monitoring needs from eviction (src/eviction/): the last run and a hook
- * for each new one. Kept this narrow so the engine can change freely.
+ * What monitoring (src/monitoring/) needs from eviction: the last run and a
+ * hook for each new one. Kept this narrow so the engine can change freely;
+ * monitoring imports it from here, eviction never imports monitoring.
  */
 export interface EvictionReport {
   lastRun(): EvictionRun | null;

@@ -1,6 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { Storage } from '../storage/storage.js';
-import type { DiskGuard } from './disk-guard.js';
+import type { Storage } from './storage.js';
 
 /**
  * Removes upload spool entries that no live upload owns: all of them at
@@ -12,7 +11,8 @@ export class TmpSweeper {
 
   constructor(
     private readonly storage: Storage,
-    private readonly guard: DiskGuard,
+    /** Called after a sweep removed something (the disk guard's noteFreed). */
+    private readonly onFreed: () => void,
     private readonly logger: Logger,
     private readonly now: () => number,
     private readonly maxAgeMs: number,
@@ -22,7 +22,7 @@ export class TmpSweeper {
   async sweep(olderThanMs = this.maxAgeMs): Promise<{ files: number; bytes: number }> {
     const swept = await this.storage.sweepTmp(olderThanMs, this.now());
     if (swept.files > 0) {
-      this.guard.noteFreed();
+      this.onFreed();
       const why = olderThanMs === -Infinity ? 'left by a previous process' : `older than ${Math.round(olderThanMs / 1000)}s`;
       this.logger.warn(`swept ${swept.files} stale tmp entries (${swept.bytes} bytes, ${why})`, { files: swept.files, bytes: swept.bytes, olderThanMs });
     }

@@ -1,6 +1,6 @@
 import picomatch from 'picomatch';
-import { HttpError } from '../errors.js';
-import type { StorageClassConfig } from '../config/schema.js';
+import { HttpError } from './errors.js';
+import type { StorageClassConfig } from './config/schema.js';
 
 export interface StorageClass extends StorageClassConfig {
   readonly name: string;

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import type { NodeMetrics, RouteLabel } from './metrics.js';
+import type { NodeMetrics, RouteLabel } from '../monitoring/metrics.js';
 
 /** Maps a request to one of the fixed route labels (never the path: names would explode cardinality). */
 function routeLabel(req: Request): RouteLabel {
