@@ -8,6 +8,7 @@ export const ERRORS = {
   invalid_request: [400, 'The request is malformed.'],
   checksum_mismatch: [400, 'The body does not match X-Checksum-SHA256; nothing was stored.'],
   unauthorized: [401, 'This request needs a valid bearer token or a trusted source address.'],
+  // Not thrown yet: kept because the API names it for an authenticated request outside its rights (scoped tokens).
   forbidden: [403, 'This request is not allowed.'],
   signature_invalid: [403, 'The URL signature is not valid for this name.'],
   signature_expired: [403, 'The signed URL has expired; ask for a new one.'],

@@ -19,11 +19,11 @@ export interface StoredName {
 }
 
 export const MAX_SEGMENTS = 16;
-export const MAX_NAME_BYTES = 1024;
-export const MAX_SEGMENT_BYTES = 255;
+const MAX_NAME_BYTES = 1024;
+const MAX_SEGMENT_BYTES = 255;
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
 
-function refuse(raw: string, why: string): never {
+function refuse(why: string): never {
   throw new HttpError('invalid_name', `Invalid name: ${why}.`, { reason: why });
 }
 
@@ -32,13 +32,13 @@ function refuse(raw: string, why: string): never {
  * query), decoding each segment on its own so that %2F cannot make a slash.
  */
 export function parseEncodedName(encoded: string): StoredName {
-  if (encoded.length === 0) refuse(encoded, 'the name is empty');
-  if (encoded.length > MAX_NAME_BYTES * 3) refuse(encoded, `the name is longer than ${MAX_NAME_BYTES} bytes`);
+  if (encoded.length === 0) refuse('the name is empty');
+  if (encoded.length > MAX_NAME_BYTES * 3) refuse(`the name is longer than ${MAX_NAME_BYTES} bytes`);
   const segments = encoded.split('/').map((part) => {
     try {
       return decodeURIComponent(part);
     } catch {
-      return refuse(encoded, 'the name contains an invalid percent-encoding');
+      return refuse('the name contains an invalid percent-encoding');
     }
   });
   return validateSegments(segments);
@@ -50,19 +50,19 @@ export function parseName(name: string): StoredName {
 }
 
 function validateSegments(segments: string[]): StoredName {
-  if (segments.length > MAX_SEGMENTS) refuse('', `a name has at most ${MAX_SEGMENTS} segments`);
+  if (segments.length > MAX_SEGMENTS) refuse(`a name has at most ${MAX_SEGMENTS} segments`);
   for (const segment of segments) {
-    if (segment.length === 0) refuse('', 'empty segment (leading, trailing or double slash)');
-    if (segment === '.' || segment === '..') refuse('', '"." and ".." segments are not allowed');
-    if (segment.startsWith('.')) refuse('', 'a segment must not start with "."');
-    if (!SEGMENT.test(segment)) refuse('', 'segments may only contain A-Z a-z 0-9 . _ -');
-    if (segment.length > MAX_SEGMENT_BYTES) refuse('', `a segment is at most ${MAX_SEGMENT_BYTES} bytes`);
+    if (segment.length === 0) refuse('empty segment (leading, trailing or double slash)');
+    if (segment === '.' || segment === '..') refuse('"." and ".." segments are not allowed');
+    if (segment.startsWith('.')) refuse('a segment must not start with "."');
+    if (!SEGMENT.test(segment)) refuse('segments may only contain A-Z a-z 0-9 . _ -');
+    if (segment.length > MAX_SEGMENT_BYTES) refuse(`a segment is at most ${MAX_SEGMENT_BYTES} bytes`);
   }
   const name = segments.join('/');
-  if (name.length > MAX_NAME_BYTES) refuse('', `the name is longer than ${MAX_NAME_BYTES} bytes`);
+  if (name.length > MAX_NAME_BYTES) refuse(`the name is longer than ${MAX_NAME_BYTES} bytes`);
   const visibility = segments[0];
-  if (visibility !== 'pub' && visibility !== 'priv') refuse('', 'the first segment must be "pub" or "priv"');
-  if (segments.length < 2) refuse('', 'a name needs a file after "pub/" or "priv/"');
+  if (visibility !== 'pub' && visibility !== 'priv') refuse('the first segment must be "pub" or "priv"');
+  if (segments.length < 2) refuse('a name needs a file after "pub/" or "priv/"');
   const tenant = segments.length > 2 ? segments[1] : '-';
   return { name, visibility, tenant, segments };
 }
@@ -74,6 +74,6 @@ function validateSegments(segments: string[]): StoredName {
 export function pathOf(root: string, stored: StoredName): string {
   const resolvedRoot = path.resolve(root);
   const full = path.resolve(resolvedRoot, ...stored.segments);
-  if (!full.startsWith(resolvedRoot + path.sep)) refuse(stored.name, 'the name escapes the data directory');
+  if (!full.startsWith(resolvedRoot + path.sep)) refuse('the name escapes the data directory');
   return full;
 }

@@ -76,7 +76,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Json {
 }
 
 /** Validates a merged config object; errors name the offending key. */
-export function parseConfig(raw: Json): Config {
+function parseConfig(raw: Json): Config {
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {

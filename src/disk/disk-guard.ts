@@ -270,10 +270,6 @@ export class Reservation {
 
   constructor(private readonly guard: DiskGuard, public reserved: number) {}
 
-  get active(): boolean {
-    return !this.finished;
-  }
-
   /** Counts bytes about to be written; grows the reservation in steps, or throws 507. */
   wrote(bytes: number): void {
     if (this.finished) throw new Error('bytes written after the reservation was finished');

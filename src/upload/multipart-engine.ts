@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
-import type { Request } from 'express';
-import multer, { type StorageEngine } from 'multer';
+import type { Writable } from 'node:stream';
+import type { Request, RequestHandler } from 'express';
+import multer, { type Options, type StorageEngine } from 'multer';
 import { HttpError, isHttpError } from '../errors.js';
 import type { Admission, Uploader } from './uploader.js';
 
@@ -61,26 +62,37 @@ export function multerErrorToHttp(err: unknown): Error {
 }
 
 /**
+ * multer for one part named "file", stored by `engine`. The parser is
+ * watched from the start (watchParser) through multer's `streamHandler`
+ * option, documented in multer's README (2.5) though not yet in
+ * @types/multer; test/unit/framework-contracts.test.ts fails if multer stops
+ * calling it with busboy or busboy stops emitting the events we listen to.
+ */
+export function multipartParser(engine: StorageEngine, limits: Options['limits']): RequestHandler {
+  const options: Options & { streamHandler(req: Request, busboy: Writable): void } = {
+    storage: engine,
+    limits,
+    streamHandler: (req, busboy) => {
+      req.res!.locals.bodyComplete = watchParser(busboy);
+      req.pipe(busboy);
+    },
+  };
+  return multer(options).single('file');
+}
+
+/**
  * Settles when multer's parser (busboy) is done with the whole body: resolves
  * on a clean end, rejects on a part, file or field past the limits or a
- * malformed body. Call before multer runs; it notices the parser when multer
- * pipes the request into it.
+ * malformed body.
  */
-export function watchMultipartBody(req: Request): Promise<void> {
+function watchParser(parser: EventEmitter): Promise<void> {
   const done = new Promise<void>((resolve, reject) => {
-    // eslint-disable-next-line @typescript-eslint/unbound-method -- restored as is and called with `this` below
-    const pipe = req.pipe;
-    req.pipe = function capture<T extends NodeJS.WritableStream>(this: Request, parser: T, options?: { end?: boolean }): T {
-      req.pipe = pipe;
-      const events = parser as unknown as EventEmitter;
-      const refuse = (what: string) => () => reject(new HttpError('invalid_request', `Malformed upload: ${what}; send exactly one part named "file".`));
-      events.once('partsLimit', refuse('more than one part'));
-      events.once('filesLimit', refuse('more than one file'));
-      events.once('fieldsLimit', refuse('an unexpected field'));
-      events.once('error', (err: Error) => reject(new HttpError('invalid_request', `Malformed multipart body: ${err.message}.`)));
-      events.once('close', () => resolve());
-      return pipe.call(this, parser, options) as T;
-    };
+    const refuse = (what: string) => () => reject(new HttpError('invalid_request', `Malformed upload: ${what}; send exactly one part named "file".`));
+    parser.once('partsLimit', refuse('more than one part'));
+    parser.once('filesLimit', refuse('more than one file'));
+    parser.once('fieldsLimit', refuse('an unexpected field'));
+    parser.once('error', (err: Error) => reject(new HttpError('invalid_request', `Malformed multipart body: ${err.message}.`)));
+    parser.once('close', () => resolve());
   });
   // Only a stored part awaits it; a body without one must not leave an unhandled rejection.
   done.catch(() => undefined);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const IN_CI = process.env.CI === 'true';
+const IN_CI = process.env.CI === 'true';
 
 /** True when `tool` is on PATH. */
 export function hasTool(tool: string): boolean {

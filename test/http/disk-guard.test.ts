@@ -104,7 +104,9 @@ describe('disk guard over HTTP', () => {
     await node.ctx.guard.refresh(true);
     expect(node.ctx.guard.currentState).toBe('critical');
     const ready = await request(node.app).get('/readyz').expect(503);
-    expect(ready.body).toMatchObject({ error: 'not_ready', checks: { disk: false } });
+    // Rendered from the error table like every other error (no-store, so no cache keeps a node out).
+    expect(ready.body).toEqual({ error: 'not_ready', message: 'Not ready: disk check failed.', checks: { index: true, storage: true, disk: false, accepting: true } });
+    expect(ready.headers['cache-control']).toBe('no-store');
     const usage = await request(node.app).get('/usage').expect(200);
     expect(usage.body).toMatchObject({ status: 'critical', writable: false, disk: { freeBytes: 5 * MiB, reserveBytes: 10 * MiB } });
     await request(node.app).get('/healthz').expect(200);

@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import express from 'express';
 import type { NodeContext } from '../../context.js';
+import { HttpError } from '../../errors.js';
 
 /** /healthz: the process answers. /readyz: index open, data writable, disk not critical, not shutting down. */
 export function healthRoutes(ctx: NodeContext, isShuttingDown: () => boolean): Router {
@@ -21,7 +22,7 @@ export function healthRoutes(ctx: NodeContext, isShuttingDown: () => boolean): R
       res.json({ ready: true, checks });
       return;
     }
-    res.status(503).json({ error: 'not_ready', message: `Not ready: ${failing.join(', ')} check failed.`, checks });
+    throw new HttpError('not_ready', `Not ready: ${failing.join(', ')} check failed.`, { checks });
   });
   return router;
 }

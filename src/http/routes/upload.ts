@@ -1,11 +1,10 @@
 import type { Request, Response, Router } from 'express';
 import express from 'express';
-import multer from 'multer';
 import { HttpError } from '../../errors.js';
 import { parseEncodedName } from '../../names.js';
 import type { NodeContext } from '../../context.js';
 import type { Admission, UploadRequest, UploadResult } from '../../upload/uploader.js';
-import { MultipartStorageEngine, multerErrorToHttp, watchMultipartBody } from '../../upload/multipart-engine.js';
+import { MultipartStorageEngine, multerErrorToHttp, multipartParser } from '../../upload/multipart-engine.js';
 import { abortSignalOf } from '../abort.js';
 
 const PREFIX = '/upload/';
@@ -21,10 +20,7 @@ export function uploadRoutes(ctx: NodeContext): Router {
     await ctx.storage.remove(parseEncodedName(name));
     ctx.index.remove(name);
   });
-  const parseMultipart = multer({
-    storage: engine,
-    limits: { files: 1, fields: 0, parts: 1, fileSize: ctx.config.upload.maxBytes, headerPairs: 100 },
-  }).single('file');
+  const parseMultipart = multipartParser(engine, { files: 1, fields: 0, parts: 1, fileSize: ctx.config.upload.maxBytes, headerPairs: 100 });
 
   router.put(/^\/upload\/.+$/, async (req, res) => {
     const admission = await admit(ctx, req, res);
@@ -40,7 +36,6 @@ export function uploadRoutes(ctx: NodeContext): Router {
     try {
       res.locals.admission = admission;
       res.locals.signal = abortSignalOf(res);
-      res.locals.bodyComplete = watchMultipartBody(req);
       await new Promise<void>((resolve, reject) => {
         parseMultipart(req, res, (err: unknown) => (err ? reject(multerErrorToHttp(err)) : resolve()));
       }).finally(() => res.locals.writing as Promise<void> | undefined);
