@@ -45,7 +45,9 @@ export function sendError(req: Request, res: Response, error: HttpError): void {
 function closeAfterResponse(req: Request, res: Response): void {
   res.set('Connection', 'close');
   const socket = req.socket;
-  // Node's http server calls destroySoon() once a Connection: close response is written.
+  // Node's http server calls destroySoon() once a Connection: close response
+  // is written: an internal of node:http, not a documented API, so
+  // test/unit/framework-contracts.test.ts fails if a Node release stops doing so.
   socket.destroySoon = () => {
     socket.end();
     socket.resume();

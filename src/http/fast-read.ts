@@ -79,7 +79,9 @@ export function fastReads(ctx: NodeContext, cache: ReadCache): FastRead {
 
 /**
  * Puts `fast` in front of the app: Express sees only the requests it
- * declines. (An Express app is `(req, res) => app.handle(req, res)`.)
+ * declines. (An Express app is `(req, res) => app.handle(req, res)`; that is
+ * Express's internals, not its API, so test/unit/framework-contracts.test.ts
+ * fails if a release stops dispatching through app.handle.)
  */
 export function withFastReads(app: Express, fast: FastRead): Express {
   const express = app as unknown as { handle(req: IncomingMessage, res: ServerResponse, next?: unknown): void };

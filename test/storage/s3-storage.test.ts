@@ -89,7 +89,7 @@ describe.runIf(runs)('s3 engine on OpenStack Swift', () => {
       // Wait until the store handed out an upload id (recorded on the claim).
       while (!storage.claims.get(n.name)?.uploadId) await new Promise((r) => setTimeout(r, 20));
       ac.abort();
-      await expect(pending).rejects.toBeDefined();
+      await expect(pending).rejects.toHaveProperty('name', 'AbortError');
       expect(await uploadsUnder(prefix)).toEqual([]);
       expect(await swift.keys(bucket, prefix)).toEqual([]);
       expect(storage.claims.all()).toEqual([]);

@@ -72,7 +72,8 @@ describe('nanocdn sign', () => {
     const name = url.pathname.slice(1);
     expect(() => verifySignature(SECRET, name, url.searchParams.get('expires'), url.searchParams.get('sig'), Date.now())).not.toThrow();
     // And not for another secret.
-    expect(() => verifySignature(`${SECRET}x`, name, url.searchParams.get('expires'), url.searchParams.get('sig'), Date.now())).toThrow();
+    expect(() => verifySignature(`${SECRET}x`, name, url.searchParams.get('expires'), url.searchParams.get('sig'), Date.now()))
+      .toThrow(expect.objectContaining({ code: 'signature_invalid' }));
   });
 
   it('prefixes --base and accepts a leading slash', () => {

@@ -33,7 +33,7 @@ describe.runIf(runs)('s3 capacity (OpenStack Swift, 32 MiB object device)', () =
       expect(refused.status).toBe(507);
       expect(refused.body).toMatchObject({ error: 'insufficient_storage' });
       expect(refused.body.freeBytes).toBeLessThan(1_000_000);
-      expect(refused.headers['retry-after']).toBeDefined();
+      expect(refused.headers['retry-after']).toBe('60');
       // Refused at admission: no key, no multipart upload, no claim.
       expect(await swift.keys(bucket)).toEqual(['pub/acme/fits.bin']);
       expect(await swift.multipartUploads(bucket)).toEqual([]);

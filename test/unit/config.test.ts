@@ -48,7 +48,7 @@ describe('config', () => {
     expect(config.eviction.tmpMaxAge).toBe(3_600_000);
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.auth.tokens)).toBe(true);
-    expect(() => { (config as { port: number }).port = 1; }).toThrow();
+    expect(() => { (config as { port: number }).port = 1; }).toThrow(TypeError);
   });
 
   it('merges default.json ← NANOCDN_CONFIG file ← NANOCDN_* environment', () => {

@@ -69,7 +69,7 @@ function cycles(graph: Map<string, string[]>): string[][] {
   return found;
 }
 
-/** The lower layers and what they must never import (docs/design.md, "Layers"). */
+/** The lower layers and what they must never import (docs/design.md §13). */
 const LOWER = ['src/storage/', 'src/index/', 'src/disk/'];
 const UPPER = ['src/upload/', 'src/eviction/', 'src/monitoring/', 'src/http/'];
 

@@ -12,8 +12,8 @@ describe('parseSize', () => {
   });
   it('refuses nonsense', () => {
     expect(() => parseSize('12XB')).toThrow(/not a size/);
-    expect(() => parseSize(-1)).toThrow();
-    expect(() => parseSize('GiB')).toThrow();
+    expect(() => parseSize(-1)).toThrow(/non-negative number of bytes, got -1/);
+    expect(() => parseSize('GiB')).toThrow(/"GiB" is not a size/);
   });
 });
 
