@@ -71,7 +71,10 @@ describe('scheduled eviction (node-cron, every second)', () => {
 
     rmSync(lock);
     await until('a.bin to be evicted by age', () => !existsSync(path.join(files, 'pub/acme/scratch/a.bin')), server.output);
-    const run = logs().find((l) => l.message === 'eviction run' && l.reason === 'schedule' && (l.files ?? 0) > 0);
+    // The run logs after it removed the file, and the line crosses a pipe: wait for it too.
+    const evicted = (l: LogLine) => l.message === 'eviction run' && l.reason === 'schedule' && (l.files ?? 0) > 0;
+    await until('the eviction run to be logged', () => logs().some(evicted), server.output);
+    const run = logs().find(evicted);
     expect(run?.groups?.[0].reasons).toEqual({ 'max-age': 1 });
     expect(existsSync(path.join(files, 'pub/acme/docs/keep.bin'))).toBe(true);
     // The run released the lock it took.
