@@ -16,6 +16,7 @@ COPY src ./src
 COPY scripts ./scripts
 COPY bench ./bench
 COPY config ./config
+COPY static ./static
 RUN npm run build
 
 # Runtime: only production modules, compiled code and the default config.
@@ -31,6 +32,7 @@ COPY --from=build /app/package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/config ./config
+COPY --from=build /app/static ./static
 USER nanocdn
 VOLUME /var/nanocdn
 EXPOSE 8080

@@ -96,6 +96,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   }
   await guard.refresh(true);
   const scheduler = new EvictionScheduler(config.eviction.schedule, evictor, sweeper, logger.child({ module: 'eviction' }));
+  monitoring.attachSchedule(() => scheduler.nextRun());
   const watermark = new WatermarkTrigger(guard, evictor, config.disk.lowWatermarkPercent, logger.child({ module: 'eviction' }));
 
   const timers: NodeJS.Timeout[] = [];

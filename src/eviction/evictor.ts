@@ -8,7 +8,7 @@ import type { DiskGuard } from '../disk/disk-guard.js';
 import type { Classifier } from '../classes.js';
 import { parseName } from '../names.js';
 import { CandidateQueries } from './candidates.js';
-import { acquireEvictionLock, LockHeldError, type HeldLock } from './lock.js';
+import { acquireEvictionLock, evictionLockHolder, LockHeldError, type HeldLock } from './lock.js';
 import { RunLog } from './run-log.js';
 import type { EvictionReport, EvictionRun } from './report.js';
 import type { Victim } from './select-victims.js';
@@ -56,6 +56,16 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
   /** The last real run, of this process or another one (from the index), for /usage. */
   lastRun(): EvictionRun | null {
     return this.runLog.last();
+  }
+
+  /** The last `limit` real runs, newest first (status page). */
+  recentRuns(limit: number): EvictionRun[] {
+    return this.runLog.recent(limit);
+  }
+
+  /** The pid holding the eviction lock (this process while it runs), null when free. */
+  lockHolder(): number | null {
+    return this.current ? process.pid : evictionLockHolder(this.deps.dataDir);
   }
 
   /** Calls `listener` after each real run of this process (metrics). */

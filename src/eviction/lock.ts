@@ -34,6 +34,11 @@ function readHolder(file: string): number | null {
   }
 }
 
+/** The pid written in `<dataDir>/eviction.lock`, null when there is no lock (or no pid in it yet). */
+export function evictionLockHolder(dataDir: string): number | null {
+  return readHolder(path.join(dataDir, 'eviction.lock'));
+}
+
 /**
  * Takes `<dataDir>/eviction.lock` with O_EXCL and writes our pid into it, so
  * runs never overlap across processes (server, cleanup command). A lock whose

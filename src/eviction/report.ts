@@ -20,5 +20,9 @@ export interface EvictionRun {
  */
 export interface EvictionReport {
   lastRun(): EvictionRun | null;
+  /** The last `limit` runs, newest first. */
+  recentRuns(limit: number): EvictionRun[];
+  /** The pid of the process holding the eviction lock, null when no run holds it. */
+  lockHolder(): number | null;
   onRun(listener: (run: EvictionRun) => void): void;
 }

@@ -17,7 +17,7 @@ export class RunLog {
     this.stmts = {
       insert: db.prepare('INSERT INTO eviction_runs (at_ms, reason, files, bytes, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?)'),
       prune: db.prepare('DELETE FROM eviction_runs WHERE id <= (SELECT MAX(id) FROM eviction_runs) - 100'),
-      last: db.prepare<[], Row>('SELECT at_ms, reason, files, bytes, duration_ms, error FROM eviction_runs ORDER BY id DESC LIMIT 1'),
+      recent: db.prepare<[number], Row>('SELECT at_ms, reason, files, bytes, duration_ms, error FROM eviction_runs ORDER BY id DESC LIMIT ?'),
     };
   }
 
@@ -27,8 +27,13 @@ export class RunLog {
   }
 
   last(): EvictionRun | null {
-    const row = this.stmts.last.get();
-    if (!row) return null;
-    return { at: row.at_ms, files: row.files, bytes: row.bytes, durationMs: row.duration_ms, reason: row.reason, error: row.error };
+    return this.recent(1)[0] ?? null;
+  }
+
+  /** The last `limit` runs, newest first. */
+  recent(limit: number): EvictionRun[] {
+    return this.stmts.recent.all(limit).map((row) => ({
+      at: row.at_ms, files: row.files, bytes: row.bytes, durationMs: row.duration_ms, reason: row.reason, error: row.error,
+    }));
   }
 }

@@ -24,6 +24,11 @@ export class EvictionScheduler {
     void this.task.start();
   }
 
+  /** When the schedule fires next; null when not started. */
+  nextRun(): Date | null {
+    return this.task?.getNextRun() ?? null;
+  }
+
   /** One scheduled pass: stale tmp entries, then expiry, age, idle and size limits. */
   async tick(): Promise<void> {
     try {

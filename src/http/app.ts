@@ -5,6 +5,8 @@ import { errorHandler } from './error-handler.js';
 import { requestLog } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
 import { usageRoutes } from './routes/usage.js';
+import { usageHistoryRoutes } from './routes/usage-history.js';
+import { statusRoutes } from './routes/status.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { httpDuration } from './http-duration.js';
 import { uploadRoutes } from './routes/upload.js';
@@ -30,6 +32,8 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
   app.use(httpDuration(ctx.monitoring.metrics));
   app.use(healthRoutes(ctx, options.isShuttingDown ?? (() => false)));
   app.use(usageRoutes(ctx));
+  app.use(usageHistoryRoutes(ctx));
+  app.use(statusRoutes(ctx));
   app.use(metricsRoutes(ctx));
   app.use(adminRoutes(ctx));
   app.use(uploadRoutes(ctx));

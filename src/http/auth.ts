@@ -37,6 +37,27 @@ export class Authenticator {
     if (this.identify(req) === null) throw new HttpError('unauthorized');
   }
 
+  /**
+   * The rule of /usage, /metrics and /status (docs/monitoring.md): as
+   * require(), and HTTP Basic with a token as the password (any user name)
+   * is a token too, so a person opens /status in a plain browser. Every 401
+   * carries a Basic challenge, so the browser asks for it.
+   */
+  requireMonitoring(req: Request): void {
+    try {
+      const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.headers.authorization ?? '');
+      if (!basic) return this.require(req);
+      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon < 0 || !this.isToken(decoded.slice(colon + 1))) throw new HttpError('unauthorized', 'The password is not a valid token.');
+    } catch (err) {
+      if (err instanceof HttpError && err.code === 'unauthorized') {
+        throw new HttpError('unauthorized', err.message, err.details, { 'WWW-Authenticate': BASIC_CHALLENGE });
+      }
+      throw err;
+    }
+  }
+
   private isToken(token: string): boolean {
     const candidate = digest(token);
     // Compare against every token, always, so timing reveals nothing.
@@ -52,6 +73,9 @@ export class Authenticator {
     return this.trusted.check(address, isIPv6(address) ? 'ipv6' : 'ipv4');
   }
 }
+
+/** The browser prompts for a user name and password; the password is a token. */
+const BASIC_CHALLENGE = 'Basic realm="nanocdn monitoring (password: a token)", charset="UTF-8"';
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();

@@ -5,7 +5,8 @@ import type { NodeMetrics, RouteLabel } from '../monitoring/metrics.js';
 function routeLabel(req: Request): RouteLabel {
   const p = req.path;
   if (p.startsWith('/upload/')) return 'upload';
-  if (p === '/usage') return 'usage';
+  if (p === '/usage' || p === '/usage/history') return 'usage';
+  if (p === '/status' || p.startsWith('/status/')) return 'status';
   if (p === '/metrics') return 'metrics';
   if (p === '/healthz' || p === '/readyz') return 'health';
   if (p === '/admin' || p.startsWith('/admin/')) return 'admin';

@@ -35,38 +35,61 @@ export interface AlertPolicy {
 
 export const DEFAULT_ALERT_POLICY: AlertPolicy = { fillHorizonHours: 24, tenantGrowthMinRatio: 0.5 };
 
+/** Hours to full at or under which "disk full in N h" is critical rather than a warning. */
+const CRITICAL_FILL_HOURS = 6;
+
 /**
- * Plain sentences for what is wrong right now, most urgent first; empty when
- * all is well. Pure: the same input always gives the same sentences.
+ * One alert sentence and how bad it is: `critical` when writes are refused
+ * for everyone now or within CRITICAL_FILL_HOURS (disk inside the reserve,
+ * insufficient_storage refusals, full within 6 h), `warning` otherwise.
  */
+export interface Alert {
+  severity: 'critical' | 'warning';
+  text: string;
+}
+
+/** The sentences of alertList(), in the same order (GET /usage `alerts`). */
 export function alertsFor(input: AlertInput, policy: AlertPolicy = DEFAULT_ALERT_POLICY): string[] {
-  const alerts: string[] = [];
+  return alertList(input, policy).map((alert) => alert.text);
+}
+
+/**
+ * What is wrong right now, critical first, then in the order below; empty
+ * when all is well. Pure: the same input always gives the same alerts.
+ */
+export function alertList(input: AlertInput, policy: AlertPolicy = DEFAULT_ALERT_POLICY): Alert[] {
+  const alerts: Alert[] = [];
+  const critical = (text: string) => alerts.push({ severity: 'critical', text });
+  const warning = (text: string) => alerts.push({ severity: 'warning', text });
   const { disk, fillRate } = input;
   if (disk.state === 'critical') {
-    alerts.push(`disk critical: ${formatBytes(disk.freeBytes)} free, below the ${formatBytes(disk.reserveBytes)} reserve — writes refused`);
+    critical(`disk critical: ${formatBytes(disk.freeBytes)} free, below the ${formatBytes(disk.reserveBytes)} reserve — writes refused`);
   } else if (disk.state === 'warning') {
     // The guard stays in warning from the high watermark down to the low one (hysteresis).
-    alerts.push(`disk ${disk.usedPercent.toFixed(1)} % used (warning from ${input.highWatermarkPercent} % until below ${input.lowWatermarkPercent} %) — evicting evictable classes`);
+    warning(`disk ${disk.usedPercent.toFixed(1)} % used (warning from ${input.highWatermarkPercent} % until below ${input.lowWatermarkPercent} %) — evicting evictable classes`);
   }
   if (disk.state !== 'critical' && fillRate.hoursToFull !== null && fillRate.bytesPerHour !== null &&
       fillRate.hoursToFull <= policy.fillHorizonHours) {
-    alerts.push(`disk full in ${fillRate.hoursToFull.toFixed(1)} h at ${formatBytes(fillRate.bytesPerHour)}/h`);
+    (fillRate.hoursToFull <= CRITICAL_FILL_HOURS ? critical : warning)(
+      `disk full in ${fillRate.hoursToFull.toFixed(1)} h at ${formatBytes(fillRate.bytesPerHour)}/h`);
   }
   if (input.refusals.count > 0) {
     const reasons = Object.entries(input.refusals.byReason).sort((a, b) => b[1] - a[1])
       .map(([reason, n]) => `${reason} ${count(n)}`).join(', ');
-    alerts.push(`${plural(input.refusals.count, 'write')} refused in the last 15 min (${reasons})`);
+    (input.refusals.byReason.insufficient_storage ? critical : warning)(
+      `${plural(input.refusals.count, 'write')} refused in the last 15 min (${reasons})`);
   }
-  alerts.push(...tenantAlerts(input, policy));
+  for (const text of tenantAlerts(input, policy)) warning(text);
   const { tmp } = input;
   if (tmp.oldestSeconds !== null && tmp.oldestSeconds * 1000 > input.tmpMaxAgeMs) {
-    alerts.push(`tmp holds ${plural(tmp.files, 'file')} (${formatBytes(tmp.bytes)}), the oldest ${formatAge(tmp.oldestSeconds * 1000)} old: ` +
+    warning(`tmp holds ${plural(tmp.files, 'file')} (${formatBytes(tmp.bytes)}), the oldest ${formatAge(tmp.oldestSeconds * 1000)} old: ` +
       `uploads older than ${formatAge(input.tmpMaxAgeMs)} are not being swept`);
   }
   if (input.lastEviction?.error) {
-    alerts.push(`eviction failed at ${clock(input.lastEviction.at)}: ${input.lastEviction.error}`);
+    warning(`eviction failed at ${clock(input.lastEviction.at)}: ${input.lastEviction.error}`);
   }
-  return alerts;
+  // Stable: within a severity the order above stays.
+  return [...alerts.filter((a) => a.severity === 'critical'), ...alerts.filter((a) => a.severity === 'warning')];
 }
 
 function tenantAlerts(input: AlertInput, policy: AlertPolicy): string[] {

@@ -5,7 +5,7 @@ import type { RefusalLog } from './refusal-log.js';
 import type { UsageReport } from './usage-report.js';
 
 /** Route labels of the HTTP duration histogram: a fixed, small set. */
-export const ROUTE_LABELS = ['upload', 'download', 'delete', 'usage', 'metrics', 'health', 'admin', 'other'] as const;
+export const ROUTE_LABELS = ['upload', 'download', 'delete', 'usage', 'status', 'metrics', 'health', 'admin', 'other'] as const;
 export type RouteLabel = (typeof ROUTE_LABELS)[number];
 
 /** Upload refusals that count as "writes refused" (capacity and limits, not client mistakes). */
@@ -68,6 +68,7 @@ export class NodeMetrics implements UploadObserver {
 
   uploadFinished(outcome: UploadOutcome, code?: string): void {
     this.uploads.inc({ result: outcome });
+    this.refusals.noteUpload(outcome);
     if (outcome === 'refused' && code && (REFUSAL_REASONS as readonly string[]).includes(code)) {
       this.refused.inc({ reason: code });
       this.refusals.note(code);

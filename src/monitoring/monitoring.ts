@@ -33,6 +33,11 @@ export class Monitoring {
     eviction.onRun((run) => this.metrics.evictionFinished(run));
   }
 
+  /** The eviction schedule's next run, for /usage `eviction.nextRunAt`. */
+  attachSchedule(nextRun: () => Date | null): void {
+    this.usage.attachSchedule(nextRun);
+  }
+
   /** Records one used-space sample (and, once an hour, per-tenant totals) into the index. */
   async sample(): Promise<void> {
     const snap = await this.deps.guard.refresh();

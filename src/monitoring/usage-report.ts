@@ -3,24 +3,43 @@ import type { Config } from '../config/schema.js';
 import type { DiskGuard, DiskState } from '../disk/disk-guard.js';
 import type { Classifier } from '../classes.js';
 import type { Storage } from '../storage/storage.js';
-import { alertsFor, DEFAULT_ALERT_POLICY, type AlertPolicy } from './alerts.js';
+import { alertList, DEFAULT_ALERT_POLICY, type Alert, type AlertPolicy } from './alerts.js';
 import type { EvictionReport } from '../eviction/report.js';
 import { fitFillRate, type FillRate, type FillRateOptions } from './fill-rate.js';
-import type { RefusalLog } from './refusal-log.js';
+import type { RefusalLog, WriteCounts } from './refusal-log.js';
 import type { UsageHistory } from './usage-history.js';
 
 /** The GET /usage document (docs/design.md §8). */
 export interface UsageReport {
-  disk: { path: string; totalBytes: number; freeBytes: number; usedBytes: number; usedPercent: number; reserveBytes: number };
+  disk: {
+    path: string; totalBytes: number; freeBytes: number; usedBytes: number; usedPercent: number; reserveBytes: number;
+    highWatermarkPercent: number; lowWatermarkPercent: number;
+  };
   status: DiskState;
   writable: boolean;
+  /** What one more upload may use now: free − reserve − held by uploads in flight (never negative). */
+  headroomBytes: number;
   inflight: { uploads: number; reservedBytes: number };
   tmp: { files: number; bytes: number; oldestSeconds: number | null };
   classes: { class: string; files: number; bytes: number; quotaBytes: number | null }[];
-  tenants: { tenant: string; files: number; bytes: number; growth24hBytes: number | null }[];
+  tenants: {
+    tenant: string; files: number; bytes: number; growth24hBytes: number | null;
+    /** Per class the tenant stores in: files, bytes and the class's maxBytesPerTenant (null: no quota). */
+    classes: { class: string; files: number; bytes: number; quotaBytes: number | null }[];
+  }[];
   fillRate: FillRate;
   lastEviction: { at: string; files: number; bytes: number; durationMs: number; reason: string } | null;
+  /** Uploads and refusals of this process over 15 min and 24 h. */
+  writes: { last15m: WriteCounts; last24h: WriteCounts };
+  /** The last runs (any process), the next scheduled one, the lock holder. */
+  eviction: {
+    runs: { at: string; reason: string; files: number; bytes: number; durationMs: number; error: string | null }[];
+    nextRunAt: string | null;
+    lockHolderPid: number | null;
+  };
   alerts: string[];
+  /** The alerts with their severity, in the same order: critical first. */
+  alertDetails: Alert[];
 }
 
 export interface UsageReporterDeps {
@@ -39,6 +58,9 @@ export interface UsageReporterDeps {
 }
 
 const FILL_WINDOW_MS = 6 * 3_600_000;
+const MINUTE_MS = 60_000;
+/** Eviction runs listed in /usage `eviction.runs`. */
+const RECENT_RUNS = 5;
 
 /**
  * Builds /usage from what is already counted: the disk guard's snapshot, the
@@ -47,6 +69,7 @@ const FILL_WINDOW_MS = 6 * 3_600_000;
  */
 export class UsageReporter {
   private eviction: EvictionReport | null = null;
+  private nextScheduledRun: () => Date | null = () => null;
   private readonly stmts;
 
   constructor(private readonly deps: UsageReporterDeps) {
@@ -55,12 +78,19 @@ export class UsageReporter {
         'SELECT class, SUM(files) AS files, SUM(bytes) AS bytes FROM totals GROUP BY class'),
       topTenants: deps.db.prepare<[number], { tenant: string; files: number; bytes: number }>(
         'SELECT tenant, SUM(files) AS files, SUM(bytes) AS bytes FROM totals GROUP BY tenant ORDER BY bytes DESC, tenant LIMIT ?'),
+      tenantClasses: deps.db.prepare<[string], { class: string; files: number; bytes: number }>(
+        'SELECT class, files, bytes FROM totals WHERE tenant = ? ORDER BY class'),
     };
   }
 
   /** Eviction reports its runs here once the engine exists. */
   attachEviction(eviction: EvictionReport): void {
     this.eviction = eviction;
+  }
+
+  /** The eviction schedule tells when it fires next. */
+  attachSchedule(nextRun: () => Date | null): void {
+    this.nextScheduledRun = nextRun;
   }
 
   async build(): Promise<UsageReport> {
@@ -80,6 +110,9 @@ export class UsageReporter {
     const baseline = deps.history.growthBaseline(now);
     const tenants = this.stmts.topTenants.all(deps.config.usage.topTenants).map((row) => ({
       ...row, growth24hBytes: baseline ? row.bytes - baseline.bytesOf(row.tenant) : null,
+      classes: this.stmts.tenantClasses.all(row.tenant).map((c) => ({
+        ...c, quotaBytes: deps.classifier.classes.get(c.class)?.maxBytesPerTenant ?? null,
+      })),
     }));
     // All stored bytes are the sum of the per-class rows already read: no second query.
     const storedBytes = [...stored.values()].reduce((sum, row) => sum + row.bytes, 0);
@@ -90,7 +123,7 @@ export class UsageReporter {
     const fillRate = fitFillRate(samples, snap.freeBytes - snap.reserveBytes, { windowMs: FILL_WINDOW_MS, ...deps.fillRate });
 
     const run = this.eviction?.lastRun() ?? null;
-    const alerts = alertsFor({
+    const alerts = alertList({
       nowMs: now,
       disk: snap,
       highWatermarkPercent: deps.config.disk.highWatermarkPercent,
@@ -106,9 +139,11 @@ export class UsageReporter {
       disk: {
         path: deps.config.dataDir, totalBytes: snap.totalBytes, freeBytes: snap.freeBytes, usedBytes: snap.usedBytes,
         usedPercent: Number(snap.usedPercent.toFixed(2)), reserveBytes: snap.reserveBytes,
+        highWatermarkPercent: deps.config.disk.highWatermarkPercent, lowWatermarkPercent: deps.config.disk.lowWatermarkPercent,
       },
       status: snap.state,
       writable: snap.state !== 'critical',
+      headroomBytes: Math.max(0, snap.freeBytes - snap.reserveBytes - snap.reservedBytes),
       inflight: { uploads: deps.inflightUploads(), reservedBytes: snap.reservedBytes },
       tmp,
       classes,
@@ -117,7 +152,16 @@ export class UsageReporter {
       lastEviction: run && {
         at: new Date(run.at).toISOString(), files: run.files, bytes: run.bytes, durationMs: run.durationMs, reason: run.reason,
       },
-      alerts,
+      writes: { last15m: deps.refusals.writes(15 * MINUTE_MS), last24h: deps.refusals.writes(24 * 60 * MINUTE_MS) },
+      eviction: {
+        runs: (this.eviction?.recentRuns(RECENT_RUNS) ?? []).map((r) => ({
+          at: new Date(r.at).toISOString(), reason: r.reason, files: r.files, bytes: r.bytes, durationMs: r.durationMs, error: r.error,
+        })),
+        nextRunAt: this.nextScheduledRun()?.toISOString() ?? null,
+        lockHolderPid: this.eviction?.lockHolder() ?? null,
+      },
+      alerts: alerts.map((alert) => alert.text),
+      alertDetails: alerts,
     };
   }
 }

@@ -58,10 +58,12 @@ describe('GET /usage on a populated node', () => {
   });
   afterAll(() => node.close());
 
-  it('has exactly the fields of docs/design.md §8, with their types', async () => {
+  it('has exactly the fields of docs/design.md §8 and docs/monitoring.md, with their types', async () => {
     const report = await usage(node);
-    expect(Object.keys(report).sort()).toEqual(['alerts', 'classes', 'disk', 'fillRate', 'inflight', 'lastEviction', 'status', 'tenants', 'tmp', 'writable']);
-    expect(Object.keys(report.disk).sort()).toEqual(['freeBytes', 'path', 'reserveBytes', 'totalBytes', 'usedBytes', 'usedPercent']);
+    expect(Object.keys(report).sort()).toEqual(['alertDetails', 'alerts', 'classes', 'disk', 'eviction', 'fillRate', 'headroomBytes', 'inflight',
+      'lastEviction', 'status', 'tenants', 'tmp', 'writable', 'writes']);
+    expect(Object.keys(report.disk).sort()).toEqual(['freeBytes', 'highWatermarkPercent', 'lowWatermarkPercent', 'path', 'reserveBytes',
+      'totalBytes', 'usedBytes', 'usedPercent']);
     expect(report.disk.path).toBe(node.dataDir);
     for (const key of ['totalBytes', 'freeBytes', 'usedBytes', 'usedPercent', 'reserveBytes'] as const) expect(typeof report.disk[key]).toBe('number');
     expect(report.disk.totalBytes).toBeGreaterThan(0);
@@ -73,7 +75,11 @@ describe('GET /usage on a populated node', () => {
     expect(report.classes.map((c) => Object.keys(c).sort())).toEqual(report.classes.map(() => ['bytes', 'class', 'files', 'quotaBytes']));
     expect(report.classes.map((c) => c.class).sort()).toEqual(['cache', 'default']);
     expect(report.classes.find((c) => c.class === 'cache')).toEqual({ class: 'cache', files: 3, bytes: 90 * KiB, quotaBytes: null });
-    expect(report.tenants[0]).toEqual({ tenant: 'acme', files: 3, bytes: 55 * KiB, growth24hBytes: 0 });
+    expect(report.tenants[0]).toEqual({
+      tenant: 'acme', files: 3, bytes: 55 * KiB, growth24hBytes: 0,
+      // Per class with the class's maxBytesPerTenant (the shipped cache class: 5 GiB; default: none).
+      classes: [{ class: 'cache', files: 2, bytes: 50 * KiB, quotaBytes: 5 * GiB }, { class: 'default', files: 1, bytes: 5 * KiB, quotaBytes: null }],
+    });
     expect(report.tenants.map((t) => t.tenant)).toEqual(['acme', 'globex', '-']);
     expect(Object.keys(report.fillRate).sort()).toEqual(['bytesPerHour', 'hoursToFull']);
     expect(report.fillRate).toEqual({ bytesPerHour: null, hoursToFull: null });
@@ -98,7 +104,7 @@ describe('GET /usage on a populated node', () => {
     try {
       other.put({ name: 'pub/hooli/x.bin', tenant: 'hooli', class: 'default', size: 3 * GiB, sha256: '0'.repeat(64), createdMs: 1, accessedMs: 1, expiresMs: null });
       const after = await usage(node);
-      expect(after.tenants[0]).toEqual({ tenant: 'hooli', files: 1, bytes: 3 * GiB, growth24hBytes: 3 * GiB });
+      expect(after.tenants[0]).toMatchObject({ tenant: 'hooli', files: 1, bytes: 3 * GiB, growth24hBytes: 3 * GiB });
       const defaultBefore = before.classes.find((c) => c.class === 'default')!;
       expect(after.classes.find((c) => c.class === 'default')).toEqual({ ...defaultBefore, files: defaultBefore.files + 1, bytes: defaultBefore.bytes + 3 * GiB });
       other.remove('pub/hooli/x.bin');
@@ -111,7 +117,7 @@ describe('GET /usage on a populated node', () => {
   it('lastEviction and "eviction failed" come from the eviction report', async () => {
     let last: EvictionRun | null = null;
     const listeners: ((run: EvictionRun) => void)[] = [];
-    const eviction: EvictionReport = { lastRun: () => last, onRun: (l) => { listeners.push(l); } };
+    const eviction: EvictionReport = { lastRun: () => last, recentRuns: () => (last ? [last] : []), lockHolder: () => null, onRun: (l) => { listeners.push(l); } };
     node.ctx.monitoring.attachEviction(eviction);
     last = { at: Date.UTC(2026, 10, 27, 4, 15), files: 12, bytes: 3 * KiB, durationMs: 41, reason: 'schedule', error: 'EACCES' };
     const report = await usage(node);
@@ -135,8 +141,10 @@ describe('GET /usage after an eviction run', () => {
     const run = await request(node.app).post('/admin/evict').expect(200);
     expect(run.body.files).toBe(3);
     const report = await expectTotalsMatchDisk(node);
-    expect(report.tenants).toEqual([{ tenant: 'acme', files: 1, bytes: 9 * KiB, growth24hBytes: null }]);
+    expect(report.tenants).toMatchObject([{ tenant: 'acme', files: 1, bytes: 9 * KiB, growth24hBytes: null }]);
     expect(report.lastEviction).toMatchObject({ at: new Date(clock).toISOString(), files: 3, bytes: 6 * KiB, reason: 'admin' });
+    expect(report.eviction.runs).toEqual([{ ...report.lastEviction, error: null }]);
+    expect(report.eviction.lockHolderPid).toBeNull();
     expect(typeof report.lastEviction!.durationMs).toBe('number');
     const metrics = (await request(node.app).get('/metrics').expect(200)).text;
     expect(metrics).toContain('nanocdn_evicted_files_total{reason="max-age"} 3');
@@ -183,7 +191,7 @@ describe('GET /usage alerts', () => {
     await put(node, 'pub/globex/g.bin', 50 * KiB).expect(201);
     // The baseline says acme held 20 KiB and globex 50 KiB a day ago (the files above are "now").
     const report = await usage(node);
-    expect(report.tenants).toEqual([
+    expect(report.tenants).toMatchObject([
       { tenant: 'acme', files: 1, bytes: 80 * KiB, growth24hBytes: 60 * KiB },
       { tenant: 'globex', files: 1, bytes: 50 * KiB, growth24hBytes: 0 },
     ]);
@@ -235,7 +243,7 @@ describe('usage history', () => {
       const second = await testNode({ dataDir, readDisk: disk, storage: first.ctx.storage });
       const after = await usage(second);
       await second.close();
-      expect(after.tenants).toEqual([{ tenant: 'acme', files: 1, bytes: 10 * KiB, growth24hBytes: 8 * KiB }]);
+      expect(after.tenants).toMatchObject([{ tenant: 'acme', files: 1, bytes: 10 * KiB, growth24hBytes: 8 * KiB }]);
       // The same history; only "now" (the last point of the fit) moved on.
       expect(before.fillRate.hoursToFull).toBe(40);
       expect(after.fillRate.hoursToFull).toBe(40);
@@ -264,5 +272,38 @@ describe('GET /usage access', () => {
   it('trusted networks read it without a token', async () => {
     node = await testNode();
     await request(node.app).get('/usage').expect(200);
+  });
+});
+
+describe('GET /usage: the figures of the status page', () => {
+  let node: TestNode | undefined;
+  afterEach(async () => { await node?.close(); node = undefined; });
+
+  it('headroom, watermarks, uploads and refusals over 15 min and 24 h, the next scheduled eviction', async () => {
+    node = await testNode({
+      readDisk: fakeDisk(100 * GiB, 40 * GiB),
+      config: { durability: 'none', upload: { maxBytes: '1KiB' }, disk: { minFreeBytes: '10GiB', minFreePercent: 0, highWatermarkPercent: 85, lowWatermarkPercent: 75 } },
+    });
+    await put(node, 'pub/acme/a.bin', 512).expect(201);
+    await put(node, 'pub/acme/a.bin', 512).expect(409);
+    await put(node, 'pub/acme/b.bin', 2 * KiB).expect(413);
+    const report = await usage(node);
+    expect(report.disk).toMatchObject({ highWatermarkPercent: 85, lowWatermarkPercent: 75, reserveBytes: 10 * GiB });
+    expect(report.headroomBytes).toBe(report.disk.freeBytes - 10 * GiB);
+    const counted = { uploads: { created: 1, exists: 1, refused: 1, failed: 0 }, refused: { count: 1, byReason: { upload_too_large: 1 } } };
+    expect(report.writes.last15m).toMatchObject(counted);
+    expect(report.writes.last24h).toMatchObject(counted);
+    // The node began a moment ago: the 24 h window is counted since then.
+    expect(Date.now() - report.writes.last24h.sinceMs).toBeLessThan(60_000);
+    expect(report.alertDetails).toEqual([{ severity: 'warning', text: '1 write refused in the last 15 min (upload_too_large 1)' }]);
+    expect(report.eviction).toEqual({ runs: [], nextRunAt: null, lockHolderPid: null });
+
+    // The schedule starts with the background work (close() stops it).
+    node.runtime.startBackground();
+    const next = Date.parse((await usage(node)).eviction.nextRunAt!);
+    // eviction.schedule "*/15 * * * *": the next quarter hour.
+    expect(next % (15 * 60_000)).toBe(0);
+    expect(next - Date.now()).toBeGreaterThan(0);
+    expect(next - Date.now()).toBeLessThanOrEqual(15 * 60_000);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alertsFor, formatAge, type AlertInput } from '../../src/monitoring/alerts.js';
+import { alertList, alertsFor, formatAge, type AlertInput } from '../../src/monitoring/alerts.js';
 import { RefusalLog } from '../../src/monitoring/refusal-log.js';
 
 const GiB = 1024 ** 3;
@@ -88,6 +88,35 @@ describe('alertsFor', () => {
   });
 });
 
+describe('alertList: severities, critical first', () => {
+  it('writes refused for everyone now or soon are critical; the rest are warnings, in their usual order', () => {
+    const input = healthy();
+    input.disk = { ...input.disk, usedPercent: 87.25, state: 'warning' };
+    input.fillRate = { bytesPerHour: 3.1 * GiB, hoursToFull: 5.2 };
+    input.refusals = { count: 3, byReason: { quota_exceeded: 3 } };
+    input.tmp = { files: 1, bytes: 4096, oldestSeconds: 3 * 3600 };
+    expect(alertList(input).map((a) => `${a.severity}: ${a.text.split(' ').slice(0, 3).join(' ')}`)).toEqual([
+      'critical: disk full in',
+      'warning: disk 87.3 %',
+      'warning: 3 writes refused',
+      'warning: tmp holds 1',
+    ]);
+    input.fillRate = { bytesPerHour: 0.5 * GiB, hoursToFull: 12 };
+    input.refusals = { count: 3, byReason: { quota_exceeded: 1, insufficient_storage: 2 } };
+    expect(alertList(input).map((a) => a.severity)).toEqual(['critical', 'warning', 'warning', 'warning']);
+    expect(alertList(input)[0].text).toBe('3 writes refused in the last 15 min (insufficient_storage 2, quota_exceeded 1)');
+    expect(alertsFor(input)).toEqual(alertList(input).map((a) => a.text));
+  });
+
+  it('a critical disk is critical and first', () => {
+    const input = healthy();
+    input.disk = { ...input.disk, freeBytes: 1.2 * GiB, reserveBytes: 5 * GiB, usedPercent: 99.9, state: 'critical' };
+    input.lastEviction = { at: NOW, error: 'ENOSPC' };
+    expect(alertList(input).map((a) => a.severity)).toEqual(['critical', 'warning']);
+    expect(alertList(input)[0].text).toMatch(/^disk critical/);
+  });
+});
+
 describe('RefusalLog (the "in the last 15 min" count)', () => {
   it('counts by reason and forgets refusals older than 15 minutes', () => {
     let now = NOW;
@@ -101,5 +130,27 @@ describe('RefusalLog (the "in the last 15 min" count)', () => {
     expect(log.recent()).toEqual({ count: 2, byReason: { insufficient_storage: 1, quota_exceeded: 1 } });
     now += 15 * 60_000;
     expect(log.recent()).toEqual({ count: 0, byReason: {} });
+  });
+});
+
+describe('RefusalLog.writes (uploads and refusals over 15 min and 24 h)', () => {
+  it('counts uploads by result and refusals by reason per window, and says since when', () => {
+    let now = NOW;
+    const log = new RefusalLog(() => now);
+    log.noteUpload('created');
+    log.noteUpload('refused');
+    log.note('quota_exceeded');
+    now += 3 * 3_600_000;
+    log.noteUpload('created');
+    log.noteUpload('exists');
+    expect(log.writes(15 * 60_000)).toEqual({
+      uploads: { created: 1, exists: 1, refused: 0, failed: 0 }, refused: { count: 0, byReason: {} }, sinceMs: now - 14 * 60_000 - (now % 60_000),
+    });
+    // Younger than the window: counted since the log began.
+    expect(log.writes(24 * 3_600_000)).toEqual({
+      uploads: { created: 2, exists: 1, refused: 1, failed: 0 }, refused: { count: 1, byReason: { quota_exceeded: 1 } }, sinceMs: NOW,
+    });
+    now += 22 * 3_600_000; // the first minute is 25 h old
+    expect(log.writes(24 * 3_600_000).uploads).toEqual({ created: 1, exists: 1, refused: 0, failed: 0 });
   });
 });

@@ -1,12 +1,12 @@
 import type { Router } from 'express';
 import express from 'express';
 import type { NodeContext } from '../../context.js';
+import { monitoringAccess } from '../monitoring-access.js';
 
-/** GET /metrics: Prometheus text; gauges from the same report as /usage. Tokens or trusted networks unless monitoring.public. */
+/** GET /metrics: Prometheus text; gauges from the same report as /usage. Under the monitoring access rule. */
 export function metricsRoutes(ctx: NodeContext): Router {
   const router = express.Router();
-  router.get('/metrics', async (req, res) => {
-    if (!ctx.config.monitoring.public) ctx.auth.require(req);
+  router.get('/metrics', monitoringAccess(ctx), async (_req, res) => {
     const { usage, metrics } = ctx.monitoring;
     const body = await metrics.render(await usage.build());
     res.setHeader('Cache-Control', 'no-store');

@@ -1,12 +1,12 @@
 import type { Router } from 'express';
 import express from 'express';
 import type { NodeContext } from '../../context.js';
+import { monitoringAccess } from '../monitoring-access.js';
 
-/** GET /usage: the one answer that says what is wrong (docs/design.md §8). Tokens or trusted networks unless monitoring.public. */
+/** GET /usage: the one answer that says what is wrong (docs/design.md §8), under the monitoring access rule. */
 export function usageRoutes(ctx: NodeContext): Router {
   const router = express.Router();
-  router.get('/usage', async (req, res) => {
-    if (!ctx.config.monitoring.public) ctx.auth.require(req);
+  router.get('/usage', monitoringAccess(ctx), async (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     res.json(await ctx.monitoring.usage.build());
   });

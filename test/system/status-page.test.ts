@@ -1,0 +1,218 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageHistory } from '../../src/monitoring/usage-history.js';
+import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { canMountTmpfs, hasTool, mountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
+
+/**
+ * The status page in a real headless Chromium (Debian's, driven by
+ * puppeteer-core: nothing is downloaded), against the built node on a real
+ * tmpfs: the words, the alerts, the chart, no console errors, no failed
+ * requests; then the same node on a full disk.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const canRun = requirement('chromium', existsSync(CHROMIUM), 'apt-get install chromium; .ci/run does') &&
+  requirement('root + mount (tmpfs)', canMountTmpfs(), 'run as root') &&
+  requirement('dd', hasTool('dd'), 'install coreutils');
+
+const MiB = 1 << 20;
+const HOUR = 3_600_000;
+const SHOTS = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-status-shots-'));
+
+const usedOf = async (dir: string) => { const st = await fsp.statfs(dir); return (st.blocks - st.bavail) * st.bsize; };
+const sizeOf = async (dir: string) => { const st = await fsp.statfs(dir); return st.blocks * st.bsize; };
+
+async function put(server: SpawnedServer, name: string, bytes: number): Promise<number> {
+  try {
+    const res = await fetch(`${server.url}/upload/${name}`, { method: 'PUT', body: Buffer.alloc(bytes, 7) });
+    return res.status;
+  } catch (err) {
+    throw new Error(`PUT ${name} failed (${(err as Error).message}); the node printed:\n${server.output()}`);
+  }
+}
+
+/** What went wrong while the page ran: console errors, page errors, failed or refused requests. */
+function watch(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
+  page.on('pageerror', (err) => problems.push(`page error: ${(err as Error).message}`));
+  page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
+  page.on('response', (res) => { if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`); });
+  return problems;
+}
+
+/** The page as a person reads it: state word, alert lines, chart points. */
+async function readPage(page: Page) {
+  return page.evaluate(() => {
+    const line = document.querySelector<SVGPolylineElement>('#history polyline.used-line');
+    return {
+      state: document.getElementById('state')!.textContent,
+      alerts: [...document.querySelectorAll('#alerts li')].map((li) => li.textContent),
+      forecast: document.getElementById('forecast')!.textContent,
+      chartPoints: line ? line.getAttribute('points')!.trim().split(/\s+/).length : 0,
+      dataPoints: line ? Number(line.dataset.points) : 0,
+      freshness: document.getElementById('freshness')!.textContent,
+      stale: document.body.classList.contains('stale'),
+      tenants: [...document.querySelectorAll('#tenants tbody th')].map((th) => th.textContent),
+      text: document.body.innerText,
+    };
+  });
+}
+
+async function shoot(page: Page, name: string, width: number, dark = false): Promise<string> {
+  await page.setViewport({ width, height: 900 });
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: dark ? 'dark' : 'light' }]);
+  // The charts redraw to the new width (status.js waits 100 ms after a resize).
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  const file = path.join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/**
+ * A node on a 256 MiB tmpfs: other data on the disk, three tenants, 48 h of
+ * history that began to climb 6 h ago, a few writes since the node started.
+ */
+async function populatedNode(tmpfs: Tmpfs): Promise<SpawnedServer> {
+  const dataDir = path.join(tmpfs.dir, 'data');
+  mkdirSync(dataDir);
+  // Something else on the same filesystem (as on the outage night): 90 MiB.
+  spawnSync('dd', ['if=/dev/zero', `of=${path.join(tmpfs.dir, 'other.bin')}`, 'bs=1M', 'count=90'], { stdio: 'ignore' });
+  const config = { durability: 'none', upload: { maxBytes: '4MiB' }, disk: { minFreeBytes: '24MiB', minFreePercent: 0 } };
+  // The injected history ends where the disk is before the first node starts (each start records a sample).
+  const historyEnd = Date.now();
+  const total = await sizeOf(tmpfs.dir);
+  const usedThen = await usedOf(tmpfs.dir);
+  const first = await spawnServer({ dataDir, config });
+  for (let i = 0; i < 14; i++) expect(await put(first, `pub/acme/cachedtickets/ticket-${i}.pdf`, MiB)).toBe(201);
+  for (let i = 0; i < 3; i++) expect(await put(first, `pub/globex/exports/report-${i}.csv`, 2 * MiB)).toBe(201);
+  expect(await put(first, 'priv/initech/invoices/inv-1.pdf', 512 * 1024)).toBe(201);
+  expect((await fetch(`${first.url}/admin/evict`, { method: 'POST' })).status).toBe(200);
+  expect(await first.stop()).toBe(0);
+
+  // History through the node's own UsageHistory on its index, while no node runs: flat for 42 h,
+  // then climbing for 6 h at a rate that reaches the reserve about 14 h after the first start.
+  const rate = (total - 24 * MiB - usedThen) / 14;
+  const db = new Database(path.join(dataDir, 'index.sqlite'));
+  try {
+    const history = new UsageHistory(db);
+    // What the tenants held a day ago; first, since record() notes the totals of each hour it first sees (the first row wins).
+    const dayAgo = Date.now() - 24 * HOUR;
+    for (const [tenant, bytes] of [['acme', 0], ['globex', 5 * MiB], ['initech', 512 * 1024]] as const) history.recordTenant(dayAgo, tenant, bytes);
+    for (let k = 287; k >= 1; k--) {
+      const hoursAgo = k / 6;
+      const wiggle = hoursAgo > 6 ? Math.sin(hoursAgo / 2) * 1.5 * MiB - (hoursAgo - 6) * 0.05 * MiB : 0;
+      history.record(historyEnd - k * 10 * 60_000, Math.round(usedThen - rate * Math.min(hoursAgo, 6) + wiggle));
+    }
+  } finally {
+    db.close();
+  }
+
+  const server = await spawnServer({ dataDir, config });
+  for (let i = 0; i < 2; i++) expect(await put(server, `pub/globex/exports/small-${i}.csv`, 64 * 1024)).toBe(201);
+  expect(await put(server, 'pub/acme/cachedtickets/ticket-0.pdf', MiB)).toBe(409);
+  expect(await put(server, 'pub/acme/cachedtickets/huge.pdf', 5 * MiB)).toBe(413);
+  return server;
+}
+
+describe.skipIf(!canRun)('status page in headless Chromium', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking'],
+    });
+    console.log(`status page screenshots: ${SHOTS}`);
+  }, 60_000);
+  afterAll(async () => { await browser?.close(); });
+
+  describe('a node with data', () => {
+    let tmpfs: Tmpfs;
+    let server: SpawnedServer;
+    beforeAll(async () => {
+      tmpfs = mountTmpfs(256);
+      server = await populatedNode(tmpfs);
+    }, 60_000);
+    afterAll(async () => { await server?.stop(); tmpfs?.unmount(); });
+
+    it('says the state and the alerts in words, draws every history point, with no console error or failed request', async () => {
+      const page = await browser.newPage();
+      const problems = watch(page);
+      await page.setViewport({ width: 1100, height: 900 });
+      await page.goto(`${server.url}/status`, { waitUntil: 'networkidle0' });
+      await page.waitForSelector('#history polyline.used-line');
+      const usage = await (await fetch(`${server.url}/usage`)).json() as { status: string; alerts: string[]; alertDetails: { severity: string; text: string }[] };
+      const history = await (await fetch(`${server.url}/usage/history?hours=48`)).json() as { points: unknown[] };
+      const seen = await readPage(page);
+
+      expect(seen.state).toBe(usage.status.toUpperCase());
+      expect(usage.status).toBe('ok');
+      expect(seen.alerts).toEqual(usage.alertDetails.map((a) => `${a.severity === 'critical' ? '✖' : '▲'} ${a.severity.toUpperCase()} ${a.text}`));
+      expect(usage.alerts).toEqual(expect.arrayContaining([
+        expect.stringMatching(/^disk full in \d+\.\d h at /),
+        '1 write refused in the last 15 min (upload_too_large 1)',
+        expect.stringMatching(/^tenant acme grew 14\.0 MiB in 24 h/),
+      ]));
+      // 287 injected samples (47.8 h) and the nodes' own (one at each start, one a minute), each one point of the line.
+      expect(seen.dataPoints).toBeGreaterThanOrEqual(289);
+      expect(seen.dataPoints).toBeLessThanOrEqual(history.points.length);
+      expect(seen.chartPoints).toBe(seen.dataPoints);
+      expect(seen.forecast).toMatch(/^▲ Full in \d+\.\d h \(about \d\d:\d\d UTC\) at [\d.]+ MiB\/h\.$/);
+      expect(await page.$$eval('#history line.forecast-line', (lines) => lines.length)).toBe(1);
+      expect(seen.tenants[0]).toBe('acme');
+      expect(seen.text).toMatch(/Headroom for the next upload\s+[\d.]+ MiB/);
+      expect(seen.text).toMatch(/Last 15 min.*\s2\s+1\s+0\s+1: upload_too_large 1/);
+      expect(seen.text).toMatch(/admin\s+0\s+0 B\s+\d+ ms\s+✔ ok/);
+      expect(seen.freshness).toMatch(/^Updated \d\d:\d\d UTC/);
+      expect(problems).toEqual([]);
+
+      await shoot(page, 'status-ok-1100', 1100);
+      await shoot(page, 'status-ok-dark-1100', 1100, true);
+      await shoot(page, 'status-ok-360', 360);
+      // At 360 px nothing but the tables' own scroll boxes is wider than the screen.
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+      await page.close();
+    }, 60_000);
+  });
+
+  describe('the node on a full disk, then gone', () => {
+    let tmpfs: Tmpfs;
+    let server: SpawnedServer;
+    beforeAll(async () => {
+      tmpfs = mountTmpfs(48);
+      server = await spawnServer({ dataDir: tmpfs.dir, config: { disk: { minFreeBytes: '12MiB', minFreePercent: 0 } } });
+      expect(await put(server, 'pub/acme/a.bin', MiB)).toBe(201);
+      // Filled behind the node's back; dd stops at ENOSPC.
+      spawnSync('dd', ['if=/dev/zero', `of=${path.join(tmpfs.dir, 'filler.bin')}`, 'bs=1M'], { stdio: 'ignore' });
+    }, 60_000);
+    afterAll(async () => { await server?.stop(); tmpfs?.unmount(); });
+
+    it('shows CRITICAL and the disk alert first; marks the figures stale once the node stops answering', async () => {
+      const page = await browser.newPage();
+      const problems = watch(page);
+      await page.setViewport({ width: 1100, height: 900 });
+      await page.goto(`${server.url}/status?refresh=2`, { waitUntil: 'networkidle0' });
+      await page.waitForFunction(() => document.getElementById('state')!.textContent === 'CRITICAL', { timeout: 15_000 });
+      const seen = await readPage(page);
+      expect(seen.alerts[0]).toMatch(/^✖ CRITICAL disk critical: [\d.]+ (B|KiB) free, below the 12\.0 MiB reserve — writes refused$/);
+      expect(seen.forecast).toBe('✖ Full now: free space is inside the reserve.');
+      expect(seen.text).toMatch(/Headroom for the next upload\s+0 B \(writes refused\)/);
+      expect(problems).toEqual([]);
+      await shoot(page, 'status-critical-1100', 1100);
+
+      await server.stop();
+      await page.waitForFunction(() => document.body.classList.contains('stale'), { timeout: 20_000 });
+      const stale = await readPage(page);
+      expect(stale.freshness).toMatch(/^✖ STALE: the node has not answered since \d\d:\d\d UTC \(\d+ s ago\) — no connection\. The figures below are old\.$/);
+      expect(stale.state).toBe('CRITICAL');
+      await shoot(page, 'status-stale-1100', 1100);
+      await page.close();
+    }, 60_000);
+  });
+});
