@@ -42,4 +42,13 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
+  {
+    // The status page's script (static/status.js) runs in a browser, as a classic script.
+    files: ['static/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(['document', 'location', 'fetch', 'URLSearchParams', 'addEventListener', 'setInterval', 'setTimeout', 'clearTimeout']
+        .map((name) => [name, 'readonly'])),
+    },
+  },
 );

@@ -90,7 +90,7 @@ describe('GET /status serves the page from the node itself', () => {
 
 describe('GET /usage/history is bounded', () => {
   let node: TestNode;
-  let now = Date.UTC(2026, 11, 1, 4, 0);
+  const now = Date.UTC(2026, 11, 1, 4, 0);
   const started = now;
   beforeAll(async () => {
     node = await testNode({ now: () => now });

@@ -21,6 +21,22 @@ const canRun = requirement('chromium', existsSync(CHROMIUM), 'apt-get install ch
   requirement('root + mount (tmpfs)', canMountTmpfs(), 'run as root') &&
   requirement('dd', hasTool('dd'), 'install coreutils');
 
+/** The little of the DOM that the page.evaluate callbacks use: the tests compile without lib "dom". */
+interface PageElement {
+  readonly textContent: string | null;
+  readonly innerText: string;
+  readonly dataset: Record<string, string | undefined>;
+  readonly classList: { contains(name: string): boolean };
+  getAttribute(name: string): string | null;
+}
+declare const document: {
+  readonly body: PageElement;
+  readonly documentElement: { readonly scrollWidth: number };
+  getElementById(id: string): PageElement | null;
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+};
+
 const MiB = 1 << 20;
 const HOUR = 3_600_000;
 const SHOTS = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-status-shots-'));
@@ -33,7 +49,7 @@ async function put(server: SpawnedServer, name: string, bytes: number): Promise<
     const res = await fetch(`${server.url}/upload/${name}`, { method: 'PUT', body: Buffer.alloc(bytes, 7) });
     return res.status;
   } catch (err) {
-    throw new Error(`PUT ${name} failed (${(err as Error).message}); the node printed:\n${server.output()}`);
+    throw new Error(`PUT ${name} failed (${(err as Error).message}); the node printed:\n${server.output()}`, { cause: err });
   }
 }
 
@@ -50,7 +66,7 @@ function watch(page: Page): string[] {
 /** The page as a person reads it: state word, alert lines, chart points. */
 async function readPage(page: Page) {
   return page.evaluate(() => {
-    const line = document.querySelector<SVGPolylineElement>('#history polyline.used-line');
+    const line = document.querySelector('#history polyline.used-line');
     return {
       state: document.getElementById('state')!.textContent,
       alerts: [...document.querySelectorAll('#alerts li')].map((li) => li.textContent),
