@@ -44,6 +44,14 @@ describe('MemoryStorage specifics', () => {
     expect(Buffer.concat(chunks).equals(body)).toBe(true);
   });
 
+  it('stores a name and a prefix of it side by side (no directories, unlike the fs engine)', async () => {
+    const storage = new MemoryStorage();
+    await storage.write(parseName('pub/acme/a.txt'), Readable.from([Buffer.from('file')]), signal());
+    await storage.write(parseName('pub/acme/a.txt/b.txt'), Readable.from([Buffer.from('under')]), signal());
+    expect((await readAll(await storage.open(parseName('pub/acme/a.txt')))).toString()).toBe('file');
+    expect((await readAll(await storage.open(parseName('pub/acme/a.txt/b.txt')))).toString()).toBe('under');
+  });
+
   it('keeps its objects across close(), so a node can be reopened on the same instance', async () => {
     const storage = new MemoryStorage();
     const n = parseName('pub/acme/kept.txt');
