@@ -7,10 +7,13 @@ import { registerServe } from './commands/serve.js';
 import { registerSign } from './commands/sign.js';
 import { registerReindex } from './commands/reindex.js';
 import { registerCleanup } from './commands/cleanup.js';
+import { registerConfig } from './commands/config-check.js';
+import { VERSION } from './package-root.js';
 
 /** The one `nanocdn` binary: each command lives in src/commands/<name>.ts. */
 const program = new Command('nanocdn')
   .description('Self-hosted HTTP file storage node')
+  .version(VERSION, '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
 
@@ -18,6 +21,7 @@ registerServe(program);
 registerSign(program);
 registerReindex(program);
 registerCleanup(program);
+registerConfig(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) fail(err.message, EXIT.config);

@@ -1,18 +1,18 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/units.js';
 import { parseName } from '../names.js';
 import { signedQuery } from '../signing.js';
 import { EXIT, fail } from './exit-codes.js';
+import { configOf, withConfigFlags, type ConfigFlags } from './config-options.js';
 
 export function registerSign(program: Command): void {
-  program.command('sign')
+  withConfigFlags(program.command('sign'))
     .description('print a signed URL for a name (priv reads without a token)')
     .argument('<name>', 'e.g. priv/acme/invoices/2026-11.pdf')
     .option('--ttl <duration>', 'how long the URL is valid (e.g. 90s, 1h, 7d)', '1h')
     .option('--base <url>', 'prefix of the printed URL, e.g. https://cdn.example.com', '')
-    .action((rawName: string, options: { ttl: string; base: string }) => {
-      const config = loadConfig();
+    .action((rawName: string, options: ConfigFlags & { ttl: string; base: string }) => {
+      const config = configOf(options);
       const secret = config.auth.signingSecret;
       if (!secret) fail('auth.signingSecret is not set (config or NANOCDN_SIGNING_SECRET)', EXIT.usage);
       let name: string;

@@ -1,25 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { configSchema, type Config } from './schema.js';
+import { ConfigError } from './errors.js';
+import { configFromEnv } from './env.js';
 
-/** A configuration that cannot be used; the CLI exits with EX_CONFIG (78). */
-export class ConfigError extends Error {
-  readonly exitCode = 78;
-}
+export { ConfigError };
 
-
-/** config/default.json of the package, found from src/ (tests) and dist/src/ (built). */
-const DEFAULTS_PATH = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = path.join(dir, 'config', 'default.json');
-    if (existsSync(candidate)) return candidate;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new ConfigError('config/default.json not found next to the package');
-    dir = parent;
-  }
-})();
+/** config/default.json of the package. */
+const DEFAULTS_PATH = path.join(PACKAGE_ROOT, 'config', 'default.json');
 
 type Json = Record<string, unknown>;
 
@@ -50,33 +39,19 @@ function readJson(file: string): Json {
   }
 }
 
-/** The NANOCDN_* environment variables, as a partial config. */
-function fromEnv(env: NodeJS.ProcessEnv): Json {
-  const out: Json = {};
-  const set = (keys: string[], value: unknown) => {
-    let node = out;
-    for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Json;
-    node[keys[keys.length - 1]] = value;
-  };
-  const num = (name: string, raw: string) => {
-    if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
-    return Number(raw);
-  };
-  if (env.NANOCDN_HOST) set(['host'], env.NANOCDN_HOST);
-  if (env.NANOCDN_PORT) set(['port'], num('NANOCDN_PORT', env.NANOCDN_PORT));
-  if (env.NANOCDN_DATA_DIR) set(['dataDir'], env.NANOCDN_DATA_DIR);
-  if (env.NANOCDN_LOG_LEVEL) set(['logLevel'], env.NANOCDN_LOG_LEVEL);
-  if (env.NANOCDN_TOKENS) set(['auth', 'tokens'], env.NANOCDN_TOKENS.split(',').map((t) => t.trim()).filter(Boolean));
-  if (env.NANOCDN_SIGNING_SECRET) set(['auth', 'signingSecret'], env.NANOCDN_SIGNING_SECRET);
-  if (env.NANOCDN_S3_ENDPOINT) set(['storage', 's3', 'endpoint'], env.NANOCDN_S3_ENDPOINT);
-  if (env.NANOCDN_S3_BUCKET) set(['storage', 's3', 'bucket'], env.NANOCDN_S3_BUCKET);
-  if (env.NANOCDN_S3_ACCESS_KEY_ID) set(['storage', 's3', 'accessKeyId'], env.NANOCDN_S3_ACCESS_KEY_ID);
-  if (env.NANOCDN_S3_SECRET_ACCESS_KEY) set(['storage', 's3', 'secretAccessKey'], env.NANOCDN_S3_SECRET_ACCESS_KEY);
-  return out;
+/**
+ * A config file over what is below it: a deep merge, except that the file's
+ * `classes`, when present, replace the shipped ones whole (the first matching
+ * class wins, so a shipped class merged in could not be turned off).
+ */
+export function mergeFile(base: Json, file: Json): Json {
+  const merged = deepMerge(base, file);
+  if (isPlainObject(file.classes)) merged.classes = file.classes;
+  return merged;
 }
 
 /** Validates a merged config object; errors name the offending key. */
-function parseConfig(raw: Json): Config {
+function parseConfig(raw: Json, envSources: ReadonlyMap<string, string> = new Map()): Config {
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
@@ -85,19 +60,44 @@ function parseConfig(raw: Json): Config {
         const prefix = issue.path.length ? `${issue.path.join('.')}.` : '';
         return `unknown key ${issue.keys.map((k) => `"${prefix}${k}"`).join(', ')}`;
       }
-      return `"${key}": ${issue.message}`;
+      const variable = [...envSources].find(([source]) => key === source || key.startsWith(`${source}.`))?.[1];
+      return `"${key}"${variable ? ` (from ${variable})` : ''}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   return deepFreeze(result.data);
 }
 
-/** default.json, then the file named by NANOCDN_CONFIG, then NANOCDN_* variables. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Json = {}): Config {
-  let raw = readJson(DEFAULTS_PATH);
-  if (env.NANOCDN_CONFIG) raw = deepMerge(raw, readJson(path.resolve(env.NANOCDN_CONFIG)));
-  raw = deepMerge(deepMerge(raw, fromEnv(env)), overrides);
-  return parseConfig(raw);
+/** Where the effective configuration came from (for `nanocdn config check`). */
+export interface ConfigSources {
+  /** The config file read, absolute; null when none. */
+  readonly file: string | null;
+  /** The NANOCDN_* variables that set keys. */
+  readonly variables: readonly string[];
+}
+
+export interface LoadOptions {
+  /** A config file (the --config flag); wins over NANOCDN_CONFIG. */
+  configFile?: string;
+  /** Keys set last, over the environment (e.g. the --data-dir flag). */
+  overrides?: Json;
+}
+
+/** default.json, then the config file (--config or NANOCDN_CONFIG), then NANOCDN_* variables, then flags. */
+export function resolveConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): { config: Config; sources: ConfigSources } {
+  const defaults = readJson(DEFAULTS_PATH);
+  let raw = defaults;
+  const fileName = options.configFile ?? env.NANOCDN_CONFIG;
+  const file = fileName ? path.resolve(fileName) : null;
+  if (file) raw = mergeFile(raw, readJson(file));
+  const fromEnv = configFromEnv(env, parseConfig(defaults) as unknown as Json);
+  raw = deepMerge(deepMerge(raw, fromEnv.values), options.overrides ?? {});
+  return { config: parseConfig(raw, fromEnv.sources), sources: { file, variables: [...new Set(fromEnv.sources.values())] } };
+}
+
+/** The effective configuration (see resolveConfig). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Json = {}, configFile?: string): Config {
+  return resolveConfig(env, { overrides, configFile }).config;
 }
 
 /** The defaults merged with overrides, without reading the environment (tests). */

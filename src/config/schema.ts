@@ -89,6 +89,8 @@ export const configSchema = z.strictObject({
     requestTimeout: duration.default(600_000),
     keepAliveTimeout: duration.default(5_000),
     shutdownGrace: duration.default(30_000),
+    /** Fronts (nginx, a load balancer) whose X-Forwarded-For names the client in access lines; never trusted otherwise. */
+    trustedProxies: z.array(cidr).default([]),
   }).prefault({}),
   /**
    * Where the bytes live: the local data dir ("fs"), an S3-compatible bucket

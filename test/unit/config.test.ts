@@ -127,4 +127,56 @@ describe('config', () => {
   it('refuses a non-numeric NANOCDN_PORT, naming the variable', () => {
     expect(configError(() => loadConfig({ NANOCDN_PORT: '80a' })).message).toContain('NANOCDN_PORT');
   });
+
+  it('a config file\'s classes replace the shipped ones: an archive class for exports is not left in cache', () => {
+    const file = configFile({ classes: {
+      archive: { match: ['*/*/exports/**'], evictable: false },
+      default: { evictable: false },
+    } });
+    const config = loadConfig({ NANOCDN_CONFIG: file });
+    expect(Object.keys(config.classes)).toEqual(['archive', 'default']);
+    // Everything else still deep-merges with the defaults.
+    expect(config.disk.minFreePercent).toBe(5);
+  });
+
+  it('a config file without a default class among its classes is refused', () => {
+    const err = configError(() => loadConfig({ NANOCDN_CONFIG: configFile({ classes: { archive: { match: ['**'] } } }) }));
+    expect(err.message).toContain('"default"');
+  });
+
+  it('a --config file wins over NANOCDN_CONFIG', () => {
+    const config = loadConfig({ NANOCDN_CONFIG: configFile({ port: 1111 }) }, {}, configFile({ port: 2222 }));
+    expect(config.port).toBe(2222);
+  });
+
+  it('every key is settable from the environment: NANOCDN_<KEY>__<KEY>, JSON or comma lists', () => {
+    const config = loadConfig({
+      NANOCDN_AUTH__TRUSTED_NETWORKS: '["10.0.0.0/8","fd00::/8"]',
+      NANOCDN_MONITORING__PUBLIC: 'true',
+      NANOCDN_HTTP__SHUTDOWN_GRACE: '45s',
+      NANOCDN_DISK__MIN_FREE_PERCENT: '7',
+      NANOCDN_UPLOAD__MAX_BYTES: '1MiB',
+      NANOCDN_DOWNLOAD__ACCEL_REDIRECT: '/_files/',
+      NANOCDN_CLASSES__CACHE__MAX_AGE: '2d',
+      NANOCDN_USAGE__TOP_TENANTS: '5',
+      NANOCDN_WRK_JSON: 'not config: ignored',
+    });
+    expect(config.auth.trustedNetworks).toEqual(['10.0.0.0/8', 'fd00::/8']);
+    expect(config.monitoring.public).toBe(true);
+    expect(config.http.shutdownGrace).toBe(45_000);
+    expect(config.disk.minFreePercent).toBe(7);
+    expect(config.upload.maxBytes).toBe(1024 ** 2);
+    expect(config.download.accelRedirect).toBe('/_files/');
+    expect(config.classes.cache.maxAge).toBe(2 * 86_400_000);
+    expect(config.classes.cache.maxIdle).toBe(7 * 86_400_000);
+    expect(config.usage.topTenants).toBe(5);
+    expect(loadConfig({ NANOCDN_AUTH__TRUSTED_NETWORKS: '10.0.0.0/8, 192.168.0.0/16' }).auth.trustedNetworks).toEqual(['10.0.0.0/8', '192.168.0.0/16']);
+    expect(loadConfig({ NANOCDN_AUTH__TOKENS: '["env-token-0123456789a"]' }).auth.tokens).toEqual(['env-token-0123456789a']);
+  });
+
+  it('a bad or misspelt variable is refused, naming the variable', () => {
+    expect(configError(() => loadConfig({ NANOCDN_MONITORING__PUBLIK: 'true' })).message).toContain('monitoring.publik');
+    expect(configError(() => loadConfig({ NANOCDN_AUTH__TRUSTED_NETWORKS: 'localhost' })).message).toContain('NANOCDN_AUTH__TRUSTED_NETWORKS');
+    expect(configError(() => loadConfig({ NANOCDN_MONITORING__PUBLIC: 'yes' })).message).toContain('NANOCDN_MONITORING__PUBLIC');
+  });
 });
