@@ -2,16 +2,17 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import winston from 'winston';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { cliLogger } from '../logger.js';
 import { formatBytes, parseDuration, parseSize } from '../config/units.js';
 import type { Config } from '../config/schema.js';
 import { openNode } from '../node.js';
 import type { RunRequest, RunSummary } from '../eviction/run.js';
 import { LockHeldError } from '../eviction/lock.js';
 import { EXIT, fail, refuseMemoryEngine } from './exit-codes.js';
+import { configOf, withConfigFlags, type ConfigFlags } from './config-options.js';
+import { requireDataDir } from './data-dir.js';
 
-interface CleanupOptions {
+interface CleanupOptions extends ConfigFlags {
   dryRun?: boolean;
   tenant?: string;
   class?: string;
@@ -34,7 +35,7 @@ const DRY_RUN_SAMPLE = 20;
  * works while the server runs and when it does not.
  */
 export function cleanupCommand(): Command {
-  return new Command('cleanup')
+  return withConfigFlags(new Command('cleanup'))
     .description('remove files of evictable classes by expiry, age, idle time and size limits (config classes, or the options)')
     .option('--dry-run', 'show what would be removed; change nothing')
     .option('--tenant <tenant>', 'only files of this tenant')
@@ -55,11 +56,7 @@ export function registerCleanup(program: Command): void {
 }
 
 async function cleanup(options: CleanupOptions): Promise<void> {
-  let config: Config;
-  try { config = loadConfig(); } catch (err) {
-    if (err instanceof ConfigError) fail(err.message, EXIT.config);
-    throw err;
-  }
+  const config = configOf(options);
   refuseMemoryEngine(config, 'cleanup');
   const request = requestOf(options, config);
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
@@ -67,11 +64,9 @@ async function cleanup(options: CleanupOptions): Promise<void> {
     fail('a real run needs --yes when not on a terminal (try --dry-run first)', EXIT.usage);
   }
   const dataDir = path.resolve(config.dataDir);
-  // Logs go to stderr: stdout is the report (and must stay parseable with --json).
-  const logger = winston.createLogger({
-    level: 'warn', format: winston.format.json(),
-    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] })],
-  });
+  requireDataDir(dataDir, { index: true });
+  // Logs go to stderr as sentences: stdout is the report (and must stay parseable with --json).
+  const logger = cliLogger();
   // A server may be writing to tmp/ right now: leave it alone.
   const runtime = await openNode(config, { logger, sweepTmpAtOpen: false });
   let summary: RunSummary;

@@ -1,5 +1,5 @@
-/** Exit codes shared by the commands (docs/design.md §12). */
-export const EXIT = { ok: 0, failure: 1, usage: 2, lockHeld: 3, config: 78 } as const;
+/** Exit codes shared by the commands (docs/design.md §12, docs/operations.md; 66 and 78 are sysexits' EX_NOINPUT and EX_CONFIG). */
+export const EXIT = { ok: 0, failure: 1, usage: 2, lockHeld: 3, noDataDir: 66, config: 78 } as const;
 
 /** Ops commands run in their own process: a memory engine's files live only inside the server's. */
 export function refuseMemoryEngine(config: { storage: { engine: string } }, command: string): void {

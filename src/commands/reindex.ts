@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../config/load.js';
 import { FsStorage } from '../storage/fs-storage.js';
 import { s3StorageOf } from '../storage/s3-engine.js';
 import { FileIndex } from '../index/file-index.js';
 import { reconcile, type Drift } from '../index/reconcile.js';
 import { Classifier } from '../classes.js';
 import { EXIT, refuseMemoryEngine } from './exit-codes.js';
+import { configOf, withConfigFlags, type ConfigFlags } from './config-options.js';
+import { indexFileOf, requireDataDir } from './data-dir.js';
 
 /**
  * `nanocdn reindex [--check] [--json]`: brings the index in line with
@@ -16,21 +16,22 @@ import { EXIT, refuseMemoryEngine } from './exit-codes.js';
  * changes nothing, not even by creating a missing index, and exits 1 on drift.
  */
 export function registerReindex(program: Command): void {
-  program.command('reindex')
+  withConfigFlags(program.command('reindex'))
     .description('rebuild the index from the stored files (the files are the truth)')
     .option('--check', 'report drift without changing anything (exit 1 when there is drift)')
     .option('--json', 'print one JSON document')
-    .action(async (options: { check?: boolean; json?: boolean }) => {
-      const config = loadConfig();
+    .action(async (options: ConfigFlags & { check?: boolean; json?: boolean }) => {
+      const config = configOf(options);
       refuseMemoryEngine(config, 'reindex');
       const dataDir = path.resolve(config.dataDir);
+      // A rebuild needs the directory (files/ is the truth); a check also needs the index it checks.
+      requireDataDir(dataDir, { index: options.check === true });
       const storage = config.storage.engine === 's3' ? s3StorageOf(config) : new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
       const classifier = new Classifier(config.classes);
-      const indexFile = path.join(dataDir, 'index.sqlite');
+      const indexFile = indexFileOf(dataDir);
       const check = options.check === true;
       if (!check) await storage.init();
-      // --check without an index creates nothing: an empty in-memory index stands in (every file lacks a row).
-      const index = new FileIndex(check && !existsSync(indexFile) ? ':memory:' : indexFile);
+      const index = new FileIndex(indexFile);
       let drift: Drift;
       try {
         drift = await reconcile(storage, index, classifier, { now: Date.now, checkOnly: check });

@@ -115,13 +115,19 @@ describe('nanocdn cleanup (subprocess)', () => {
     expect(existsSync(lock)).toBe(false);
   });
 
-  it('works with the server stopped and the index deleted (rebuilds it first); npm run cleanup runs the same command', async () => {
+  it('with the server stopped and the index deleted it refuses (exit 66, creates nothing) until `nanocdn reindex`; npm run cleanup runs the same command', async () => {
     expect(await server!.stop()).toBe(0);
     server = undefined;
     for (const entry of readdirSync(dataDir)) if (entry.startsWith('index.sqlite')) rmSync(path.join(dataDir, entry));
 
+    const refused = cleanup(['--dry-run', '--max-age', '0s']);
+    expect(refused.status).toBe(66);
+    expect(refused.stderr).toContain('has no index.sqlite');
+    expect(existsSync(path.join(dataDir, 'index.sqlite'))).toBe(false);
+    const reindex = spawnSync(process.execPath, [CLI, 'reindex'], { env: { ...process.env, NANOCDN_DATA_DIR: dataDir, NANOCDN_CONFIG: configFile }, encoding: 'utf8' });
+    expect(reindex.status, reindex.stderr).toBe(0);
+
     const plan = json(['--dry-run', '--max-age', '0s']);
-    expect(existsSync(path.join(dataDir, 'index.sqlite'))).toBe(true);
     const expected = [...cacheNames.slice(3), 'pub/globex/cachedtickets/g-1.pdf'].sort();
     expect(plan.victims.map((v) => v.name).sort()).toEqual(expected);
 
