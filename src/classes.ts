@@ -11,14 +11,26 @@ export interface StorageClass extends StorageClassConfig {
  * one, else the first class whose glob matches the name, else "default".
  */
 export class Classifier {
-  readonly classes: ReadonlyMap<string, StorageClass>;
-  private readonly matchers: { name: string; test: (name: string) => boolean }[];
+  private current!: { classes: ReadonlyMap<string, StorageClass>; matchers: { name: string; test: (name: string) => boolean }[] };
 
   constructor(config: Readonly<Record<string, StorageClassConfig>>) {
-    this.classes = new Map(Object.entries(config).map(([name, cls]) => [name, { ...cls, name }]));
-    this.matchers = [...this.classes.values()]
+    this.replace(config);
+  }
+
+  get classes(): ReadonlyMap<string, StorageClass> {
+    return this.current.classes;
+  }
+
+  /**
+   * New classes for new uploads and the next eviction run (SIGHUP reload);
+   * stored files keep the class they were given at upload.
+   */
+  replace(config: Readonly<Record<string, StorageClassConfig>>): void {
+    const classes = new Map(Object.entries(config).map(([name, cls]) => [name, { ...cls, name }]));
+    const matchers = [...classes.values()]
       .filter((cls) => cls.name !== 'default' && cls.match.length > 0)
       .map((cls) => ({ name: cls.name, test: picomatch(cls.match, { dot: false }) }));
+    this.current = { classes, matchers };
   }
 
   /** The class of a new upload; an unknown header class is a 400. */
@@ -32,7 +44,7 @@ export class Classifier {
       }
       return chosen;
     }
-    const match = this.matchers.find((m) => m.test(name));
+    const match = this.current.matchers.find((m) => m.test(name));
     return this.get(match?.name ?? 'default');
   }
 

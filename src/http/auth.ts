@@ -10,15 +10,22 @@ import { HttpError } from '../errors.js';
  * learns it at once.
  */
 export class Authenticator {
-  private readonly tokenDigests: Buffer[];
-  private readonly trusted = new BlockList();
+  private tokenDigests: Buffer[] = [];
+  private trusted = new BlockList();
 
   constructor(tokens: readonly string[], trustedNetworks: readonly string[]) {
-    this.tokenDigests = tokens.map(digest);
+    this.replace(tokens, trustedNetworks);
+  }
+
+  /** New tokens and networks from the next request on (SIGHUP reload). */
+  replace(tokens: readonly string[], trustedNetworks: readonly string[]): void {
+    const trusted = new BlockList();
     for (const cidr of trustedNetworks) {
       const [address, prefix] = cidr.split('/');
-      this.trusted.addSubnet(address, Number(prefix), isIPv6(address) ? 'ipv6' : 'ipv4');
+      trusted.addSubnet(address, Number(prefix), isIPv6(address) ? 'ipv6' : 'ipv4');
     }
+    this.tokenDigests = tokens.map(digest);
+    this.trusted = trusted;
   }
 
   /** 'token' or 'network' when the request is trusted, null when it carries no credentials; throws on a wrong token. */

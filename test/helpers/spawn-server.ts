@@ -12,6 +12,8 @@ export interface SpawnedServer {
   readonly port: number;
   readonly pid: number;
   readonly dataDir: string;
+  /** The config file passed as NANOCDN_CONFIG (rewrite it and send SIGHUP to reload). */
+  readonly configFile: string;
   readonly child: ChildProcess;
   /** Everything the process printed (JSON log lines). */
   output(): string;
@@ -52,7 +54,7 @@ export async function spawnServer(options: { dataDir?: string; config?: Record<s
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    url, port, pid: child.pid!, dataDir, child,
+    url, port, pid: child.pid!, dataDir, configFile, child,
     output: () => output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
