@@ -2,7 +2,7 @@ import express, { type Express } from 'express';
 import { HttpError } from '../errors.js';
 import type { NodeContext } from '../context.js';
 import { errorHandler } from './error-handler.js';
-import { requestLog } from './request-log.js';
+import { accessLog, requestLog } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
 import { usageRoutes } from './routes/usage.js';
 import { usageHistoryRoutes } from './routes/usage-history.js';
@@ -28,13 +28,14 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
   app.set('query parser', 'simple');
 
   const downloads = downloadRoutes(ctx);
-  app.use(requestLog(ctx.logger.child({ module: 'http' })));
+  app.use(requestLog(accessLog(ctx.logger.child({ module: 'http' }), ctx.config.http)));
   app.use(httpDuration(ctx.monitoring.metrics));
-  app.use(healthRoutes(ctx, options.isShuttingDown ?? (() => false)));
+  const isShuttingDown = options.isShuttingDown ?? (() => false);
+  app.use(healthRoutes(ctx, isShuttingDown));
   app.use(usageRoutes(ctx));
   app.use(usageHistoryRoutes(ctx));
   app.use(statusRoutes(ctx));
-  app.use(metricsRoutes(ctx));
+  app.use(metricsRoutes(ctx, isShuttingDown));
   app.use(adminRoutes(ctx));
   app.use(uploadRoutes(ctx));
   app.use(deleteRoutes(ctx));

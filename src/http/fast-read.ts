@@ -3,7 +3,7 @@ import { parse as parseQuery } from 'node:querystring';
 import type { Express } from 'express';
 import type { NodeContext } from '../context.js';
 import { parseEncodedName } from '../names.js';
-import { logRequest } from './request-log.js';
+import { accessLog, logRequest } from './request-log.js';
 import { isPlainRequest, preparePlainRead, sendPlainRead, type PlainRead } from './plain-read.js';
 import type { ReadCache } from './read-cache.js';
 import { accelTarget, authorizeRead, PRIVATE_CACHE, PUBLIC_CACHE } from './routes/download.js';
@@ -26,6 +26,7 @@ export type FastRead = (req: IncomingMessage, res: ServerResponse) => Promise<bo
 export function fastReads(ctx: NodeContext, cache: ReadCache): FastRead {
   const accel = ctx.config.download.accelRedirect;
   const logger = ctx.logger.child({ module: 'http' });
+  const access = accessLog(logger, ctx.config.http);
   const metrics = ctx.monitoring.metrics;
   const localPath = ctx.storage.localPath?.bind(ctx.storage);
 
@@ -59,7 +60,7 @@ export function fastReads(ctx: NodeContext, cache: ReadCache): FastRead {
 
     try {
       res.once('close', () => metrics.observeRequest('download', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
-      logRequest(logger, req, res, target, { name: stored.name, tenant: stored.tenant }, started);
+      logRequest(access, req, res, target, { name: stored.name, tenant: stored.tenant }, started);
       ctx.access.touch(stored.name, ctx.now());
       res.setHeader('Cache-Control', stored.visibility === 'pub' ? PUBLIC_CACHE : PRIVATE_CACHE);
       if (plain !== undefined) {

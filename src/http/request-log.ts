@@ -2,27 +2,50 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../logger.js';
+import { tokenId } from '../token-id.js';
+import { clientAddressOf } from './client-address.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
+/** Probes and scrapes: every few seconds from every checker, so their successes are 'debug'. */
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
 /**
- * Access lines are 'info' (on by default, like nginx's access log); a
- * refusal by policy (507 disk/quota, 503 draining) is a 'warn', not an
- * error: it is the node working as designed. Only other 5xx are errors.
+ * Access lines are 'info' (on by default, like nginx's access log), except
+ * successful probes and scrapes ('debug'); a refusal by policy (507
+ * disk/quota, 503 draining) is a 'warn', not an error: it is the node
+ * working as designed. Only other 5xx are errors.
  */
-function levelOf(status: number): 'info' | 'warn' | 'error' {
+function levelOf(status: number, path: string): 'debug' | 'info' | 'warn' | 'error' {
   if (status === 503 || status === 507) return 'warn';
-  return status >= 500 ? 'error' : 'info';
+  if (status >= 500) return 'error';
+  return status < 400 && PROBES.has(path) ? 'debug' : 'info';
+}
+
+/** Where access lines go, and who the client is (see client-address.ts). */
+export interface AccessLog {
+  readonly logger: Logger;
+  readonly clientOf: (req: IncomingMessage) => string | undefined;
+}
+
+export function accessLog(logger: Logger, http: { trustedProxies: readonly string[] }): AccessLog {
+  return { logger, clientOf: clientAddressOf(http.trustedProxies) };
+}
+
+/** The id of the bearer token a request presents (valid or not), never the token. */
+function tokenIdOf(req: IncomingMessage): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  return match ? tokenId(match[1]) : undefined;
 }
 
 /**
- * One JSON line per request: id, method, path (never the query string: it
- * may hold a signature), name, tenant, status, bytes, ms. The Authorization
- * header is never logged.
+ * One JSON line per request: id, client address, method, path (never the
+ * query string: it may hold a signature), name, tenant, status, bytes, ms,
+ * user agent, token id. The Authorization header is never logged.
  */
-export function requestLog(logger: Logger): RequestHandler {
+export function requestLog(access: AccessLog): RequestHandler {
   return (req, res, next) => {
-    res.locals.requestId = logRequest(logger, req, res, req.path, res.locals);
+    res.locals.requestId = logRequest(access, req, res, req.path, res.locals);
     next();
   };
 }
@@ -33,7 +56,7 @@ export function requestLog(logger: Logger): RequestHandler {
  * `started` (hrtime) is when the request began, if earlier than now.
  * Also used by the read fast path in front of Express (src/http/fast-read.ts).
  */
-export function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, path: string, locals: Record<string, unknown>, started = process.hrtime.bigint()): string {
+export function logRequest(access: AccessLog, req: IncomingMessage, res: ServerResponse, path: string, locals: Record<string, unknown>, started = process.hrtime.bigint()): string {
   const incoming = req.headers['x-request-id'];
   const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
   res.setHeader('X-Request-Id', id);
@@ -44,11 +67,13 @@ export function logRequest(logger: Logger, req: IncomingMessage, res: ServerResp
     logged = true;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const completed = res.writableFinished;
-    const level = levelOf(completed ? res.statusCode : 499);
+    const { logger } = access;
+    const level = levelOf(completed ? res.statusCode : 499, path);
     // winston formats (timestamp, JSON) before its transports filter by level: skip that work for a line nobody gets.
     if (!logger.isLevelEnabled(level)) return;
     logger.log(level, 'request', {
       requestId: id,
+      client: access.clientOf(req),
       method: req.method,
       path,
       name: locals.name,
@@ -59,6 +84,8 @@ export function logRequest(logger: Logger, req: IncomingMessage, res: ServerResp
       bytesIn: locals.bytesIn ?? 0,
       bytesOut: Number(res.getHeader('content-length') ?? 0),
       ms: Math.round(ms * 100) / 100,
+      userAgent: req.headers['user-agent'],
+      tokenId: tokenIdOf(req),
     });
   };
   res.once('finish', log);

@@ -2,6 +2,7 @@ import type { Router } from 'express';
 import express from 'express';
 import type { NodeContext } from '../../context.js';
 import { HttpError } from '../../errors.js';
+import { readinessOf } from '../readiness.js';
 
 /** /healthz: the process answers. /readyz: index open, data writable, disk not critical, not shutting down. */
 export function healthRoutes(ctx: NodeContext, isShuttingDown: () => boolean): Router {
@@ -10,15 +11,8 @@ export function healthRoutes(ctx: NodeContext, isShuttingDown: () => boolean): R
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
-    const storageOk = await ctx.storage.check().then(() => true, () => false);
-    const checks = {
-      index: ctx.index.db.open,
-      storage: storageOk,
-      disk: ctx.guard.currentState !== 'critical',
-      accepting: !isShuttingDown(),
-    };
-    const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
-    if (failing.length === 0) {
+    const { ready, checks, failing } = await readinessOf(ctx, isShuttingDown);
+    if (ready) {
       res.json({ ready: true, checks });
       return;
     }
