@@ -3,6 +3,10 @@ import type { UploadObserver, UploadOutcome } from '../upload/uploader.js';
 import type { EvictionRun } from '../eviction/report.js';
 import type { RefusalLog } from './refusal-log.js';
 import type { UsageReport } from './usage-report.js';
+import { VERSION } from '../package-root.js';
+
+/** The disk guard's states, one nanocdn_disk_state series each. */
+const DISK_STATES = ['ok', 'warning', 'critical'] as const;
 
 /** Route labels of the HTTP duration histogram: a fixed, small set. */
 export const ROUTE_LABELS = ['upload', 'download', 'delete', 'usage', 'status', 'metrics', 'health', 'admin', 'other'] as const;
@@ -50,7 +54,12 @@ export class NodeMetrics implements UploadObserver {
       tmpBytes: gauge('nanocdn_tmp_bytes', 'Bytes in the upload spool <data>/tmp.'),
       tmpOldest: gauge('nanocdn_tmp_oldest_seconds', 'Age of the oldest entry in <data>/tmp; 0 when empty.'),
       inflight: gauge('nanocdn_inflight_uploads', 'Uploads being written now.'),
+      ready: gauge('nanocdn_ready', 'Whether GET /readyz answers 200 now (1) or 503 (0).'),
+      diskState: gauge('nanocdn_disk_state', 'The disk guard\'s state: 1 for the current one of ok, warning, critical; 0 for the others.', ['state']),
     };
+    // Which build answers: 1, with the version and the Node.js that runs it as labels.
+    gauge('nanocdn_build_info', 'The nanocdn version and Node.js version of this process (always 1).', ['version', 'node'])
+      .set({ version: VERSION, node: process.version }, 1);
     this.uploads = new Counter({ name: 'nanocdn_uploads_total', help: 'Finished uploads by result: created, exists, refused, failed.', labelNames: ['result'], registers });
     this.refused = new Counter({ name: 'nanocdn_writes_refused_total', help: 'Uploads refused by capacity or limits, by reason (error code).', labelNames: ['reason'], registers });
     this.evictedFiles = new Counter({ name: 'nanocdn_evicted_files_total', help: 'Files removed by eviction, by reason.', labelNames: ['reason'], registers });
@@ -89,8 +98,9 @@ export class NodeMetrics implements UploadObserver {
   }
 
   /** The Prometheus text exposition, gauges set from `report` (the /usage document of this instant). */
-  async render(report: UsageReport): Promise<string> {
+  async render(report: UsageReport, now: { ready: boolean } = { ready: true }): Promise<string> {
     const g = this.gauges;
+    g.ready.set(now.ready ? 1 : 0);
     g.size.set(report.disk.totalBytes);
     g.free.set(report.disk.freeBytes);
     g.reserve.set(report.disk.reserveBytes);
@@ -109,6 +119,7 @@ export class NodeMetrics implements UploadObserver {
     g.tmpBytes.set(report.tmp.bytes);
     g.tmpOldest.set(report.tmp.oldestSeconds ?? 0);
     g.inflight.set(report.inflight.uploads);
+    for (const state of DISK_STATES) g.diskState.set({ state }, report.status === state ? 1 : 0);
     return this.registry.metrics();
   }
 

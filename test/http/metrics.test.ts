@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EvictionRun } from '../../src/eviction/report.js';
@@ -66,6 +68,15 @@ describe('GET /metrics', () => {
     expect(value(m, 'nanocdn_tmp_files')).toBe(usage.tmp.files);
     expect(value(m, 'nanocdn_tmp_bytes')).toBe(usage.tmp.bytes);
     expect(value(m, 'nanocdn_tmp_oldest_seconds')).toBe(0);
+  });
+
+  it('exports nanocdn_build_info{version,node} = 1 and one nanocdn_disk_state series per state', async () => {
+    const m = await scrape(node);
+    const { version } = JSON.parse(readFileSync(path.join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+    expect(value(m, 'nanocdn_build_info', { version, node: process.version })).toBe(1);
+    const states = m.filter((s) => s.name === 'nanocdn_disk_state');
+    expect(Object.fromEntries(states.map((s) => [s.labels.state, s.value]))).toEqual({ ok: 1, warning: 0, critical: 0 });
+    expect(value(m, 'nanocdn_ready')).toBe(1);
   });
 
   it('counts uploads by result and refusals by reason', async () => {
