@@ -33,12 +33,15 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/config ./config
 COPY --from=build /app/static ./static
+# `nanocdn` on PATH, as `npm install -g` would link it: `docker exec <c> nanocdn cleanup --dry-run`.
+RUN chmod 0755 /app/dist/src/cli.js && ln -s /app/dist/src/cli.js /usr/local/bin/nanocdn
 USER nanocdn
 VOLUME /var/nanocdn
 EXPOSE 8080
+# Kept by Docker; podman/buildah keep it only when building with `--format docker` (OCI images have no HEALTHCHECK).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.NANOCDN_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM drains in-flight uploads (http.shutdownGrace) and exits 0.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "dist/src/cli.js"]
+ENTRYPOINT ["nanocdn"]
 CMD ["serve"]
