@@ -90,7 +90,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env, options: Loa
   const fileName = options.configFile ?? env.NANOCDN_CONFIG;
   const file = fileName ? path.resolve(fileName) : null;
   if (file) raw = mergeFile(raw, readJson(file));
-  const fromEnv = configFromEnv(env, parseConfig(defaults) as unknown as Json);
+  const fromEnv = configFromEnv(env, parseConfig(defaults));
   raw = deepMerge(deepMerge(raw, fromEnv.values), options.overrides ?? {});
   return { config: parseConfig(raw, fromEnv.sources), sources: { file, variables: [...new Set(fromEnv.sources.values())] } };
 }
