@@ -82,7 +82,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   monitoring.attachEviction(evictor);
   const uploader = new Uploader({
     storage, index, guard, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
-    observer: monitoring.metrics, quota: new TenantQuota(index, evictor),
+    observer: monitoring, quota: new TenantQuota(index, evictor),
   });
   const auth = new Authenticator(config.auth.tokens, config.auth.trustedNetworks);
   const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth, monitoring, evictor };

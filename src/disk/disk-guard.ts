@@ -152,6 +152,16 @@ export class DiskGuard extends EventEmitter<{ state: [DiskState, DiskSnapshot] }
   }
 
   /** Room left above the reserve for new bytes (negative: inside the reserve). */
+  /** Where the guard reads (the data dir, absolute; or the bucket of the s3 engine). */
+  get path(): string | undefined {
+    return this.options.path;
+  }
+
+  /** What one more upload may use now: free space minus what uploads in flight hold, minus the reserve (0 at least). */
+  headroomBytes(): number {
+    return Math.max(0, this.headroom());
+  }
+
   private headroom(): number {
     const free = this.reading?.freeBytes ?? 0;
     return free - this.pendingBytes - (this.reservedSum - this.settledSum) - this.reserveBytes();

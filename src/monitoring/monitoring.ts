@@ -4,17 +4,21 @@ import { NodeMetrics } from './metrics.js';
 import { RefusalLog } from './refusal-log.js';
 import { UsageHistory } from './usage-history.js';
 import { UsageReporter, type UsageReporterDeps } from './usage-report.js';
+import { UploadSizes } from './upload-sizes.js';
+import type { UploadObserver, UploadOutcome } from '../upload/uploader.js';
 
-export interface MonitoringDeps extends Omit<UsageReporterDeps, 'history' | 'refusals'> {
+export interface MonitoringDeps extends Omit<UsageReporterDeps, 'history' | 'refusals' | 'uploadSizes'> {
   logger: Logger;
 }
 
 /**
- * The monitoring parts of a node: the /usage reporter, the /metrics registry
- * (also the Uploader's observer), the usage history and its sampling timer.
+ * The monitoring parts of a node: the /usage reporter, the /metrics registry,
+ * the usage history and its sampling timer. It observes the Uploader: counters
+ * for /metrics, upload sizes for /usage's "writable".
  */
-export class Monitoring {
+export class Monitoring implements UploadObserver {
   readonly refusals: RefusalLog;
+  readonly uploadSizes: UploadSizes;
   readonly history: UsageHistory;
   readonly usage: UsageReporter;
   readonly metrics: NodeMetrics;
@@ -22,9 +26,18 @@ export class Monitoring {
 
   constructor(private readonly deps: MonitoringDeps) {
     this.refusals = new RefusalLog(deps.now);
+    this.uploadSizes = new UploadSizes(deps.now);
     this.history = new UsageHistory(deps.db);
-    this.usage = new UsageReporter({ ...deps, history: this.history, refusals: this.refusals });
+    this.usage = new UsageReporter({ ...deps, history: this.history, refusals: this.refusals, uploadSizes: this.uploadSizes });
     this.metrics = new NodeMetrics(this.refusals);
+  }
+
+  uploadFinished(outcome: UploadOutcome, code?: string): void {
+    this.metrics.uploadFinished(outcome, code);
+  }
+
+  uploadSized(bytes: number): void {
+    this.uploadSizes.note(bytes);
   }
 
   /** Eviction reports its runs: counters, lastEviction, "eviction failed" alert. */

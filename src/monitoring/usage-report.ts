@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Config } from '../config/schema.js';
 import type { DiskGuard, DiskState } from '../disk/disk-guard.js';
@@ -8,6 +9,11 @@ import type { EvictionReport } from '../eviction/report.js';
 import { fitFillRate, type FillRate, type FillRateOptions } from './fill-rate.js';
 import type { RefusalLog, WriteCounts } from './refusal-log.js';
 import type { UsageHistory } from './usage-history.js';
+import type { UploadSizes } from './upload-sizes.js';
+import { formatBytes } from '../config/units.js';
+
+/** Without upload history (or with tiny uploads), a node with less headroom than this is not writable (one small document). */
+export const TYPICAL_UPLOAD_FLOOR = 64 * 1024;
 
 /** The GET /usage document (docs/design.md §8). */
 export interface UsageReport {
@@ -16,9 +22,14 @@ export interface UsageReport {
     highWatermarkPercent: number; lowWatermarkPercent: number;
   };
   status: DiskState;
-  writable: boolean;
-  /** What one more upload may use now: free − reserve − held by uploads in flight (never negative). */
+  /** What one more upload may use now: free − reserve − what uploads in flight hold. */
   headroomBytes: number;
+  /** False when an upload of typical size would be refused now (disk critical, or headroom below it). */
+  writable: boolean;
+  /** Why not writable; null when writable. */
+  writableReason: string | null;
+  /** The median declared size of the last hour's uploads, at least TYPICAL_UPLOAD_FLOOR; what "writable" tests. */
+  typicalUploadBytes: number;
   inflight: { uploads: number; reservedBytes: number };
   tmp: { files: number; bytes: number; oldestSeconds: number | null };
   classes: { class: string; files: number; bytes: number; quotaBytes: number | null }[];
@@ -51,6 +62,7 @@ export interface UsageReporterDeps {
   classifier: Classifier;
   history: UsageHistory;
   refusals: RefusalLog;
+  uploadSizes: UploadSizes;
   inflightUploads: () => number;
   now: () => number;
   fillRate?: FillRateOptions;
@@ -135,15 +147,29 @@ export class UsageReporter {
       lastEviction: run,
     }, deps.alertPolicy ?? DEFAULT_ALERT_POLICY);
 
+    const headroomBytes = deps.guard.headroomBytes();
+    const median = deps.uploadSizes.median();
+    const typicalUploadBytes = Math.max(median ?? 0, TYPICAL_UPLOAD_FLOOR);
+    const writableReason = snap.state === 'critical'
+      ? `disk critical: ${formatBytes(snap.freeBytes)} free is inside the ${formatBytes(snap.reserveBytes)} reserve; uploads are refused`
+      : headroomBytes < typicalUploadBytes
+        ? `${formatBytes(headroomBytes)} of headroom above the ${formatBytes(snap.reserveBytes)} reserve is less than a typical upload ` +
+          `(${formatBytes(typicalUploadBytes)}, ${median === null || median < TYPICAL_UPLOAD_FLOOR ? 'the floor' : "the median of the last hour's uploads"}): most uploads get 507`
+        : null;
+
+    if (writableReason !== null && snap.state !== 'critical') alerts.unshift({ severity: 'critical', text: `not writable: ${writableReason}` });
+
     return {
       disk: {
-        path: deps.config.dataDir, totalBytes: snap.totalBytes, freeBytes: snap.freeBytes, usedBytes: snap.usedBytes,
+        path: deps.guard.path ?? path.resolve(deps.config.dataDir), totalBytes: snap.totalBytes, freeBytes: snap.freeBytes, usedBytes: snap.usedBytes,
         usedPercent: Number(snap.usedPercent.toFixed(2)), reserveBytes: snap.reserveBytes,
         highWatermarkPercent: deps.config.disk.highWatermarkPercent, lowWatermarkPercent: deps.config.disk.lowWatermarkPercent,
       },
       status: snap.state,
-      writable: snap.state !== 'critical',
-      headroomBytes: Math.max(0, snap.freeBytes - snap.reserveBytes - snap.reservedBytes),
+      headroomBytes,
+      writable: writableReason === null,
+      writableReason,
+      typicalUploadBytes,
       inflight: { uploads: deps.inflightUploads(), reservedBytes: snap.reservedBytes },
       tmp,
       classes,

@@ -33,6 +33,8 @@ export type UploadOutcome = 'created' | 'exists' | 'refused' | 'failed';
 /** Receives upload outcomes (metrics). */
 export interface UploadObserver {
   uploadFinished(outcome: UploadOutcome, code?: string): void;
+  /** The size an upload asks for (declared, within upload.maxBytes; or, without a declaration, what it stored), admitted or not. */
+  uploadSized?(bytes: number): void;
 }
 
 /**
@@ -94,6 +96,7 @@ export class Uploader {
           maxBytes: deps.maxBytes, declaredBytes: request.declaredBytes,
         });
       }
+      if (request.declaredBytes !== null) deps.observer?.uploadSized?.(request.declaredBytes);
       if (await deps.storage.stat(request.stored)) throw this.exists(request.stored);
       await deps.quota?.admit(request.stored.tenant, cls, request.declaredBytes ?? 0);
       const reservation = await deps.guard.admit(request.declaredBytes);
@@ -137,6 +140,7 @@ export class Uploader {
         name: request.stored.name, tenant: request.stored.tenant, class: cls.name, size, sha256: meter.sha256,
         createdMs: now, accessedMs: now, expiresMs: request.expireAfterMs !== undefined ? now + request.expireAfterMs : null,
       }));
+      if (request.declaredBytes === null) deps.observer?.uploadSized?.(size);
       deps.observer?.uploadFinished('created');
       return { name: request.stored.name, url: `/${request.stored.name}`, size, sha256: meter.sha256 };
     } catch (err) {

@@ -61,7 +61,7 @@ describe('GET /usage on a populated node', () => {
   it('has exactly the fields of docs/design.md §8 and docs/monitoring.md, with their types', async () => {
     const report = await usage(node);
     expect(Object.keys(report).sort()).toEqual(['alertDetails', 'alerts', 'classes', 'disk', 'eviction', 'fillRate', 'headroomBytes', 'inflight',
-      'lastEviction', 'status', 'tenants', 'tmp', 'writable', 'writes']);
+      'lastEviction', 'status', 'tenants', 'tmp', 'typicalUploadBytes', 'writable', 'writableReason', 'writes']);
     expect(Object.keys(report.disk).sort()).toEqual(['freeBytes', 'highWatermarkPercent', 'lowWatermarkPercent', 'path', 'reserveBytes',
       'totalBytes', 'usedBytes', 'usedPercent']);
     expect(report.disk.path).toBe(node.dataDir);
@@ -70,6 +70,8 @@ describe('GET /usage on a populated node', () => {
     expect(report.disk.usedBytes).toBe(report.disk.totalBytes - report.disk.freeBytes);
     expect(['ok', 'warning', 'critical']).toContain(report.status);
     expect(report.writable).toBe(true);
+    expect(report.writableReason).toBeNull();
+    expect(report.headroomBytes).toBe(report.disk.freeBytes - report.disk.reserveBytes);
     expect(report.inflight).toEqual({ uploads: 0, reservedBytes: 0 });
     expect(report.tmp).toEqual({ files: 0, bytes: 0, oldestSeconds: null });
     expect(report.classes.map((c) => Object.keys(c).sort())).toEqual(report.classes.map(() => ['bytes', 'class', 'files', 'quotaBytes']));
@@ -150,6 +152,47 @@ describe('GET /usage after an eviction run', () => {
     expect(metrics).toContain('nanocdn_evicted_files_total{reason="max-age"} 3');
     expect(metrics).toContain(`nanocdn_evicted_bytes_total{reason="max-age"} ${6 * KiB}`);
     expect(metrics).toContain('nanocdn_eviction_runs_total{result="ok"} 1');
+  });
+});
+
+describe('GET /usage writable and headroom', () => {
+  let node: TestNode | undefined;
+  afterEach(async () => { await node?.close(); node = undefined; });
+  const MiB = 1024 * KiB;
+
+  it('every 1.6 MB upload gets 507 with 12 MiB reserve on a 48 MiB disk: not writable, with the reason and the headroom', async () => {
+    const disk = fakeDisk(48 * MiB, 13 * MiB);
+    node = await testNode({ readDisk: disk, config: { disk: { minFreeBytes: '12MiB', minFreePercent: 0, highWatermarkPercent: 100, lowWatermarkPercent: 100 } } });
+    for (let i = 0; i < 3; i++) await put(node, `pub/acme/big-${i}.bin`, 1_600_000).expect(507);
+    const report = await usage(node);
+    expect(report.status).toBe('ok');
+    expect(report.headroomBytes).toBe(1 * MiB);
+    expect(report.typicalUploadBytes).toBe(1_600_000);
+    expect(report.writable).toBe(false);
+    expect(report.writableReason).toMatch(/1\.00 MiB of headroom above the 12\.0 MiB reserve is less than a typical upload \(1\.53 MiB, the median/);
+    expect(report.alerts[0]).toMatch(/^not writable: /);
+    // Space comes back: writable again.
+    disk.free = 40 * MiB;
+    await node.ctx.guard.refresh(true);
+    const after = await usage(node);
+    expect(after.headroomBytes).toBe(28 * MiB);
+    expect(after.writable).toBe(true);
+    expect(after.writableReason).toBeNull();
+  });
+
+  it('without upload history a floor of 64 KiB stands for a typical upload', async () => {
+    node = await testNode({ readDisk: fakeDisk(48 * MiB, 12 * MiB + 32 * KiB), config: { disk: { minFreeBytes: '12MiB', minFreePercent: 0, highWatermarkPercent: 100, lowWatermarkPercent: 100 } } });
+    const report = await usage(node);
+    expect(report.typicalUploadBytes).toBe(64 * KiB);
+    expect(report.headroomBytes).toBe(32 * KiB);
+    expect(report.writable).toBe(false);
+    expect(report.writableReason).toContain('the floor');
+  });
+
+  it('disk.path is absolute when dataDir is relative', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-rel-'));
+    node = await testNode({ dataDir: dir, config: { dataDir: path.relative(process.cwd(), dir) } });
+    expect((await usage(node)).disk.path).toBe(dir);
   });
 });
 
