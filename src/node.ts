@@ -115,6 +115,9 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
       timers.push(refresh);
       reconcile(storage, index, classifier, { now })
         .then((drift) => {
+          if (drift.skippedCount > 0) {
+            logger.warn('files/ holds entries that are not stored files (never followed nor served; remove them)', { count: drift.skippedCount, sample: drift.skipped.slice(0, 10) });
+          }
           if (drift.addedCount || drift.removedCount) {
             logger.warn('index drift reconciled', { added: drift.addedCount, removed: drift.removedCount, sample: [...drift.added, ...drift.removed].slice(0, 10) });
           } else {

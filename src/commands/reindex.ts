@@ -43,6 +43,7 @@ export function registerReindex(program: Command): void {
         dataDir, checked: drift.checked, missingRows: drift.addedCount, orphanRows: drift.removedCount,
         drift: drift.addedCount + drift.removedCount > 0, changed: !check && drift.addedCount + drift.removedCount > 0,
         sample: { missingRows: drift.added.slice(0, 20), orphanRows: drift.removed.slice(0, 20) },
+        skipped: drift.skippedCount, skippedSample: drift.skipped.slice(0, 20),
       };
       if (options.json) {
         process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -52,6 +53,7 @@ export function registerReindex(program: Command): void {
           `${check ? ' (nothing changed)' : summary.changed ? ' (fixed)' : ''}\n`);
         for (const name of summary.sample.missingRows) process.stdout.write(`  no row:  ${name}\n`);
         for (const name of summary.sample.orphanRows) process.stdout.write(`  no file: ${name}\n`);
+        for (const entry of summary.skippedSample) process.stdout.write(`  skipped: ${entry.name} (${entry.why})\n`);
         if (check && summary.drift) process.stdout.write('run `nanocdn reindex` to fix (safe while the server runs)\n');
       }
       process.exitCode = check && summary.drift ? EXIT.failure : EXIT.ok;

@@ -8,7 +8,7 @@ import type { DiskGuard } from '../disk/disk-guard.js';
 import type { Classifier } from '../classes.js';
 import { parseName } from '../names.js';
 import { CandidateQueries } from './candidates.js';
-import { acquireEvictionLock, evictionLockHolder, LockHeldError, type HeldLock } from './lock.js';
+import { acquireEvictionLock, lockHolder, LockHeldError, type LockHolder } from './lock.js';
 import { RunLog } from './run-log.js';
 import type { EvictionReport, EvictionRun } from './report.js';
 import type { Victim } from './select-victims.js';
@@ -43,7 +43,9 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
   private readonly planner: Planner;
   private readonly runLog: RunLog;
   private readonly batchSize: number;
-  private current: { controller: AbortController; done: Promise<unknown> } | undefined;
+  private current: { controller: AbortController; done: Promise<unknown>; sinceMs: number } | undefined;
+  /** The last run of this process, kept in memory too: a failure on a full disk may not reach the run log. */
+  private lastHere: EvictionRun | null = null;
   private admissionChain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: EvictorDeps) {
@@ -55,17 +57,20 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
 
   /** The last real run, of this process or another one (from the index), for /usage. */
   lastRun(): EvictionRun | null {
-    return this.runLog.last();
+    let logged: EvictionRun | null = null;
+    try { logged = this.runLog.last(); } catch { /* the index is unreadable: what this process knows */ }
+    if (this.lastHere && (!logged || this.lastHere.at > logged.at)) return this.lastHere;
+    return logged;
+  }
+
+  /** Who holds the cross-process eviction lock (this process or another one), null when free. */
+  lockHolder(): Promise<LockHolder | null> {
+    return lockHolder(this.deps.dataDir);
   }
 
   /** The last `limit` real runs, newest first (status page). */
   recentRuns(limit: number): EvictionRun[] {
     return this.runLog.recent(limit);
-  }
-
-  /** The pid holding the eviction lock (this process while it runs), null when free. */
-  lockHolder(): number | null {
-    return this.current ? process.pid : evictionLockHolder(this.deps.dataDir);
   }
 
   /** Calls `listener` after each real run of this process (metrics). */
@@ -97,15 +102,28 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
       this.admissionChain = next.catch(() => undefined);
       return next;
     }
-    if (this.current) throw new LockHeldError(process.pid, 'eviction.lock');
-    const lock: HeldLock | null = request.dryRun ? null : acquireEvictionLock(this.deps.dataDir);
+    if (this.current) throw new LockHeldError({ pid: process.pid, sinceMs: this.current.sinceMs });
     const controller = new AbortController();
-    const done = this.execute(request, controller.signal).finally(() => {
-      lock?.release();
-      this.current = undefined;
-    });
-    this.current = { controller, done };
+    const run = async () => {
+      const lock = request.dryRun ? null : await acquireEvictionLock(this.deps.dataDir);
+      try {
+        return await this.execute(request, controller.signal);
+      } finally {
+        lock?.release();
+      }
+    };
+    const done = run().finally(() => { this.current = undefined; });
+    this.current = { controller, done, sinceMs: Date.now() };
     return done;
+  }
+
+  /**
+   * Records a run that could not start (the lock held too long, an error
+   * before planning) as a failed run: counted in the metrics, shown in
+   * /usage and its alerts like any failed run.
+   */
+  recordFailure(reason: RunRequest['reason'], error: string): RunSummary {
+    return this.finish({ reason }, this.deps.now(), 0, [], 0, error);
   }
 
   /** Aborts the run in progress (between batches) and waits for it. */
@@ -129,13 +147,20 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
     } catch (err) {
       error = (err as Error).message;
     }
-    const summary = summarize(request, atMs, performance.now() - started, removed, failed, error);
+    return this.finish(request, atMs, performance.now() - started, removed, failed, error);
+  }
+
+  /** Logs, records and announces a run (real or dry). */
+  private finish(request: RunRequest, atMs: number, durationMs: number, removed: Victim[], failed: number, error: string | null): RunSummary {
+    const { deps } = this;
+    const summary = summarize(request, atMs, durationMs, removed, failed, error);
     const level = error ? 'error' : summary.files > 0 ? 'info' : 'debug';
     deps.logger.log(level, 'eviction run', {
       reason: summary.reason, dryRun: summary.dryRun, files: summary.files, bytes: summary.bytes, failed,
       durationMs: Math.round(summary.durationMs), error, groups: summary.groups.slice(0, 20),
     });
     if (!request.dryRun) {
+      this.lastHere = { at: atMs, files: summary.files, bytes: summary.bytes, durationMs: summary.durationMs, reason: request.reason, error };
       try {
         this.runLog.record({ atMs, reason: request.reason, files: summary.files, bytes: summary.bytes, durationMs: summary.durationMs, error });
       } catch (err) {

@@ -22,7 +22,7 @@ export interface EvictionReport {
   lastRun(): EvictionRun | null;
   /** The last `limit` runs, newest first. */
   recentRuns(limit: number): EvictionRun[];
-  /** The pid of the process holding the eviction lock, null when no run holds it. */
-  lockHolder(): number | null;
   onRun(listener: (run: EvictionRun) => void): void;
+  /** Who holds the cross-process eviction lock now (pid, since epoch ms), null when free. */
+  lockHolder(): Promise<{ pid: number; sinceMs: number } | null>;
 }

@@ -9,11 +9,16 @@ import { LockHeldError } from './lock.js';
  * first, across tenants, down to lowWatermarkPercent. Passes repeat while
  * the state is not ok (a pass that found the lock held or nothing to evict
  * waits retryMs first), until the disk is ok again or the trigger stops.
+ * A pass that cannot run — any error, or the lock held by another run for
+ * longer than maxLockWaitMs — is recorded as a failed run (metrics, /usage
+ * alert), so a node that cannot evict on a filling disk is never silent.
  */
 export class WatermarkTrigger {
   private pending: Promise<void> | undefined;
   private retry: NodeJS.Timeout | undefined;
   private stopped = true;
+  /** When the passes started finding the lock held (reset by a pass that ran). */
+  private waitingSince: number | null = null;
   private readonly onState = (state: DiskState) => { if (state !== 'ok') this.kick(); };
 
   constructor(
@@ -22,6 +27,7 @@ export class WatermarkTrigger {
     private readonly lowWatermarkPercent: number,
     private readonly logger: Logger,
     private readonly retryMs = 5000,
+    private readonly maxLockWaitMs = 60_000,
   ) {}
 
   start(): void {
@@ -41,7 +47,12 @@ export class WatermarkTrigger {
   kick(): void {
     if (this.stopped || this.pending) return;
     this.pending = this.pass()
-      .catch((err: unknown) => { this.logger.error('low-disk eviction failed', { error: (err as Error).message }); return 0; })
+      .catch((err: unknown) => {
+        const error = `low-disk eviction could not run: ${(err as Error).message}`;
+        this.logger.error(error);
+        this.evictor.recordFailure('low-disk', error);
+        return 0;
+      })
       .then((freed) => {
         this.pending = undefined;
         // The state stays `warning` until below the low watermark, so no new
@@ -64,6 +75,7 @@ export class WatermarkTrigger {
     if (freeBytes <= 0) return 0;
     try {
       const run = await this.evictor.run({ reason: 'low-disk', freeBytes });
+      this.waitingSince = null;
       const after = await this.guard.refresh(true);
       this.logger.log(after.state === 'ok' ? 'info' : 'warn', 'low-disk eviction done', {
         files: run.files, bytes: run.bytes, usedPercent: Number(after.usedPercent.toFixed(2)), state: after.state,
@@ -71,7 +83,13 @@ export class WatermarkTrigger {
       return run.bytes;
     } catch (err) {
       if (!(err instanceof LockHeldError)) throw err;
-      this.logger.warn('low-disk eviction waits for another run', { holderPid: err.holderPid });
+      const now = Date.now();
+      this.waitingSince ??= now;
+      const heldMs = now - Math.min(this.waitingSince, err.holder?.sinceMs ?? now);
+      this.logger.warn('low-disk eviction waits for another run', { holderPid: err.holderPid, heldSeconds: Math.round(heldMs / 1000) });
+      if (heldMs > this.maxLockWaitMs) {
+        this.evictor.recordFailure('low-disk', `low-disk eviction blocked: the eviction lock has been held by pid ${err.holderPid ?? 'unknown'} for ${Math.round(heldMs / 1000)} s`);
+      }
       return 0;
     }
   }

@@ -1,4 +1,3 @@
-import { open } from 'node:fs';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
 import mime from 'mime-types';
@@ -7,6 +6,7 @@ import type { FileRecord } from '../index/file-index.js';
 import type { StoredName } from '../names.js';
 import type { CachedFile, ReadCache } from './read-cache.js';
 import { sendFileBody } from './file-sender.js';
+import { openFdNoFollow } from '../storage/no-follow.js';
 
 
 /** No Range and no condition: the answer is the whole file with a 200 (anything else goes to `send`). */
@@ -38,7 +38,7 @@ export async function preparePlainRead(cache: ReadCache, method: string, path: s
   try {
     const entry = cache.get(stored.name, record) ?? await cache.load(stored.name, path, record, contentTypeOf(path));
     if (method === 'HEAD' || entry.body !== undefined || entry.size === 0) return { entry, method };
-    const fd = await new Promise<number>((resolve, reject) => open(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
+    const fd = await openFdNoFollow(path);
     return { entry, method, fd };
   } catch (err) {
     throw translateFsError(err, { name: stored.name });

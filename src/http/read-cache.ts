@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { openNoFollow } from '../storage/no-follow.js';
 import type { FileRecord } from '../index/file-index.js';
 
 /** What a plain GET/HEAD needs to answer without touching the disk again. */
@@ -67,7 +67,8 @@ export class ReadCache {
    * its row is served but not cached (reconcile will fix the row).
    */
   async load(name: string, path: string, record: FileRecord, contentType: string): Promise<CachedFile> {
-    const handle = await open(path, 'r');
+    // Never through a symbolic link (a link planted in files/ must not serve what it points to).
+    const handle = await openNoFollow(path);
     let entry: CachedFile;
     try {
       const st = await handle.stat();

@@ -15,6 +15,9 @@ export interface Drift {
   /** Exact counts; `added` and `removed` stop at listLimit names. */
   addedCount: number;
   removedCount: number;
+  /** Entries of the store that are no object and are left alone (symbolic links under files/), with why. */
+  skipped: { name: string; why: string }[];
+  skippedCount: number;
 }
 
 export interface ReconcileOptions {
@@ -37,7 +40,13 @@ export async function reconcile(storage: Storage, index: FileIndex, classifier: 
   let removedCount = 0;
   const seen = new Set<string>();
   let checked = 0;
-  for await (const info of storage.list()) {
+  const skipped: Drift['skipped'] = [];
+  let skippedCount = 0;
+  const onSkipped = (name: string, why: string) => {
+    skippedCount++;
+    if (skipped.length < limit) skipped.push({ name, why });
+  };
+  for await (const info of storage.list(onSkipped)) {
     checked++;
     seen.add(info.name);
     const row = index.get(info.name);
@@ -63,7 +72,7 @@ export async function reconcile(storage: Storage, index: FileIndex, classifier: 
     if (removed.length < limit) removed.push(name);
     if (!options.checkOnly) index.remove(name);
   }
-  return { added, removed, checked, addedCount, removedCount };
+  return { added, removed, checked, addedCount, removedCount, skipped, skippedCount };
 }
 
 /** The file's sha256, or null when it went away meanwhile. */

@@ -39,14 +39,17 @@ export interface UsageReport {
     classes: { class: string; files: number; bytes: number; quotaBytes: number | null }[];
   }[];
   fillRate: FillRate;
-  lastEviction: { at: string; files: number; bytes: number; durationMs: number; reason: string } | null;
+  lastEviction: { at: string; files: number; bytes: number; durationMs: number; reason: string; error: string | null } | null;
   /** Uploads and refusals of this process over 15 min and 24 h. */
   writes: { last15m: WriteCounts; last24h: WriteCounts };
   /** The last runs (any process), the next scheduled one, the lock holder. */
   eviction: {
     runs: { at: string; reason: string; files: number; bytes: number; durationMs: number; error: string | null }[];
     nextRunAt: string | null;
+    /** The process holding the eviction lock (a run in progress, here or in another process), null when free. */
     lockHolderPid: number | null;
+    /** How long it has held it. */
+    lockSinceSeconds: number | null;
   };
   alerts: string[];
   /** The alerts with their severity, in the same order: critical first. */
@@ -135,6 +138,7 @@ export class UsageReporter {
     const fillRate = fitFillRate(samples, snap.freeBytes - snap.reserveBytes, { windowMs: FILL_WINDOW_MS, ...deps.fillRate });
 
     const run = this.eviction?.lastRun() ?? null;
+    const holder = (await this.eviction?.lockHolder().catch(() => null)) ?? null;
     const alerts = alertList({
       nowMs: now,
       disk: snap,
@@ -176,7 +180,7 @@ export class UsageReporter {
       tenants,
       fillRate,
       lastEviction: run && {
-        at: new Date(run.at).toISOString(), files: run.files, bytes: run.bytes, durationMs: run.durationMs, reason: run.reason,
+        at: new Date(run.at).toISOString(), files: run.files, bytes: run.bytes, durationMs: run.durationMs, reason: run.reason, error: run.error,
       },
       writes: { last15m: deps.refusals.writes(15 * MINUTE_MS), last24h: deps.refusals.writes(24 * 60 * MINUTE_MS) },
       eviction: {
@@ -184,7 +188,8 @@ export class UsageReporter {
           at: new Date(r.at).toISOString(), reason: r.reason, files: r.files, bytes: r.bytes, durationMs: r.durationMs, error: r.error,
         })),
         nextRunAt: this.nextScheduledRun()?.toISOString() ?? null,
-        lockHolderPid: this.eviction?.lockHolder() ?? null,
+        lockHolderPid: holder?.pid ?? null,
+        lockSinceSeconds: holder && Math.max(0, Math.round((Date.now() - holder.sinceMs) / 1000)),
       },
       alerts: alerts.map((alert) => alert.text),
       alertDetails: alerts,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, createWriteStream } from 'node:fs';
+import { constants as fsConstants, createWriteStream, realpathSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { HttpError, translateFsError } from '../errors.js';
 import { parseName, pathOf, type StoredName } from '../names.js';
 import type { ByteRange, ObjectInfo, Storage, TmpStats } from './storage.js';
+import { isLinkFree, openNoFollow } from './no-follow.js';
 
 export interface FsStorageOptions {
   /** The data dir: bytes under files/, spool under tmp/. */
@@ -17,20 +18,26 @@ export interface FsStorageOptions {
 
 const READ_BUFFER = 1 << 20;
 const WRITE_BUFFER = 1 << 20;
+/** mkdir + link attempts when a concurrent prune removes the fresh parents in between. */
+const LINK_ATTEMPTS = 5;
 
 /**
  * Local-disk engine: stream into tmp/ (O_EXCL), fsync, link() into files/
  * (never replaces: EEXIST is a clean 409), unlink tmp, fsync the directory.
+ * Symbolic links under files/ are never followed (src/storage/no-follow.ts):
+ * reads open with O_NOFOLLOW and check the opened path, writes and deletes
+ * check the parent directories; list() skips links and reports them.
  */
 export class FsStorage implements Storage {
   readonly kind = 'fs' as const;
-  readonly filesDir: string;
+  /** Canonical (realpath) after init(). */
+  filesDir: string;
   readonly tmpDir: string;
   /** tmp entries owned by live writes; the sweeper leaves them alone. */
   private readonly liveTmp = new Set<string>();
 
   constructor(private readonly options: FsStorageOptions) {
-    this.filesDir = path.resolve(options.dataDir, 'files');
+    this.filesDir = canonical(path.resolve(options.dataDir, 'files'));
     this.tmpDir = path.resolve(options.dataDir, 'tmp');
   }
 
@@ -38,6 +45,8 @@ export class FsStorage implements Storage {
   async init(): Promise<void> {
     await fsp.mkdir(this.filesDir, { recursive: true });
     await fsp.mkdir(this.tmpDir, { recursive: true });
+    // Canonical, so a path reached through a link anywhere below differs from it.
+    this.filesDir = await fsp.realpath(this.filesDir);
     const [files, tmp] = await Promise.all([fsp.stat(this.filesDir), fsp.stat(this.tmpDir)]);
     if (files.dev !== tmp.dev) {
       throw new Error(`${this.tmpDir} and ${this.filesDir} are on different filesystems; uploads are linked from tmp/ into files/, so both must be on one filesystem`);
@@ -75,13 +84,26 @@ export class FsStorage implements Storage {
   private async linkIntoPlace(tmpPath: string, finalPath: string, name: StoredName): Promise<string[]> {
     const dir = path.dirname(finalPath);
     try {
+      await this.refuseLinkedParent(dir, name);
       try {
         await fsp.link(tmpPath, finalPath);
         return [dir];
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        const firstCreated = await fsp.mkdir(dir, { recursive: true });
-        await fsp.link(tmpPath, finalPath);
+      }
+      // Parents are missing; a delete pruning empty directories may remove them
+      // again between our mkdir and link, so retry a few times.
+      let firstCreated: string | undefined;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const created = await fsp.mkdir(dir, { recursive: true });
+          if (created && (!firstCreated || created.length < firstCreated.length)) firstCreated = created;
+          await this.refuseLinkedParent(dir, name);
+          await fsp.link(tmpPath, finalPath);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < LINK_ATTEMPTS) continue;
+          throw err;
+        }
         const dirs = [dir];
         if (firstCreated) for (let d = dir; d !== path.dirname(firstCreated); d = path.dirname(d)) dirs.push(path.dirname(d));
         return dirs;
@@ -91,10 +113,32 @@ export class FsStorage implements Storage {
     }
   }
 
+  /** A parent reached through a symbolic link: refused, never written through. */
+  private async refuseLinkedParent(dir: string, name: StoredName): Promise<void> {
+    if (await isLinkFree(this.filesDir, dir)) return;
+    const why = 'a parent directory of the name is a symbolic link, which this node never follows';
+    throw new HttpError('invalid_name', `Invalid name: ${why}.`, { reason: why, name: name.name });
+  }
+
+  /**
+   * Opens the regular file stored under `name` for reading, never through a
+   * symbolic link; `not_found` otherwise. The caller closes the handle.
+   */
+  async openFile(name: StoredName): Promise<fsp.FileHandle> {
+    try {
+      return await openNoFollow(pathOf(this.filesDir, name));
+    } catch (err) {
+      throw translateFsError(err, { name: name.name });
+    }
+  }
+
   async stat(name: StoredName): Promise<ObjectInfo | null> {
     try {
-      const st = await fsp.stat(pathOf(this.filesDir, name));
-      return st.isFile() ? { name: name.name, size: st.size, mtimeMs: st.mtimeMs } : null;
+      const file = pathOf(this.filesDir, name);
+      // lstat: a link is not a stored file; a linked parent is not either.
+      const st = await fsp.lstat(file);
+      if (!st.isFile() || !(await isLinkFree(this.filesDir, path.dirname(file)))) return null;
+      return { name: name.name, size: st.size, mtimeMs: st.mtimeMs };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
       throw translateFsError(err, { name: name.name });
@@ -102,23 +146,18 @@ export class FsStorage implements Storage {
   }
 
   async open(name: StoredName, range?: ByteRange): Promise<Readable> {
-    let handle: fsp.FileHandle;
-    try {
-      handle = await fsp.open(pathOf(this.filesDir, name), 'r');
-    } catch (err) {
-      throw translateFsError(err, { name: name.name });
-    }
-    // open() succeeds on a directory (a prefix of other names); it is not an object.
-    if (!(await handle.stat()).isFile()) {
-      await handle.close();
-      throw new HttpError('not_found', undefined, { name: name.name });
-    }
+    // Only a regular file (not a directory of other names, not a link).
+    const handle = await this.openFile(name);
     return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_BUFFER });
   }
 
   async remove(name: StoredName): Promise<boolean> {
     try {
-      await fsp.unlink(pathOf(this.filesDir, name));
+      const file = pathOf(this.filesDir, name);
+      // Only a regular file reached without a link: never unlink through a linked parent, nor a link itself.
+      if (!(await fsp.lstat(file)).isFile() || !(await isLinkFree(this.filesDir, path.dirname(file)))) return false;
+      await fsp.unlink(file);
+      await this.pruneEmptyParents(path.dirname(file));
       return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -128,8 +167,25 @@ export class FsStorage implements Storage {
     }
   }
 
-  async *list(): AsyncIterable<ObjectInfo> {
-    yield* walk(this.filesDir, '');
+  /** Every regular file with a valid name; symbolic links are skipped and reported to `onSkipped`. */
+  /**
+   * Removes the directories left empty by a delete, deepest first, up to
+   * (not including) files/, so the name of a directory that no longer holds
+   * names can be stored again. rmdir only removes an empty directory: a
+   * concurrent upload's file keeps it (and link retries if it lost the race).
+   */
+  private async pruneEmptyParents(dir: string): Promise<void> {
+    for (let d = dir; d.startsWith(this.filesDir + path.sep); d = path.dirname(d)) {
+      try {
+        await fsp.rmdir(d);
+      } catch {
+        return; // not empty (ENOTEMPTY/EEXIST), gone, or not ours to remove
+      }
+    }
+  }
+
+  async *list(onSkipped?: (name: string, why: string) => void): AsyncIterable<ObjectInfo> {
+    yield* walk(this.filesDir, '', onSkipped);
   }
 
   async tmpStats(now: number): Promise<TmpStats> {
@@ -188,6 +244,11 @@ async function explainLinkError(err: unknown, finalPath: string, name: StoredNam
   return err;
 }
 
+/** The real path of `dir`, or `dir` itself while it does not exist (init() resolves it again). */
+function canonical(dir: string): string {
+  try { return realpathSync(dir); } catch { return dir; }
+}
+
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await fsp.open(dir, 'r');
   try {
@@ -198,7 +259,7 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Recursively lists regular files whose paths are valid names; anything else is skipped. */
-async function* walk(root: string, prefix: string): AsyncIterable<ObjectInfo> {
+async function* walk(root: string, prefix: string, onSkipped?: (name: string, why: string) => void): AsyncIterable<ObjectInfo> {
   let dir;
   try {
     dir = await fsp.opendir(path.join(root, prefix));
@@ -208,8 +269,10 @@ async function* walk(root: string, prefix: string): AsyncIterable<ObjectInfo> {
   }
   for await (const entry of dir) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) {
-      yield* walk(root, rel);
+    if (entry.isSymbolicLink()) {
+      onSkipped?.(rel, 'a symbolic link (never followed)');
+    } else if (entry.isDirectory()) {
+      yield* walk(root, rel, onSkipped);
     } else if (entry.isFile()) {
       try {
         parseName(rel);
@@ -217,8 +280,8 @@ async function* walk(root: string, prefix: string): AsyncIterable<ObjectInfo> {
         if (err instanceof HttpError) continue;
         throw err;
       }
-      const st = await fsp.stat(path.join(root, rel)).catch(() => null);
-      if (st) yield { name: rel, size: st.size, mtimeMs: st.mtimeMs };
+      const st = await fsp.lstat(path.join(root, rel)).catch(() => null);
+      if (st?.isFile()) yield { name: rel, size: st.size, mtimeMs: st.mtimeMs };
     }
   }
 }

@@ -50,8 +50,8 @@ export interface Storage {
   /** Removes the object; false when it was absent. */
   remove(name: StoredName): Promise<boolean>;
 
-  /** Every stored object, for rebuilding the index. */
-  list(): AsyncIterable<ObjectInfo>;
+  /** Every stored object, for rebuilding the index; what is skipped as no object (a symbolic link) goes to `onSkipped`. */
+  list(onSkipped?: (name: string, why: string) => void): AsyncIterable<ObjectInfo>;
 
   /**
    * The local file of an object, when the engine keeps one, so GET can use

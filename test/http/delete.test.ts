@@ -53,3 +53,38 @@ describe('DELETE /<name>', () => {
     await request(node.app).get('/pub/acme/dir/keep.txt').expect(200);
   });
 });
+
+describe('DELETE prunes the directories it leaves empty (issue 13 finding 4)', () => {
+  let node: TestNode;
+  beforeAll(async () => { node = await testNode(); });
+  afterAll(async () => { await node.close(); });
+
+  it('after DELETE /pub/acme/dir/file, PUT /upload/pub/acme/dir works (no empty directory chain is left)', async () => {
+    await request(node.app).put('/upload/pub/acme/dir/sub/file').send('x').expect(201);
+    await request(node.app).put('/upload/pub/acme/keep.txt').send('k').expect(201);
+    await request(node.app).delete('/pub/acme/dir/sub/file').expect(204);
+    expect(existsSync(path.join(node.dataDir, 'files', 'pub/acme/dir'))).toBe(false);
+    expect(existsSync(path.join(node.dataDir, 'files', 'pub/acme'))).toBe(true);
+    const res = await request(node.app).put('/upload/pub/acme/dir').send('now a file');
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(Buffer.from((await request(node.app).get('/pub/acme/dir')).body).toString()).toBe('now a file');
+    expect(existsSync(path.join(node.dataDir, 'files'))).toBe(true);
+  });
+
+  it('eviction prunes too', async () => {
+    await request(node.app).put('/upload/pub/acme/cachedtickets/old/t.pdf').set('X-Expire-After', '1').send('t').expect(201);
+    const summary = await node.ctx.evictor.run({ reason: 'admin', policies: true, maxBytes: 0, scope: { tenant: 'acme', class: 'cache' } });
+    expect(summary.victims.map((v) => v.name)).toContain('pub/acme/cachedtickets/old/t.pdf');
+    expect(existsSync(path.join(node.dataDir, 'files', 'pub/acme/cachedtickets'))).toBe(false);
+  });
+
+  it('uploads racing deletes in the same directory all land (link retries when its fresh parent was pruned)', async () => {
+    const results = await Promise.all(Array.from({ length: 60 }, async (_, i) => {
+      const put = await request(node.app).put(`/upload/pub/acme/race/d/f${i}`).send(`v${i}`);
+      const del = await request(node.app).delete(`/pub/acme/race/d/f${i}`);
+      return [put.status, del.status];
+    }));
+    expect(results.every(([put, del]) => put === 201 && del === 204)).toBe(true);
+    expect(existsSync(path.join(node.dataDir, 'files', 'pub/acme/race'))).toBe(false);
+  });
+});

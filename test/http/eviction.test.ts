@@ -1,7 +1,8 @@
-import { writeFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { holdLockInChild } from '../helpers/lock-holder.js';
 import { testNode, type TestNode } from '../helpers/test-node.js';
 import { isStored } from './raw-http.js';
 
@@ -107,13 +108,19 @@ describe('eviction over HTTP', () => {
     expect(node.ctx.evictor.lastRun()).toMatchObject({ reason: 'admin', files: 2, bytes: 2000, error: null });
   });
 
-  it('POST /admin/evict answers 409 eviction_running while another process holds the lock', async () => {
-    const lock = path.join(node.dataDir, 'eviction.lock');
-    writeFileSync(lock, `${process.pid}\n`);
-    const res = await request(node.app).post('/admin/evict');
-    expect(res.status).toBe(409);
-    expect(res.body).toMatchObject({ error: 'eviction_running', holderPid: process.pid });
-    expect(existsSync(lock)).toBe(true);
+  it('POST /admin/evict answers 409 eviction_running while another process holds the lock; /usage names the holder', async () => {
+    const holder = await holdLockInChild(node.dataDir);
+    try {
+      const res = await request(node.app).post('/admin/evict');
+      expect(res.status).toBe(409);
+      expect(res.body).toMatchObject({ error: 'eviction_running', holderPid: holder.pid });
+      const usage = await request(node.app).get('/usage');
+      expect(usage.body.eviction).toMatchObject({ lockHolderPid: holder.pid, lockSinceSeconds: expect.any(Number) });
+    } finally {
+      await holder.kill9();
+    }
+    expect((await request(node.app).get('/usage')).body.eviction).toMatchObject({ lockHolderPid: null, lockSinceSeconds: null });
+    expect((await request(node.app).post('/admin/evict')).status).toBe(200);
   });
 });
 

@@ -106,7 +106,7 @@ describe('GET /metrics', () => {
 
   it('counts eviction runs and evicted files/bytes by reason', async () => {
     let listener: ((run: EvictionRun) => void) | undefined;
-    node.ctx.monitoring.attachEviction({ lastRun: () => null, recentRuns: () => [], lockHolder: () => null, onRun: (l) => { listener = l; } });
+    node.ctx.monitoring.attachEviction({ lastRun: () => null, recentRuns: () => [], lockHolder: async () => null, onRun: (l) => { listener = l; } });
     listener!({ at: Date.now(), files: 3, bytes: 300, durationMs: 5, reason: 'schedule', error: null, byReason: { 'max-idle': { files: 2, bytes: 200 }, expired: { files: 1, bytes: 100 } } });
     listener!({ at: Date.now(), files: 0, bytes: 0, durationMs: 1, reason: 'cli', error: 'EACCES' });
     const m = await scrape(node);

@@ -119,7 +119,7 @@ describe('GET /usage on a populated node', () => {
   it('lastEviction and "eviction failed" come from the eviction report', async () => {
     let last: EvictionRun | null = null;
     const listeners: ((run: EvictionRun) => void)[] = [];
-    const eviction: EvictionReport = { lastRun: () => last, recentRuns: () => (last ? [last] : []), lockHolder: () => null, onRun: (l) => { listeners.push(l); } };
+    const eviction: EvictionReport = { lastRun: () => last, recentRuns: () => (last ? [last] : []), lockHolder: async () => null, onRun: (l) => { listeners.push(l); } };
     node.ctx.monitoring.attachEviction(eviction);
     last = { at: Date.UTC(2026, 10, 27, 4, 15), files: 12, bytes: 3 * KiB, durationMs: 41, reason: 'schedule', error: 'EACCES' };
     const report = await usage(node);
@@ -339,7 +339,7 @@ describe('GET /usage: the figures of the status page', () => {
     // The node began a moment ago: the 24 h window is counted since then.
     expect(Date.now() - report.writes.last24h.sinceMs).toBeLessThan(60_000);
     expect(report.alertDetails).toEqual([{ severity: 'warning', text: '1 write refused in the last 15 min (upload_too_large 1)' }]);
-    expect(report.eviction).toEqual({ runs: [], nextRunAt: null, lockHolderPid: null });
+    expect(report.eviction).toEqual({ runs: [], nextRunAt: null, lockHolderPid: null, lockSinceSeconds: null });
 
     // The schedule starts with the background work (close() stops it).
     node.runtime.startBackground();

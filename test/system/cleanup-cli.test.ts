@@ -1,9 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { holdLockInChild } from '../helpers/lock-holder.js';
 import { CLI, REPO_ROOT, spawnServer, writeConfig, type SpawnedServer } from '../helpers/spawn-server.js';
 
 const KiB = 1024;
@@ -96,23 +97,21 @@ describe('nanocdn cleanup (subprocess)', () => {
     for (const name of cacheNames.slice(3)) expect(onDisk(name), name).toBe(true);
   });
 
-  it('exits 3 while another run holds the lock, and breaks the lock of a dead process', async () => {
-    const lock = path.join(dataDir, 'eviction.lock');
-    writeFileSync(lock, `${process.pid}\n`);
+  it('exits 3 while another process holds the lock, naming it; once the holder is killed the lock is free (no stale lock)', async () => {
+    const holder = await holdLockInChild(dataDir);
     try {
       const held = cleanup(['--yes', '--max-age', '0s']);
       expect(held.status).toBe(3);
-      expect(held.stderr).toContain(`pid ${process.pid}`);
+      expect(held.stderr).toContain(`pid ${holder.pid}`);
       for (const name of cacheNames.slice(3)) expect(onDisk(name), name).toBe(true);
     } finally {
-      rmSync(lock, { force: true });
+      await holder.kill9();
     }
-    const dead = spawn(process.execPath, ['-e', '']);
-    await new Promise((resolve) => dead.once('exit', resolve));
-    writeFileSync(lock, `${dead.pid}\n`);
+    // What a run on a full disk used to leave behind: an empty lock file. It blocks nothing now.
+    writeFileSync(path.join(dataDir, 'eviction.lock'), '');
     const plan = json(['--yes', '--tenant', 'globex', '--max-bytes', '150KiB']);
     expect(plan.victims.map((v) => v.name)).toEqual(['pub/globex/cachedtickets/g-0.pdf']);
-    expect(existsSync(lock)).toBe(false);
+    rmSync(path.join(dataDir, 'eviction.lock'), { force: true });
   });
 
   it('with the server stopped and the index deleted it refuses (exit 66, creates nothing) until `nanocdn reindex`; npm run cleanup runs the same command', async () => {

@@ -43,7 +43,7 @@ export function downloadRoutes(ctx: NodeContext): Downloads {
     if (record) res.setHeader('ETag', `"${record.sha256}"`);
 
     if (accel) {
-      if (!record && !(await ctx.storage.stat(stored))) throw new HttpError('not_found', undefined, { name: stored.name });
+      if (!(await ctx.storage.stat(stored))) throw new HttpError('not_found', undefined, { name: stored.name });
       ctx.access.touch(stored.name, ctx.now());
       res.setHeader('X-Accel-Redirect', accelTarget(accel, stored));
       res.status(200).end();
@@ -53,6 +53,8 @@ export function downloadRoutes(ctx: NodeContext): Downloads {
       await streamDownload(ctx, req, res, stored, record);
       return;
     }
+    // `send` opens by path: check first that the name is a regular file reached without a symbolic link.
+    if (!(await ctx.storage.stat(stored))) throw new HttpError('not_found', undefined, { name: stored.name });
     ctx.access.touch(stored.name, ctx.now());
     serveFile(req, res, next, ctx.storage.localPath(stored), stored, record !== undefined);
   };

@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, statfsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { canMountTmpfs, hasTool, mountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
+
+/**
+ * The outage of issue 13 finding 1, re-enacted: the data disk is filled to
+ * 100 % behind the node's back (`dd`) while evictable cache files are
+ * stored. The node must bring it back below the high watermark by itself.
+ */
+const canRun = requirement('root + mount (tmpfs)', canMountTmpfs(), 'run as root') && requirement('dd', hasTool('dd'), 'install coreutils');
+
+const MiB = 1 << 20;
+const HIGH = 70;
+const LOW = 50;
+
+describe.runIf(canRun)('a disk filled to 100 % behind the node\'s back', () => {
+  let tmpfs: Tmpfs;
+  let server: SpawnedServer;
+  const usedPercent = () => { const st = statfsSync(tmpfs.dir); return (100 * (st.blocks - st.bavail)) / st.blocks; };
+
+  beforeAll(async () => {
+    tmpfs = mountTmpfs(32);
+    server = await spawnServer({
+      dataDir: tmpfs.dir,
+      config: {
+        durability: 'none',
+        disk: { minFreeBytes: '1MiB', minFreePercent: 0, highWatermarkPercent: HIGH, lowWatermarkPercent: LOW },
+        classes: {
+          cache: { match: ['*/*/cachedtickets/**'], evictable: true, maxAge: null, maxIdle: null, maxBytesPerTenant: null },
+          default: { evictable: false, maxBytesPerTenant: null },
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    tmpfs?.unmount();
+  });
+
+  it('the node evicts cache files back below the high watermark without a human; no lock is left behind', async () => {
+    expect((await fetch(`${server.url}/upload/pub/acme/docs/keep.pdf`, { method: 'PUT', body: Buffer.alloc(MiB, 1) })).status).toBe(201);
+    const cache = Array.from({ length: 18 }, (_, i) => `pub/acme/cachedtickets/t-${String(i).padStart(2, '0')}.pdf`);
+    for (const name of cache) expect((await fetch(`${server.url}/upload/${name}`, { method: 'PUT', body: Buffer.alloc(MiB, 2) })).status).toBe(201);
+    expect(usedPercent()).toBeLessThan(HIGH);
+
+    // Behind the node's back: dd until ENOSPC.
+    const dd = spawnSync('dd', ['if=/dev/zero', `of=${path.join(tmpfs.dir, 'filler')}`, 'bs=64K'], { encoding: 'utf8' });
+    expect(dd.stderr).toMatch(/No space left on device/);
+    expect(statfsSync(tmpfs.dir).bavail).toBe(0);
+
+    const deadline = Date.now() + 60_000;
+    while (usedPercent() >= HIGH) {
+      if (Date.now() > deadline) throw new Error(`still ${usedPercent().toFixed(1)} % used after 60 s:\n${server.output().slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const lines = server.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.some((line) => line.message === 'eviction run' && line.reason === 'low-disk' && (line.files as number) > 0)).toBe(true);
+    expect(existsSync(path.join(tmpfs.dir, 'eviction.lock'))).toBe(false);
+    expect(existsSync(path.join(tmpfs.dir, 'files', 'pub/acme/docs/keep.pdf'))).toBe(true);
+    expect(cache.some((name) => !existsSync(path.join(tmpfs.dir, 'files', name)))).toBe(true);
+    const usage = await (await fetch(`${server.url}/usage`)).json() as { eviction: { lockHolderPid: number | null } };
+    expect(usage.eviction.lockHolderPid).toBeNull();
+  });
+});
