@@ -10,6 +10,14 @@ import { registerCleanup } from './commands/cleanup.js';
 import { registerConfig } from './commands/config-check.js';
 import { VERSION } from './package-root.js';
 
+// `nanocdn … | head`: a reader that went away is not an error of ours (EPIPE).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+    throw err;
+  });
+}
+
 /** The one `nanocdn` binary: each command lives in src/commands/<name>.ts. */
 const program = new Command('nanocdn')
   .description('Self-hosted HTTP file storage node')
@@ -26,5 +34,9 @@ registerConfig(program);
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) fail(err.message, EXIT.config);
   if (err instanceof HttpError) fail(err.message, EXIT.usage);
+  // A system error at start (EADDRINUSE, ENOTDIR, EACCES…): its message says it all, no stack.
+  if (typeof (err as NodeJS.ErrnoException)?.code === 'string' && /^E[A-Z]+$/.test((err as NodeJS.ErrnoException).code!)) {
+    fail(`cannot start: ${(err as Error).message}`, EXIT.failure);
+  }
   fail((err as Error)?.stack ?? String(err), EXIT.failure);
 });

@@ -21,6 +21,7 @@ export const ERRORS = {
   range_not_satisfiable: [416, 'The requested range is outside the file.'],
   client_closed: [499, 'The client closed the connection before the upload finished; nothing was stored.'],
   internal: [500, 'An unexpected error occurred; it has been logged.'],
+  not_implemented: [501, 'This request uses a feature the node does not implement (e.g. a transfer coding other than chunked).'],
   shutting_down: [503, 'The node is shutting down; retry on another node or in a moment.'],
   not_ready: [503, 'The node is not ready.'],
   store_unavailable: [503, 'The storage backend is unavailable; retry later.'],

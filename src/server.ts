@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
 import { createApp } from './http/app.js';
 import { openNode, type NodeOverrides, type NodeRuntime } from './node.js';
+import { oneRequestAtATime } from './http/pipelining.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** How long shutdown waits for last responses to flush before cutting connections. */
@@ -28,7 +29,8 @@ export async function startServer(config: Config, overrides: NodeOverrides = {})
     // Node checks both timeouts only this often (default 30 s): a slow-loris
     // client would otherwise hold a socket for up to 30 s past headersTimeout.
     connectionsCheckingInterval: Math.max(100, Math.min(1000, config.http.headersTimeout / 2)),
-  }, app);
+    // Pipelined requests take effect in order: the next one waits for the previous answer.
+  }, oneRequestAtATime(app));
   server.keepAliveTimeout = config.http.keepAliveTimeout;
   // Handle Expect: 100-continue ourselves: the upload route sends 100 only
   // once the upload is admitted, so a refused client never sends its body.

@@ -19,6 +19,9 @@ export function registerSign(program: Command): void {
       let ttlMs: number;
       try { name = parseName(rawName.replace(/^\/+/, '')).name; } catch (err) { fail((err as Error).message, EXIT.usage); }
       try { ttlMs = parseDuration(options.ttl); } catch (err) { fail(`--ttl: ${(err as Error).message}`, EXIT.usage); }
+      if (ttlMs > config.auth.maxSignedTtl) {
+        fail(`--ttl: ${options.ttl} is longer than auth.maxSignedTtl (${config.auth.maxSignedTtl / 1000} s); the node would refuse the URL`, EXIT.usage);
+      }
       const expires = Math.floor((Date.now() + ttlMs) / 1000);
       process.stdout.write(`${options.base.replace(/\/+$/, '')}/${name}?${signedQuery(secret, name, expires)}\n`);
     });

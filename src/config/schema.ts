@@ -66,6 +66,8 @@ export const configSchema = z.strictObject({
     tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')),
     trustedNetworks: z.array(cidr),
     signingSecret: z.string().min(16, 'signingSecret must be at least 16 characters').nullable(),
+    /** The furthest a signed URL's expires may lie in the future (the server refuses longer ones, `nanocdn sign` too). */
+    maxSignedTtl: duration.default(7 * 86_400_000),
   }),
   classes: z.record(z.string().regex(/^[a-z0-9_-]+$/i), storageClass).refine((c) => 'default' in c, {
     message: 'a class named "default" is required',
@@ -111,6 +113,10 @@ export const configSchema = z.strictObject({
     }).prefault({}),
   }).prefault({}),
 }).superRefine((config, ctx) => {
+  // Node refuses to start a server whose requestTimeout is below its headersTimeout (0 disables it).
+  if (config.http.requestTimeout !== 0 && config.http.requestTimeout < config.http.headersTimeout) {
+    ctx.addIssue({ code: 'custom', path: ['http', 'requestTimeout'], message: `must be at least http.headersTimeout (${config.http.headersTimeout / 1000}s), or 0 for none` });
+  }
   if (config.storage.engine === 's3') {
     for (const key of ['endpoint', 'bucket', 'accessKeyId', 'secretAccessKey', 'capacityBytes'] as const) {
       if (config.storage.s3[key] === null) {

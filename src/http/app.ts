@@ -14,6 +14,7 @@ import { deleteRoutes } from './routes/delete.js';
 import { downloadRoutes } from './routes/download.js';
 import { withFastReads } from './fast-read.js';
 import { adminRoutes } from './routes/admin.js';
+import { onlyChunkedTransferCoding } from './transfer-coding.js';
 
 export interface AppOptions {
   /** True once the server began shutting down (readyz fails). */
@@ -30,6 +31,7 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
   const downloads = downloadRoutes(ctx);
   app.use(requestLog(accessLog(ctx.logger.child({ module: 'http' }), ctx.config.http)));
   app.use(httpDuration(ctx.monitoring.metrics));
+  app.use(onlyChunkedTransferCoding);
   const isShuttingDown = options.isShuttingDown ?? (() => false);
   app.use(healthRoutes(ctx, isShuttingDown));
   app.use(usageRoutes(ctx));

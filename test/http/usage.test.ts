@@ -119,11 +119,12 @@ describe('GET /usage on a populated node', () => {
   it('lastEviction and "eviction failed" come from the eviction report', async () => {
     let last: EvictionRun | null = null;
     const listeners: ((run: EvictionRun) => void)[] = [];
-    const eviction: EvictionReport = { lastRun: () => last, recentRuns: () => (last ? [last] : []), lockHolder: async () => null, onRun: (l) => { listeners.push(l); } };
+    const eviction: EvictionReport = { lastRun: () => last, recentRuns: () => (last ? [last] : []), lockHolder: async () => ({ pid: 4242, sinceMs: Date.now() - 90_000 }), onRun: (l) => { listeners.push(l); } };
     node.ctx.monitoring.attachEviction(eviction);
     last = { at: Date.UTC(2026, 10, 27, 4, 15), files: 12, bytes: 3 * KiB, durationMs: 41, reason: 'schedule', error: 'EACCES' };
     const report = await usage(node);
-    expect(report.lastEviction).toEqual({ at: '2026-11-27T04:15:00.000Z', files: 12, bytes: 3 * KiB, durationMs: 41, reason: 'schedule' });
+    expect(report.lastEviction).toEqual({ at: '2026-11-27T04:15:00.000Z', files: 12, bytes: 3 * KiB, durationMs: 41, reason: 'schedule', error: 'EACCES' });
+    expect(report.eviction).toMatchObject({ lockHolderPid: 4242, lockSinceSeconds: 90 });
     expect(report.alerts).toContain('eviction failed at 04:15: EACCES');
   });
 });

@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { holdLockInChild } from '../helpers/lock-holder.js';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +29,6 @@ async function until(what: string, check: () => boolean, output: () => string, t
 
 describe('scheduled eviction (node-cron, every second)', () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-schedule-'));
-  const lock = path.join(dataDir, 'eviction.lock');
   let server: SpawnedServer;
   const logs = () => server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
 
@@ -52,8 +52,8 @@ describe('scheduled eviction (node-cron, every second)', () => {
 
   it('runs the age pass and the stale-tmp sweep on schedule, and never while another process holds the lock', async () => {
     const files = path.join(dataDir, 'files');
-    // Another run (this test process) holds the lock.
-    writeFileSync(lock, `${process.pid}\n`);
+    // Another run (another process) holds the lock.
+    const holder = await holdLockInChild(dataDir);
     expect(await put(`${server.url}/upload/pub/acme/scratch/a.bin`, Buffer.alloc(1000, 1))).toBe(201);
     expect(await put(`${server.url}/upload/pub/acme/docs/keep.bin`, Buffer.alloc(1000, 2))).toBe(201);
     const uploadedAt = Date.now();
@@ -67,9 +67,10 @@ describe('scheduled eviction (node-cron, every second)', () => {
     await until('a scheduled run skipped after a.bin expired', () => logs().some((l) =>
       l.message.startsWith('scheduled eviction skipped') && Date.parse(l.timestamp) > uploadedAt + 2500), server.output);
     expect(existsSync(path.join(files, 'pub/acme/scratch/a.bin'))).toBe(true);
-    expect(existsSync(lock)).toBe(true);
+    expect(logs().some((l) => l.message.startsWith('scheduled eviction skipped') && (l as { holderPid?: number }).holderPid === holder.pid)).toBe(true);
 
-    rmSync(lock);
+    // The holder dies: the kernel frees the lock, nobody removes anything by hand.
+    await holder.kill9();
     await until('a.bin to be evicted by age', () => !existsSync(path.join(files, 'pub/acme/scratch/a.bin')), server.output);
     // The run logs after it removed the file, and the line crosses a pipe: wait for it too.
     const evicted = (l: LogLine) => l.message === 'eviction run' && l.reason === 'schedule' && (l.files ?? 0) > 0;
@@ -77,7 +78,8 @@ describe('scheduled eviction (node-cron, every second)', () => {
     const run = logs().find(evicted);
     expect(run?.groups?.[0].reasons).toEqual({ 'max-age': 1 });
     expect(existsSync(path.join(files, 'pub/acme/docs/keep.bin'))).toBe(true);
-    // The run released the lock it took.
-    expect(existsSync(lock)).toBe(false);
+    // The run released the lock it took: /usage names no holder.
+    const usage = await (await fetch(`${server.url}/usage`)).json() as { evictionLock: unknown };
+    expect(usage.evictionLock).toBeNull();
   });
 });

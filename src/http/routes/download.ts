@@ -75,7 +75,7 @@ export function authorizeRead(ctx: NodeContext, req: IncomingMessage, stored: St
   if (sig !== undefined || expires !== undefined) {
     const secret = ctx.config.auth.signingSecret;
     if (!secret) throw new HttpError('signature_invalid', 'Signed URLs are disabled on this node (no auth.signingSecret).');
-    verifySignature(secret, stored.name, expires, sig, ctx.now());
+    verifySignature(secret, stored.name, expires, sig, ctx.now(), ctx.config.auth.maxSignedTtl);
     return;
   }
   // The Authenticator reads only the Authorization header and the peer address, which a bare IncomingMessage has.
