@@ -18,6 +18,8 @@ import { listen, walkFiles, type Listening } from '../http/raw-http.js';
  */
 const SEED = Number(process.env.FUZZ_SEED ?? 1313);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+/** Generous: the runs are bounded by count, not time; a loaded CI machine is slower. */
+const TIMEOUT_MS = 240_000;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 interface Answer { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
@@ -35,7 +37,7 @@ function send(port: number, method: string, target: string, headers: Record<stri
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ERR_UNESCAPED_CHARACTERS' || (err as NodeJS.ErrnoException).code === 'ERR_INVALID_CHAR') { resolve(null); return; }
-      reject(err);
+      reject(err instanceof Error ? err : new Error(String(err)));
       return;
     }
     req.on('error', () => resolve(null));
@@ -105,7 +107,7 @@ describe(`fuzzing over HTTP (seed ${SEED}, ${RUNS} runs per property)`, () => {
     // Aborted uploads clean up asynchronously (their close fires after our destroy).
     await new Promise((r) => setTimeout(r, 200));
     await checkInvariants();
-  });
+  }, TIMEOUT_MS);
 
   const headerText = fc.string({ unit: fc.constantFrom(...'0123456789-=, bytes*W/"abcdefxyz;GMT:'.split('')), maxLength: 40 });
   const rangeHeader = fc.oneof(
@@ -141,7 +143,7 @@ describe(`fuzzing over HTTP (seed ${SEED}, ${RUNS} runs per property)`, () => {
         }
       }), { seed: SEED, numRuns: RUNS * 2 });
     await checkInvariants();
-  });
+  }, TIMEOUT_MS);
 
   const partName = fc.constantFrom('file', 'file', 'other', '', 'fi"le', 'FILE');
   const part = fc.record({ name: partName, filename: fc.option(fc.constantFrom('a.bin', '', '../x', 'é.txt', 'a"b')), data: fc.uint8Array({ maxLength: 300 }) });
@@ -179,5 +181,5 @@ describe(`fuzzing over HTTP (seed ${SEED}, ${RUNS} runs per property)`, () => {
         }
       }), { seed: SEED, numRuns: RUNS });
     await checkInvariants();
-  });
+  }, TIMEOUT_MS);
 });

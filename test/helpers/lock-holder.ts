@@ -20,8 +20,8 @@ export async function holdLockInChild(dataDir: string): Promise<LockHolderProces
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d) => { out += d; if (out.includes('held')) resolve(); });
-    child.stderr!.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => { out += d; if (out.includes('held')) resolve(); });
+    child.stderr.on('data', (d) => { out += d; });
     child.once('exit', (code) => reject(new Error(`lock holder exited with ${code}: ${out}`)));
   });
   return {
