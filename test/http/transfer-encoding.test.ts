@@ -1,8 +1,6 @@
 import net from 'node:net';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listen, tmpEntries, type Listening } from './raw-http.js';
+import { isStored, listen, spoolEntries, type Listening } from './raw-http.js';
 import { testNode, type TestNode } from '../helpers/test-node.js';
 
 /** Sends raw bytes on one connection; resolves with everything read until the server closes it. */
@@ -35,9 +33,9 @@ describe('Transfer-Encoding other than chunked', () => {
       const text = await exchange(server.port, `PUT /upload/${name} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ${coding}\r\n\r\n${chunkedBody}`);
       expect(text, text).toMatch(/^HTTP\/1\.1 501 /);
       expect(text).toContain('"error":"not_implemented"');
-      expect(existsSync(path.join(node.dataDir, 'files', name))).toBe(false);
+      expect(await isStored(node, name)).toBe(false);
       expect(node.ctx.index.get(name)).toBeUndefined();
-      expect(await tmpEntries(node.dataDir)).toEqual([]);
+      expect(await spoolEntries(node)).toBe(0);
     });
   }
 
