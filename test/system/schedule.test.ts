@@ -79,7 +79,7 @@ describe('scheduled eviction (node-cron, every second)', () => {
     expect(run?.groups?.[0].reasons).toEqual({ 'max-age': 1 });
     expect(existsSync(path.join(files, 'pub/acme/docs/keep.bin'))).toBe(true);
     // The run released the lock it took: /usage names no holder.
-    const usage = await (await fetch(`${server.url}/usage`)).json() as { evictionLock: unknown };
-    expect(usage.evictionLock).toBeNull();
+    const usage = await (await fetch(`${server.url}/usage`)).json() as { eviction: { lockHolderPid: number | null } };
+    expect(usage.eviction.lockHolderPid).toBeNull();
   });
 });
