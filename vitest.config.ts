@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/storage/**/*.test.ts', 'test/http/**/*.test.ts', 'test/fuzz/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/index/**/*.test.ts', 'test/storage/**/*.test.ts', 'test/http/**/*.test.ts', 'test/fuzz/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },

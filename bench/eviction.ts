@@ -35,14 +35,14 @@ const { index, evictor } = runtime.ctx;
 let started = performance.now();
 const tenants = 100;
 for (let t = 0; t < tenants; t++) mkdirSync(path.join(dataDir, 'files', 'pub', `t${t}`, 'cachedtickets'), { recursive: true });
-index.transaction(() => {
+await index.files.putMany((function* () {
   for (let i = 0; i < total; i++) {
     const tenant = `t${i % tenants}`;
     const name = `pub/${tenant}/cachedtickets/f${i}.pdf`;
     writeFileSync(path.join(dataDir, 'files', name), 'x');
-    index.put({ name, tenant, class: 'cache', size: 1, sha256: '0'.repeat(64), createdMs: now - total + i, accessedMs: now - total + i, expiresMs: null });
+    yield { name, tenant, class: 'cache', size: 1, sha256: '0'.repeat(64), createdMs: now - total + i, accessedMs: now - total + i, expiresMs: null };
   }
-});
+})());
 const setupMs = performance.now() - started;
 
 started = performance.now();

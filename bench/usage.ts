@@ -3,8 +3,8 @@
  *
  *   npx tsc -p . && node dist/bench/usage.js [--rows 1000000] [--tenants 1000] [--requests 500]
  *
- * Builds a temp data dir whose index.sqlite holds the rows (inserted directly,
- * in one transaction: no files are written; /usage never looks at files/),
+ * Builds a temp data dir whose index.sqlite holds the rows (inserted at once
+ * through the index: no files are written; /usage never looks at files/),
  * plus 6 h of used-space samples and 24 h of hourly tenant totals, opens the
  * node on it (no reconcile: the index exists), listens on 127.0.0.1 and
  * times sequential requests over one keep-alive connection, then the report
@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { configWith } from '../src/config/load.js';
 import { createApp } from '../src/http/app.js';
-import { FileIndex } from '../src/index/file-index.js';
+import { openSqliteIndex } from '../src/index/sqlite/sqlite-index.js';
 import { silentLogger } from '../src/logger.js';
 import { UsageHistory } from '../src/monitoring/usage-history.js';
 import { openNode } from '../src/node.js';
@@ -29,30 +29,29 @@ const TENANTS = Number(values.tenants);
 const REQUESTS = Number(values.requests);
 const HOUR = 3_600_000;
 
-function populate(dataDir: string): void {
-  const index = new FileIndex(path.join(dataDir, 'index.sqlite'));
+async function populate(dataDir: string): Promise<void> {
+  const index = openSqliteIndex(path.join(dataDir, 'index.sqlite'));
   const now = Date.now();
   const started = performance.now();
-  const insert = index.db.prepare(`INSERT INTO files (name, tenant, class, size, sha256, created_ms, accessed_ms, expires_ms)
-    VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`);
   const sha = 'e'.repeat(64);
-  index.transaction(() => {
+  await index.files.putMany((function* () {
     for (let i = 0; i < ROWS; i++) {
       // Skewed tenants (a few large ones), two classes.
       const tenant = `t${Math.floor(TENANTS * (i / ROWS) ** 2)}`;
       const cached = i % 3 !== 0;
       const name = cached ? `pub/${tenant}/cachedtickets/order-${i}.pdf` : `priv/${tenant}/invoices/inv-${i}.pdf`;
-      insert.run(name, tenant, cached ? 'cache' : 'default', 20_000 + (i % 5000) * 37, sha, now - (i % 86_400) * 1000, now - (i % 3600) * 1000);
+      yield {
+        name, tenant, class: cached ? 'cache' : 'default', size: 20_000 + (i % 5000) * 37, sha256: sha,
+        createdMs: now - (i % 86_400) * 1000, accessedMs: now - (i % 3600) * 1000, expiresMs: null,
+      };
     }
-  });
-  const history = new UsageHistory(index.db);
-  index.transaction(() => {
-    for (let m = 360; m >= 1; m--) history.record(now - m * 60_000, 50e9 + (360 - m) * 5e6);
-    for (let h = 24; h >= 1; h--) for (let t = 0; t < TENANTS; t++) history.recordTenant(now - h * HOUR, `t${t}`, t * 1e6 * (25 - h));
-  });
-  const { files, bytes } = index.summary();
+  })());
+  const history = new UsageHistory(index.history);
+  for (let m = 360; m >= 1; m--) await history.record(now - m * 60_000, 50e9 + (360 - m) * 5e6);
+  for (let h = 24; h >= 1; h--) for (let t = 0; t < TENANTS; t++) await history.recordTenant(now - h * HOUR, `t${t}`, t * 1e6 * (25 - h));
+  const { files, bytes } = await index.totals.summary();
   console.log(`index: ${files.toLocaleString('en-US')} rows, ${(bytes / 1e9).toFixed(1)} GB, ${TENANTS} tenants, built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  index.close();
+  await index.close();
 }
 
 function get(agent: http.Agent, port: number, urlPath: string): Promise<{ status: number; ms: number; bytes: number }> {
@@ -101,7 +100,7 @@ async function main(): Promise<void> {
   let server: http.Server | undefined;
   let close = async (): Promise<void> => {};
   try {
-    populate(dataDir);
+    await populate(dataDir);
     const runtime = await openNode(configWith({ dataDir, logLevel: 'error' }), { logger: silentLogger() });
     close = () => runtime.close();
     server = http.createServer(createApp(runtime.ctx));

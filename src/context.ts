@@ -1,7 +1,7 @@
 import type { Config } from './config/schema.js';
 import type { Logger } from './logger.js';
 import type { Storage } from './storage/storage.js';
-import type { FileIndex } from './index/file-index.js';
+import type { MetadataIndex } from './index/index.js';
 import type { AccessTimes } from './index/access-times.js';
 import type { DiskGuard } from './disk/disk-guard.js';
 import type { Classifier } from './classes.js';
@@ -19,7 +19,7 @@ export interface NodeContext {
   readonly logger: Logger;
   readonly now: () => number;
   readonly storage: Storage;
-  readonly index: FileIndex;
+  readonly index: MetadataIndex;
   readonly access: AccessTimes;
   readonly guard: DiskGuard;
   readonly classifier: Classifier;

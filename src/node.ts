@@ -7,11 +7,13 @@ import { FsStorage } from './storage/fs-storage.js';
 import { MemoryStorage } from './storage/memory-storage.js';
 import { openS3Engine } from './storage/s3-engine.js';
 import type { Storage } from './storage/storage.js';
-import { FileIndex } from './index/file-index.js';
+import type { MetadataIndex } from './index/index.js';
+import { openIndex } from './index/open.js';
 import { AccessTimes } from './index/access-times.js';
 import { reconcile } from './index/reconcile.js';
 import { DiskGuard } from './disk/disk-guard.js';
 import { statfsReader, type ReadDisk } from './disk/statfs.js';
+import { capacityReader } from './disk/capacity.js';
 import { TmpSweeper } from './storage/tmp-sweeper.js';
 import { Classifier } from './classes.js';
 import { Evictor } from './eviction/evictor.js';
@@ -55,17 +57,31 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   const now = overrides.now ?? Date.now;
   const dataDir = path.resolve(config.dataDir);
   let storage: Storage;
-  let index: FileIndex;
+  let index: MetadataIndex;
   let readDisk: ReadDisk = statfsReader(dataDir);
   let diskPath = dataDir;
   if (config.storage.engine === 's3') {
-    // The bytes live in a bucket; the index (and its pending claims) stays here.
-    ({ storage, index, readDisk, where: diskPath } = await openS3Engine(config, dataDir, logger.child({ module: 's3' }), now));
+    const capacityBytes = config.storage.s3.capacityBytes;
+    if (capacityBytes === null) throw new Error('storage.s3.capacityBytes is required when storage.engine is "s3"');
+    // The bytes live in a bucket; the index (and its name claims) stays here.
+    await mkdir(dataDir, { recursive: true });
+    index = openIndex(dataDir);
+    const opened = await openS3Engine(config, index.claims, logger.child({ module: 's3' }), now).catch(async (err: unknown) => {
+      await index.close();
+      throw err;
+    });
+    storage = opened.storage;
+    diskPath = opened.where;
+    // The "disk" is what this node may use of the store.
+    const { totals } = index;
+    readDisk = capacityReader({
+      capacityBytes, committedBytes: async () => (await totals.summary()).bytes, inflightBytes: () => opened.storage.inflightBytes,
+    });
   } else {
     storage = overrides.storage ?? await openLocalStorage(config, dataDir, logger);
-    index = new FileIndex(path.join(dataDir, 'index.sqlite'));
+    index = openIndex(dataDir);
   }
-  const access = new AccessTimes(index, logger.child({ module: 'access-times' }));
+  const access = new AccessTimes(index.files, logger.child({ module: 'access-times' }));
   const classifier = new Classifier(config.classes);
   const guard = new DiskGuard({
     readDisk: overrides.readDisk ?? readDisk,
@@ -75,14 +91,14 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     ...config.disk,
   });
   const monitoring = new Monitoring({
-    config, guard, storage, db: index.db, classifier, now, logger: logger.child({ module: 'monitoring' }),
+    config, guard, storage, index, classifier, now, logger: logger.child({ module: 'monitoring' }),
     inflightUploads: (): number => uploader.inflight,
   });
   const evictor = new Evictor({ storage, index, access, guard, classifier, now, dataDir, logger: logger.child({ module: 'eviction' }) });
   monitoring.attachEviction(evictor);
   const uploader = new Uploader({
-    storage, index, guard, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
-    observer: monitoring, quota: new TenantQuota(index, evictor),
+    storage, files: index.files, guard, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
+    observer: monitoring, quota: new TenantQuota(index.totals, evictor),
   });
   const auth = new Authenticator(config.auth.tokens, config.auth.trustedNetworks);
   const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth, monitoring, evictor };
@@ -91,7 +107,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   // Everything in tmp/ now belongs to a dead process.
   if (overrides.sweepTmpAtOpen !== false) await sweeper.sweepAll();
   if (index.created) {
-    const drift = await reconcile(storage, index, classifier, { now });
+    const drift = await reconcile(storage, index.files, classifier, { now });
     if (drift.addedCount > 0) logger.warn('index was missing; rebuilt from files/', { files: drift.addedCount });
   }
   await guard.refresh(true);
@@ -113,7 +129,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
       const refresh = setInterval(() => { guard.refresh().catch(() => undefined); }, 1000);
       refresh.unref();
       timers.push(refresh);
-      reconcile(storage, index, classifier, { now })
+      reconcile(storage, index.files, classifier, { now })
         .then((drift) => {
           if (drift.skippedCount > 0) {
             logger.warn('files/ holds entries that are not stored files (never followed nor served; remove them)', { count: drift.skippedCount, sample: drift.skipped.slice(0, 10) });
@@ -133,9 +149,9 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
       await scheduler.stop();
       await watermark.stop();
       await evictor.close();
-      access.stop();
+      await access.stop();
       await storage.close();
-      index.close();
+      await index.close();
     },
   };
 }

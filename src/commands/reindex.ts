@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { FsStorage } from '../storage/fs-storage.js';
 import { s3StorageOf } from '../storage/s3-engine.js';
-import { FileIndex } from '../index/file-index.js';
+import { openIndex } from '../index/open.js';
 import { reconcile, type Drift } from '../index/reconcile.js';
 import { Classifier } from '../classes.js';
 import { EXIT, refuseMemoryEngine } from './exit-codes.js';
 import { configOf, withConfigFlags, type ConfigFlags } from './config-options.js';
-import { indexFileOf, requireDataDir } from './data-dir.js';
+import { requireDataDir } from './data-dir.js';
 
 /**
  * `nanocdn reindex [--check] [--json]`: brings the index in line with
@@ -26,19 +26,23 @@ export function registerReindex(program: Command): void {
       const dataDir = path.resolve(config.dataDir);
       // A rebuild needs the directory (files/ is the truth); a check also needs the index it checks.
       requireDataDir(dataDir, { index: options.check === true });
-      const storage = config.storage.engine === 's3' ? s3StorageOf(config) : new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
       const classifier = new Classifier(config.classes);
-      const indexFile = indexFileOf(dataDir);
       const check = options.check === true;
-      if (!check) await storage.init();
-      const index = new FileIndex(indexFile);
+      const fsStorage = config.storage.engine === 's3' ? null : new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
+      if (!check) await fsStorage?.init();
+      const index = openIndex(dataDir);
       let drift: Drift;
       try {
-        drift = await reconcile(storage, index, classifier, { now: Date.now, checkOnly: check });
+        const storage = fsStorage ?? s3StorageOf(config, { claims: index.claims });
+        try {
+          if (!check && !fsStorage) await storage.init();
+          drift = await reconcile(storage, index.files, classifier, { now: Date.now, checkOnly: check });
+        } finally {
+          await storage.close();
+        }
       } finally {
-        index.close();
+        await index.close();
       }
-      await storage.close();
       const summary = {
         dataDir, checked: drift.checked, missingRows: drift.addedCount, orphanRows: drift.removedCount,
         drift: drift.addedCount + drift.removedCount > 0, changed: !check && drift.addedCount + drift.removedCount > 0,

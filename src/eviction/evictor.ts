@@ -2,14 +2,13 @@ import { EventEmitter } from 'node:events';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import type { Storage } from '../storage/storage.js';
-import type { FileIndex } from '../index/file-index.js';
+import type { MetadataIndex, RunRecord } from '../index/index.js';
 import type { AccessTimes } from '../index/access-times.js';
 import type { DiskGuard } from '../disk/disk-guard.js';
 import type { Classifier } from '../classes.js';
 import { parseName } from '../names.js';
-import { CandidateQueries } from './candidates.js';
+import { removeFiles } from '../remove-file.js';
 import { acquireEvictionLock, lockHolder, LockHeldError, type LockHolder } from './lock.js';
-import { RunLog } from './run-log.js';
 import type { EvictionReport, EvictionRun } from './report.js';
 import type { Victim } from './select-victims.js';
 import { Planner } from './plan.js';
@@ -22,7 +21,7 @@ const REMOVE_CONCURRENCY = 16;
 
 export interface EvictorDeps {
   storage: Storage;
-  index: FileIndex;
+  index: Pick<MetadataIndex, 'files' | 'totals' | 'candidates' | 'runs'>;
   access: AccessTimes;
   guard: DiskGuard;
   classifier: Classifier;
@@ -41,7 +40,6 @@ export interface EvictorDeps {
  */
 export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements EvictionReport {
   private readonly planner: Planner;
-  private readonly runLog: RunLog;
   private readonly batchSize: number;
   private current: { controller: AbortController; done: Promise<unknown>; sinceMs: number } | undefined;
   /** The last run of this process, kept in memory too: a failure on a full disk may not reach the run log. */
@@ -51,14 +49,16 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
   constructor(private readonly deps: EvictorDeps) {
     super();
     this.batchSize = deps.batchSize ?? 500;
-    this.planner = new Planner({ ...deps, queries: new CandidateQueries(deps.index.db), batchSize: this.batchSize });
-    this.runLog = new RunLog(deps.index.db);
+    this.planner = new Planner({ ...deps, totals: deps.index.totals, candidates: deps.index.candidates, batchSize: this.batchSize });
   }
 
   /** The last real run, of this process or another one (from the index), for /usage. */
-  lastRun(): EvictionRun | null {
+  async lastRun(): Promise<EvictionRun | null> {
     let logged: EvictionRun | null = null;
-    try { logged = this.runLog.last(); } catch { /* the index is unreadable: what this process knows */ }
+    try {
+      const run = await this.deps.index.runs.last();
+      logged = run && toEvictionRun(run);
+    } catch { /* the index is unreadable: what this process knows */ }
     if (this.lastHere && (!logged || this.lastHere.at > logged.at)) return this.lastHere;
     return logged;
   }
@@ -69,8 +69,8 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
   }
 
   /** The last `limit` real runs, newest first (status page). */
-  recentRuns(limit: number): EvictionRun[] {
-    return this.runLog.recent(limit);
+  async recentRuns(limit: number): Promise<EvictionRun[]> {
+    return (await this.deps.index.runs.recent(limit)).map(toEvictionRun);
   }
 
   /** Calls `listener` after each real run of this process (metrics). */
@@ -122,7 +122,7 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
    * before planning) as a failed run: counted in the metrics, shown in
    * /usage and its alerts like any failed run.
    */
-  recordFailure(reason: RunRequest['reason'], error: string): RunSummary {
+  recordFailure(reason: RunRequest['reason'], error: string): Promise<RunSummary> {
     return this.finish({ reason }, this.deps.now(), 0, [], 0, error);
   }
 
@@ -151,7 +151,7 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
   }
 
   /** Logs, records and announces a run (real or dry). */
-  private finish(request: RunRequest, atMs: number, durationMs: number, removed: Victim[], failed: number, error: string | null): RunSummary {
+  private async finish(request: RunRequest, atMs: number, durationMs: number, removed: Victim[], failed: number, error: string | null): Promise<RunSummary> {
     const { deps } = this;
     const summary = summarize(request, atMs, durationMs, removed, failed, error);
     const level = error ? 'error' : summary.files > 0 ? 'info' : 'debug';
@@ -162,7 +162,7 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
     if (!request.dryRun) {
       this.lastHere = { at: atMs, files: summary.files, bytes: summary.bytes, durationMs: summary.durationMs, reason: request.reason, error };
       try {
-        this.runLog.record({ atMs, reason: request.reason, files: summary.files, bytes: summary.bytes, durationMs: summary.durationMs, error });
+        await deps.index.runs.record({ atMs, reason: request.reason, files: summary.files, bytes: summary.bytes, durationMs: summary.durationMs, error });
       } catch (err) {
         deps.logger.warn('could not record the eviction run', { error: (err as Error).message });
       }
@@ -171,7 +171,7 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
     return summary;
   }
 
-  /** Deletes in batches: files first, then their index rows in one transaction; yields between batches. */
+  /** Deletes in batches (src/remove-file.ts: files first, then their index rows at once); yields between batches. */
   private async remove(victims: Victim[], request: RunRequest, signal: AbortSignal): Promise<{ removed: Victim[]; failed: number; error: string | null }> {
     const { deps, batchSize } = this;
     const removed: Victim[] = [];
@@ -179,33 +179,23 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
     let error: string | null = null;
     for (let i = 0; i < victims.length; i += batchSize) {
       if (signal.aborted) throw signal.reason;
-      const gone: Victim[] = [];
       // A read since planning saves a file chosen for being idle or least recently used.
       const batch = victims.slice(i, i + batchSize).filter((victim) =>
         victim.reason === 'expired' || victim.reason === 'max-age' || (deps.access.get(victim.name) ?? 0) <= victim.accessedMs);
-      // A few unlinks in flight at once keep the libuv pool busy (several times the rate of one by one).
-      for (let j = 0; j < batch.length; j += REMOVE_CONCURRENCY) {
-        const slice = batch.slice(j, j + REMOVE_CONCURRENCY);
-        const outcomes = await Promise.allSettled(slice.map((victim) => deps.storage.remove(parseName(victim.name))));
-        // In plan order, whatever order the unlinks finished in.
-        outcomes.forEach((outcome, k) => {
-          if (outcome.status === 'fulfilled') { gone.push(slice[k]); return; }
-          failed++;
-          error ??= `${slice[k].name}: ${(outcome.reason as Error).message}`;
-        });
-      }
-      try {
-        deps.index.transaction(() => { for (const victim of gone) deps.index.remove(victim.name); });
-      } catch (err) {
-        // The files are gone; reconcile drops their rows later.
-        deps.logger.error('index delete failed during eviction; reconcile will catch up', { error: (err as Error).message });
-      }
-      for (const victim of gone) deps.access.forget(victim.name);
-      deps.guard.noteFreed();
-      removed.push(...gone);
+      const outcomes = await removeFiles({ ...deps, files: deps.index.files }, batch.map((victim) => parseName(victim.name)), REMOVE_CONCURRENCY);
+      // In plan order, whatever order the removals finished in.
+      outcomes.forEach((outcome, k) => {
+        if (outcome.ok) { removed.push(batch[k]); return; }
+        failed++;
+        error ??= `${outcome.name}: ${outcome.error.message}`;
+      });
       request.onProgress?.({ phase: 'delete', done: Math.min(i + batchSize, victims.length), total: victims.length });
       await yieldToLoop();
     }
     return { removed, failed, error };
   }
+}
+
+function toEvictionRun(run: RunRecord): EvictionRun {
+  return { at: run.atMs, files: run.files, bytes: run.bytes, durationMs: run.durationMs, reason: run.reason, error: run.error };
 }

@@ -1,8 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { FileIndex } from '../index/file-index.js';
+import type { CandidateScope, CandidatesPart, TotalsPart } from '../index/index.js';
 import type { AccessTimes } from '../index/access-times.js';
 import type { Classifier } from '../classes.js';
-import type { CandidateQueries, Scope } from './candidates.js';
 import type { RunRequest } from './run.js';
 import {
   excessOf, hasExcess, selectVictims, tenantClassKey,
@@ -10,10 +9,10 @@ import {
 } from './select-victims.js';
 
 export interface PlannerDeps {
-  index: FileIndex;
+  totals: Pick<TotalsPart, 'all'>;
+  candidates: CandidatesPart;
   access: AccessTimes;
   classifier: Classifier;
-  queries: CandidateQueries;
   batchSize: number;
 }
 
@@ -45,12 +44,12 @@ export class Planner {
   /** Chooses the victims: per-file rules first, then size limits least recently used first. */
   async plan(request: RunRequest, now: number, signal: AbortSignal): Promise<Victim[]> {
     const { deps } = this;
-    const { queries, batchSize } = deps;
+    const { candidates: queries, batchSize } = deps;
     const scope = request.scope ?? {};
     const rules = this.rulesFor(request);
     const evictable = [...rules].filter(([name, r]) => r.evictable && (!scope.class || scope.class === name)).map(([name]) => name);
     // Reads not yet flushed must count: flush them, and overlay any that arrive meanwhile.
-    deps.access.flush();
+    await deps.access.flush();
     const fresh = (batch: Candidate[]) => batch.map((c) => {
       const pending = deps.access.get(c.name);
       return pending !== undefined && pending > c.accessedMs ? { ...c, accessedMs: pending } : c;
@@ -68,17 +67,17 @@ export class Planner {
     };
 
     if (request.policies !== false) {
-      for (const batch of queries.expired(now, scope, batchSize)) await consider(batch);
+      for await (const batch of queries.expired(now, scope, batchSize)) await consider(batch);
       for (const cls of evictable) {
         const rule = rules.get(cls)!;
         if (rule.maxAgeMs === null && rule.maxIdleMs === null) continue;
         const createdBefore = rule.maxAgeMs === null ? Number.MIN_SAFE_INTEGER : now - rule.maxAgeMs;
         const accessedBefore = rule.maxIdleMs === null ? Number.MIN_SAFE_INTEGER : now - rule.maxIdleMs;
-        for (const batch of queries.aged(cls, createdBefore, accessedBefore, scope, batchSize)) await consider(batch);
+        for await (const batch of queries.aged(cls, createdBefore, accessedBefore, scope, batchSize)) await consider(batch);
       }
     }
 
-    let excess = this.excessAfter(request, rules, evictable, scope, chosen);
+    let excess = await this.excessAfter(request, rules, evictable, scope, chosen);
     if (!hasExcess(excess)) return [...chosen.values()];
     const sources = excess.overall > 0 || [...excess.byClass.values()].some((v) => v > 0)
       ? [scope.tenant && scope.class ? queries.tenantLru(scope.tenant, scope.class, batchSize) : queries.globalLru(evictable, scope, batchSize)]
@@ -87,7 +86,7 @@ export class Planner {
         return queries.tenantLru(tenant, cls, batchSize);
       });
     for (const source of sources) {
-      for (const batch of source) {
+      for await (const batch of source) {
         excess = (await consider(batch, excess))!;
         if (!hasExcess(excess)) break;
       }
@@ -96,9 +95,9 @@ export class Planner {
   }
 
   /** Size limits still exceeded once the files chosen so far are gone. */
-  private excessAfter(request: RunRequest, rules: Map<string, ClassRule>, evictable: string[], scope: Scope, chosen: Map<string, Victim>): Excess {
+  private async excessAfter(request: RunRequest, rules: Map<string, ClassRule>, evictable: string[], scope: CandidateScope, chosen: Map<string, Victim>): Promise<Excess> {
     const totals = new Map<string, { tenant: string; class: string; bytes: number }>();
-    for (const t of this.deps.index.totals()) {
+    for (const t of await this.deps.totals.all()) {
       if (scope.tenant && t.tenant !== scope.tenant) continue;
       if (scope.class && t.class !== scope.class) continue;
       totals.set(tenantClassKey(t.tenant, t.class), { tenant: t.tenant, class: t.class, bytes: t.bytes });

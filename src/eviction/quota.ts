@@ -1,6 +1,6 @@
 import { HttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
-import type { FileIndex } from '../index/file-index.js';
+import type { TotalsPart } from '../index/index.js';
 import type { QuotaGate } from '../upload/uploader.js';
 import type { StorageClass } from '../classes.js';
 import type { Evictor } from './evictor.js';
@@ -12,13 +12,13 @@ import type { Evictor } from './evictor.js';
  * The disk reserve is the DiskGuard's business: nothing is evicted for it here.
  */
 export class TenantQuota implements QuotaGate {
-  constructor(private readonly index: FileIndex, private readonly evictor: Evictor) {}
+  constructor(private readonly totals: Pick<TotalsPart, 'tenantClass'>, private readonly evictor: Evictor) {}
 
   async admit(tenant: string, cls: StorageClass, incomingBytes: number): Promise<void> {
     const quota = cls.maxBytesPerTenant;
     if (quota === null) return;
-    const used = () => this.index.tenantClassTotal(tenant, cls.name).bytes;
-    const before = used();
+    const used = async () => (await this.totals.tenantClass(tenant, cls.name)).bytes;
+    const before = await used();
     if (before + incomingBytes <= quota) return;
     // Even an empty quota could not hold it: evicting would only destroy files.
     if (incomingBytes > quota || !cls.evictable) throw exceeded(tenant, cls, before, quota, incomingBytes);
@@ -26,7 +26,7 @@ export class TenantQuota implements QuotaGate {
       reason: 'admission', exclusive: false, policies: false,
       scope: { tenant, class: cls.name }, freeBytes: before + incomingBytes - quota,
     });
-    const after = used();
+    const after = await used();
     if (after + incomingBytes > quota) throw exceeded(tenant, cls, after, quota, incomingBytes);
   }
 }

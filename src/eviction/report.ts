@@ -19,9 +19,9 @@ export interface EvictionRun {
  * monitoring imports it from here, eviction never imports monitoring.
  */
 export interface EvictionReport {
-  lastRun(): EvictionRun | null;
+  lastRun(): Promise<EvictionRun | null>;
   /** The last `limit` runs, newest first. */
-  recentRuns(limit: number): EvictionRun[];
+  recentRuns(limit: number): Promise<EvictionRun[]>;
   onRun(listener: (run: EvictionRun) => void): void;
   /** Who holds the cross-process eviction lock now (pid, since epoch ms), null when free. */
   lockHolder(): Promise<{ pid: number; sinceMs: number } | null>;

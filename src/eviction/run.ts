@@ -1,4 +1,4 @@
-import type { Scope } from './candidates.js';
+import type { CandidateScope } from '../index/index.js';
 import { tenantClassKey, type EvictionReason, type Victim } from './select-victims.js';
 
 /** What started a run. */
@@ -8,7 +8,7 @@ export interface RunRequest {
   reason: RunReason;
   /** Choose and report, delete nothing. Dry runs do not take the lock. */
   dryRun?: boolean;
-  scope?: Scope;
+  scope?: CandidateScope;
   /** Apply the configured per-file rules and size limits (false: only free `freeBytes`). Default true. */
   policies?: boolean;
   /** For this run, instead of the config of the classes in scope (the cleanup command). */

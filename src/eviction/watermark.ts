@@ -47,10 +47,10 @@ export class WatermarkTrigger {
   kick(): void {
     if (this.stopped || this.pending) return;
     this.pending = this.pass()
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
         const error = `low-disk eviction could not run: ${(err as Error).message}`;
         this.logger.error(error);
-        this.evictor.recordFailure('low-disk', error);
+        await this.evictor.recordFailure('low-disk', error);
         return 0;
       })
       .then((freed) => {
@@ -88,7 +88,7 @@ export class WatermarkTrigger {
       const heldMs = now - Math.min(this.waitingSince, err.holder?.sinceMs ?? now);
       this.logger.warn('low-disk eviction waits for another run', { holderPid: err.holderPid, heldSeconds: Math.round(heldMs / 1000) });
       if (heldMs > this.maxLockWaitMs) {
-        this.evictor.recordFailure('low-disk', `low-disk eviction blocked: the eviction lock has been held by pid ${err.holderPid ?? 'unknown'} for ${Math.round(heldMs / 1000)} s`);
+        await this.evictor.recordFailure('low-disk', `low-disk eviction blocked: the eviction lock has been held by pid ${err.holderPid ?? 'unknown'} for ${Math.round(heldMs / 1000)} s`);
       }
       return 0;
     }

@@ -46,7 +46,7 @@ export function fastReads(ctx: NodeContext, cache: ReadCache): FastRead {
     } catch {
       return false;
     }
-    const record = ctx.index.get(stored.name);
+    const record = await ctx.index.files.get(stored.name);
     if (record === undefined) return false;
 
     let plain: PlainRead | undefined;

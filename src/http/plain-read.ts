@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
 import mime from 'mime-types';
 import { translateFsError } from '../errors.js';
-import type { FileRecord } from '../index/file-index.js';
+import type { FileRecord } from '../index/index.js';
 import type { StoredName } from '../names.js';
 import type { CachedFile, ReadCache } from './read-cache.js';
 import { sendFileBody } from './file-sender.js';

@@ -1,5 +1,5 @@
 import { openNoFollow } from '../storage/no-follow.js';
-import type { FileRecord } from '../index/file-index.js';
+import type { FileRecord } from '../index/index.js';
 
 /** What a plain GET/HEAD needs to answer without touching the disk again. */
 export interface CachedFile {

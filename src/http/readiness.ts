@@ -10,7 +10,7 @@ export interface Readiness {
 export async function readinessOf(ctx: NodeContext, isShuttingDown: () => boolean): Promise<Readiness> {
   const storageOk = await ctx.storage.check().then(() => true, () => false);
   const checks = {
-    index: ctx.index.db.open,
+    index: await ctx.index.isOpen().catch(() => false),
     storage: storageOk,
     disk: ctx.guard.currentState !== 'critical',
     accepting: !isShuttingDown(),

@@ -1,4 +1,4 @@
-import type { FileIndex } from './file-index.js';
+import type { FilesPart } from './index.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -10,7 +10,7 @@ export class AccessTimes {
   private pending = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly index: FileIndex, private readonly logger: Logger) {}
+  constructor(private readonly files: Pick<FilesPart, 'touchMany'>, private readonly logger: Logger) {}
 
   touch(name: string, ms: number): void {
     const prev = this.pending.get(name);
@@ -26,12 +26,13 @@ export class AccessTimes {
     this.pending.delete(name);
   }
 
-  flush(): number {
+  /** Writes the pending times to the index; the number written (0 when the write failed: they stay pending). */
+  async flush(): Promise<number> {
     if (this.pending.size === 0) return 0;
     const batch = this.pending;
     this.pending = new Map();
     try {
-      this.index.touchMany(batch);
+      await this.files.touchMany(batch);
     } catch (err) {
       // A full disk (SQLITE_FULL) must not lose reads: keep them for the next flush.
       for (const [name, ms] of batch) this.touch(name, ms);
@@ -42,13 +43,13 @@ export class AccessTimes {
   }
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => this.flush(), intervalMs);
+    this.timer = setInterval(() => void this.flush(), intervalMs);
     this.timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.flush();
+    await this.flush();
   }
 }

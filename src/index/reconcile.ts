@@ -3,7 +3,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parseName, type StoredName } from '../names.js';
 import { isHttpError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
-import type { FileIndex } from './file-index.js';
+import type { FilesPart } from './index.js';
 import type { Classifier } from '../classes.js';
 
 export interface Drift {
@@ -32,7 +32,7 @@ export interface ReconcileOptions {
  * The files are the truth (docs/design.md §10): indexes files that have no row and
  * drops rows that have no file. Hashes only files it has to add.
  */
-export async function reconcile(storage: Storage, index: FileIndex, classifier: Classifier, options: ReconcileOptions): Promise<Drift> {
+export async function reconcile(storage: Storage, files: FilesPart, classifier: Classifier, options: ReconcileOptions): Promise<Drift> {
   const limit = options.listLimit ?? 1000;
   const added: string[] = [];
   const removed: string[] = [];
@@ -49,7 +49,7 @@ export async function reconcile(storage: Storage, index: FileIndex, classifier: 
   for await (const info of storage.list(onSkipped)) {
     checked++;
     seen.add(info.name);
-    const row = index.get(info.name);
+    const row = await files.get(info.name);
     if (row && row.size === info.size) continue;
     addedCount++;
     if (added.length < limit) added.push(info.name);
@@ -57,20 +57,20 @@ export async function reconcile(storage: Storage, index: FileIndex, classifier: 
     const stored = parseName(info.name);
     const sha256 = info.sha256 ?? await hashOf(storage, stored);
     if (sha256 === null) continue; // deleted while we listed
-    index.put({
+    await files.put({
       name: info.name, tenant: stored.tenant, class: row?.class ?? classifier.classify(info.name).name, size: info.size, sha256,
       createdMs: Math.round(info.mtimeMs), accessedMs: row?.accessedMs ?? Math.round(info.mtimeMs), expiresMs: row?.expiresMs ?? null,
     });
     if (checked % 256 === 0) await yieldToLoop();
   }
   const gone: string[] = [];
-  for (const name of index.names()) if (!seen.has(name)) gone.push(name);
+  for await (const name of files.names()) if (!seen.has(name)) gone.push(name);
   for (const name of gone) {
     // Re-check: an upload may have landed while we listed.
     if (await storage.stat(parseName(name))) continue;
     removedCount++;
     if (removed.length < limit) removed.push(name);
-    if (!options.checkOnly) index.remove(name);
+    if (!options.checkOnly) await files.remove(name);
   }
   return { added, removed, checked, addedCount, removedCount, skipped, skippedCount };
 }

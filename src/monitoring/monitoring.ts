@@ -27,7 +27,7 @@ export class Monitoring implements UploadObserver {
   constructor(private readonly deps: MonitoringDeps) {
     this.refusals = new RefusalLog(deps.now);
     this.uploadSizes = new UploadSizes(deps.now);
-    this.history = new UsageHistory(deps.db);
+    this.history = new UsageHistory(deps.index.history);
     this.usage = new UsageReporter({ ...deps, history: this.history, refusals: this.refusals, uploadSizes: this.uploadSizes });
     this.metrics = new NodeMetrics(this.refusals);
   }
@@ -54,7 +54,7 @@ export class Monitoring implements UploadObserver {
   /** Records one used-space sample (and, once an hour, per-tenant totals) into the index. */
   async sample(): Promise<void> {
     const snap = await this.deps.guard.refresh();
-    if (snap.totalBytes > 0) this.history.record(this.deps.now(), snap.usedBytes);
+    if (snap.totalBytes > 0) await this.history.record(this.deps.now(), snap.usedBytes);
   }
 
   /** Samples now and every `intervalMs`. */

@@ -1,21 +1,8 @@
-import type Database from 'better-sqlite3';
+import type { HistoryPart } from '../index/index.js';
 import type { UsedSample } from './fill-rate.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS usage_samples (
-  at_ms INTEGER PRIMARY KEY,
-  used_bytes INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tenant_hourly (
-  hour_ms INTEGER NOT NULL,
-  tenant TEXT NOT NULL,
-  bytes INTEGER NOT NULL,
-  PRIMARY KEY (hour_ms, tenant)
-) WITHOUT ROWID;
-`;
 
 export interface UsageHistoryOptions {
   /** Used-space samples older than this are pruned. Default 2 days. */
@@ -33,72 +20,56 @@ export interface GrowthBaseline {
 }
 
 /**
- * Usage history in the index database (so growth survives restarts):
- * used-space samples for the fill-rate fit, and per-tenant bytes at the start
- * of each hour for 24 h growth. Written by record(), called on a timer.
+ * Usage history kept in the index (so growth survives restarts): used-space
+ * samples for the fill-rate fit, and per-tenant bytes at the start of each
+ * hour for 24 h growth. Written by record(), called on a timer; read on
+ * every /usage, so what was read is kept here until it changes.
  */
 export class UsageHistory {
-  private readonly stmts;
   private lastHourMs = -1;
-  /** Samples since `recentFrom`, as in the table (only this object writes them). */
+  /** Bumped by every write, so a read that overlapped one is not kept. */
+  private writes = 0;
+  /** Samples since `from`, as in the index (only this object writes them). */
   private recent: { from: number; samples: UsedSample[] } | null = null;
-  /** The growth baseline of one baseline hour key, until the table changes. */
-  private baseline: { key: number; value: GrowthBaseline | null } | null = null;
+  /** The growth baseline of one baseline hour key, until the history changes. */
+  private baseline: { key: number; value: Promise<GrowthBaseline | null> } | null = null;
   private readonly keepSamplesMs: number;
   private readonly keepHourlyMs: number;
 
-  constructor(private readonly db: Database.Database, options: UsageHistoryOptions = {}) {
+  constructor(private readonly history: HistoryPart, options: UsageHistoryOptions = {}) {
     this.keepSamplesMs = options.keepSamplesMs ?? 2 * DAY_MS;
     this.keepHourlyMs = options.keepHourlyMs ?? 2 * DAY_MS;
-    db.exec(SCHEMA);
-    this.stmts = {
-      sample: db.prepare<[number, number]>('INSERT OR REPLACE INTO usage_samples (at_ms, used_bytes) VALUES (?, ?)'),
-      samplesSince: db.prepare<[number], { at_ms: number; used_bytes: number }>('SELECT at_ms, used_bytes FROM usage_samples WHERE at_ms >= ? ORDER BY at_ms'),
-      pruneSamples: db.prepare<[number]>('DELETE FROM usage_samples WHERE at_ms < ?'),
-      // The first reading of an hour wins: the row says what the tenant held when the hour began.
-      hourly: db.prepare<[number, string, number]>('INSERT INTO tenant_hourly (hour_ms, tenant, bytes) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
-      hourlyFromTotals: db.prepare<[number]>(`INSERT INTO tenant_hourly (hour_ms, tenant, bytes)
-        SELECT ?, tenant, SUM(bytes) FROM totals GROUP BY tenant ON CONFLICT DO NOTHING`),
-      pruneHourly: db.prepare<[number]>('DELETE FROM tenant_hourly WHERE hour_ms < ?'),
-      // The hour that began 24 h ago (within an hour), else the earliest hour since.
-      baselineHour: db.prepare<{ dayAgo: number }, { hour_ms: number | null }>(`SELECT COALESCE(
-        (SELECT MAX(hour_ms) FROM tenant_hourly WHERE hour_ms <= @dayAgo AND hour_ms > @dayAgo - ${HOUR_MS}),
-        (SELECT MIN(hour_ms) FROM tenant_hourly WHERE hour_ms > @dayAgo)) AS hour_ms`),
-      baselineTotal: db.prepare<[number], { bytes: number }>('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM tenant_hourly WHERE hour_ms = ?'),
-      baselineTenants: db.prepare<[number], { tenant: string; bytes: number }>('SELECT tenant, bytes FROM tenant_hourly WHERE hour_ms = ?'),
-    };
   }
 
   /**
    * Records the disk's used bytes at `nowMs`; at the first call of each hour
-   * also each tenant's bytes (from the trigger-kept totals), and prunes.
+   * also each tenant's bytes (from the index totals), and prunes.
    */
-  record(nowMs: number, usedBytes: number): void {
+  async record(nowMs: number, usedBytes: number): Promise<void> {
     const hourMs = Math.floor(nowMs / HOUR_MS) * HOUR_MS;
-    this.db.transaction(() => {
-      this.stmts.sample.run(nowMs, usedBytes);
-      if (hourMs !== this.lastHourMs) {
-        this.stmts.hourlyFromTotals.run(hourMs);
-        this.stmts.pruneSamples.run(nowMs - this.keepSamplesMs);
-        this.stmts.pruneHourly.run(nowMs - this.keepHourlyMs);
-      }
-    })();
+    const rollup = hourMs === this.lastHourMs ? undefined
+      : { hourMs, samplesFromMs: nowMs - this.keepSamplesMs, hourlyFromMs: nowMs - this.keepHourlyMs };
+    this.writes++;
+    await this.history.record({ atMs: nowMs, usedBytes }, rollup);
     this.lastHourMs = hourMs;
     if (this.recent) this.recent.samples.push({ atMs: nowMs, usedBytes });
     this.baseline = null;
   }
 
   /** Injects a tenant's bytes at an hour (tests, imports). */
-  recordTenant(hourMs: number, tenant: string, bytes: number): void {
-    this.stmts.hourly.run(Math.floor(hourMs / HOUR_MS) * HOUR_MS, tenant, bytes);
+  async recordTenant(hourMs: number, tenant: string, bytes: number): Promise<void> {
+    this.writes++;
+    await this.history.recordTenant(Math.floor(hourMs / HOUR_MS) * HOUR_MS, tenant, bytes);
     this.baseline = null;
   }
 
   /** Used-space samples since `sinceMs`, oldest first. */
-  samplesSince(sinceMs: number): UsedSample[] {
-    // Served from memory after the first read: /usage asks on every request, the table changes once a minute.
+  async samplesSince(sinceMs: number): Promise<UsedSample[]> {
+    // Served from memory after the first read: /usage asks on every request, the index changes once a minute.
     if (!this.recent || sinceMs < this.recent.from) {
-      const samples = this.stmts.samplesSince.all(sinceMs).map((row) => ({ atMs: row.at_ms, usedBytes: row.used_bytes }));
+      const writes = this.writes;
+      const samples = await this.history.samplesSince(sinceMs);
+      if (writes !== this.writes) return samples;
       this.recent = { from: sinceMs, samples };
     } else {
       const firstKept = this.recent.samples.findIndex((s) => s.atMs >= sinceMs);
@@ -112,19 +83,21 @@ export class UsageHistory {
    * The baseline for 24 h growth: the hour that began 24 h ago, or the
    * earliest recorded hour since (a node younger than a day). Null without history.
    */
-  growthBaseline(nowMs: number): GrowthBaseline | null {
+  growthBaseline(nowMs: number): Promise<GrowthBaseline | null> {
     // Rows are hour-aligned, so the chosen hour only changes when "24 h ago" enters another hour.
     const key = Math.floor((nowMs - DAY_MS) / HOUR_MS);
-    if (this.baseline?.key !== key) this.baseline = { key, value: this.loadBaseline(nowMs - DAY_MS) };
-    return this.baseline.value;
+    if (this.baseline?.key === key) return this.baseline.value;
+    const value = this.loadBaseline(nowMs - DAY_MS);
+    const entry = { key, value };
+    this.baseline = entry;
+    // A failed read is not kept: the next /usage asks again.
+    value.catch(() => { if (this.baseline === entry) this.baseline = null; });
+    return value;
   }
 
-  private loadBaseline(dayAgo: number): GrowthBaseline | null {
-    const hourMs = this.stmts.baselineHour.get({ dayAgo })?.hour_ms ?? null;
-    if (hourMs === null) return null;
-    const totalBytes = this.stmts.baselineTotal.get(hourMs)!.bytes;
-    const bytes = new Map(this.stmts.baselineTenants.all(hourMs).map((row) => [row.tenant, row.bytes]));
-    // A tenant without a row at that hour held nothing then.
-    return { hourMs, totalBytes, bytesOf: (tenant) => bytes.get(tenant) ?? 0 };
+  private async loadBaseline(dayAgo: number): Promise<GrowthBaseline | null> {
+    const found = await this.history.baselineAt(dayAgo);
+    if (!found) return null;
+    return { hourMs: found.hourMs, totalBytes: found.totalBytes, bytesOf: (tenant) => found.bytes.get(tenant) ?? 0 };
   }
 }

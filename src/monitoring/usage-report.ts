@@ -1,8 +1,8 @@
 import path from 'node:path';
-import type Database from 'better-sqlite3';
 import type { Config } from '../config/schema.js';
 import type { DiskGuard, DiskState } from '../disk/disk-guard.js';
 import type { Classifier } from '../classes.js';
+import type { MetadataIndex } from '../index/index.js';
 import type { Storage } from '../storage/storage.js';
 import { alertList, DEFAULT_ALERT_POLICY, type Alert, type AlertPolicy } from './alerts.js';
 import type { EvictionReport } from '../eviction/report.js';
@@ -60,8 +60,8 @@ export interface UsageReporterDeps {
   config: Config;
   guard: DiskGuard;
   storage: Storage;
-  /** The index database (trigger-kept `totals`, usage history tables). */
-  db: Database.Database;
+  /** The index: totals per class and tenant, usage history. */
+  index: Pick<MetadataIndex, 'totals' | 'history'>;
   classifier: Classifier;
   history: UsageHistory;
   refusals: RefusalLog;
@@ -79,24 +79,15 @@ const RECENT_RUNS = 5;
 
 /**
  * Builds /usage from what is already counted: the disk guard's snapshot, the
- * tmp dir (small), the trigger-kept `totals` table and the usage history.
+ * tmp dir (small), the index totals and the usage history.
  * Never walks files/, so it is cheap at any file count.
  */
 export class UsageReporter {
   private eviction: EvictionReport | null = null;
-  private nextScheduledRun: () => Date | null = () => null;
-  private readonly stmts;
 
-  constructor(private readonly deps: UsageReporterDeps) {
-    this.stmts = {
-      classes: deps.db.prepare<[], { class: string; files: number; bytes: number }>(
-        'SELECT class, SUM(files) AS files, SUM(bytes) AS bytes FROM totals GROUP BY class'),
-      topTenants: deps.db.prepare<[number], { tenant: string; files: number; bytes: number }>(
-        'SELECT tenant, SUM(files) AS files, SUM(bytes) AS bytes FROM totals GROUP BY tenant ORDER BY bytes DESC, tenant LIMIT ?'),
-      tenantClasses: deps.db.prepare<[string], { class: string; files: number; bytes: number }>(
-        'SELECT class, files, bytes FROM totals WHERE tenant = ? ORDER BY class'),
-    };
-  }
+  private nextScheduledRun: () => Date | null = () => null;
+
+  constructor(private readonly deps: UsageReporterDeps) {}
 
   /** Eviction reports its runs here once the engine exists. */
   attachEviction(eviction: EvictionReport): void {
@@ -115,29 +106,29 @@ export class UsageReporter {
     const tmpStats = await deps.storage.tmpStats(now);
     const tmp = { files: tmpStats.files, bytes: tmpStats.bytes, oldestSeconds: tmpStats.oldestAgeMs === null ? null : Math.round(tmpStats.oldestAgeMs / 1000) };
 
-    const stored = new Map(this.stmts.classes.all().map((row) => [row.class, row]));
+    const stored = new Map((await deps.index.totals.byClass()).map((row) => [row.class, row]));
     const classNames = new Set([...deps.classifier.classes.keys(), ...stored.keys()]);
     const classes = [...classNames].map((name) => ({
       class: name, files: stored.get(name)?.files ?? 0, bytes: stored.get(name)?.bytes ?? 0,
       quotaBytes: deps.classifier.classes.get(name)?.maxBytes ?? null,
     }));
 
-    const baseline = deps.history.growthBaseline(now);
-    const tenants = this.stmts.topTenants.all(deps.config.usage.topTenants).map((row) => ({
+    const baseline = await deps.history.growthBaseline(now);
+    const tenants = await Promise.all((await deps.index.totals.topTenants(deps.config.usage.topTenants)).map(async (row) => ({
       ...row, growth24hBytes: baseline ? row.bytes - baseline.bytesOf(row.tenant) : null,
-      classes: this.stmts.tenantClasses.all(row.tenant).map((c) => ({
+      classes: (await deps.index.totals.ofTenant(row.tenant)).map((c) => ({
         ...c, quotaBytes: deps.classifier.classes.get(c.class)?.maxBytesPerTenant ?? null,
       })),
-    }));
+    })));
     // All stored bytes are the sum of the per-class rows already read: no second query.
     const storedBytes = [...stored.values()].reduce((sum, row) => sum + row.bytes, 0);
     const totalGrowth24hBytes = baseline ? storedBytes - baseline.totalBytes : null;
 
-    const samples = deps.history.samplesSince(now - FILL_WINDOW_MS);
+    const samples = await deps.history.samplesSince(now - FILL_WINDOW_MS);
     samples.push({ atMs: now, usedBytes: snap.usedBytes });
     const fillRate = fitFillRate(samples, snap.freeBytes - snap.reserveBytes, { windowMs: FILL_WINDOW_MS, ...deps.fillRate });
 
-    const run = this.eviction?.lastRun() ?? null;
+    const run = (await this.eviction?.lastRun()) ?? null;
     const holder = (await this.eviction?.lockHolder().catch(() => null)) ?? null;
     const alerts = alertList({
       nowMs: now,
@@ -184,7 +175,7 @@ export class UsageReporter {
       },
       writes: { last15m: deps.refusals.writes(15 * MINUTE_MS), last24h: deps.refusals.writes(24 * 60 * MINUTE_MS) },
       eviction: {
-        runs: (this.eviction?.recentRuns(RECENT_RUNS) ?? []).map((r) => ({
+        runs: ((await this.eviction?.recentRuns(RECENT_RUNS)) ?? []).map((r) => ({
           at: new Date(r.at).toISOString(), reason: r.reason, files: r.files, bytes: r.bytes, durationMs: r.durationMs, error: r.error,
         })),
         nextRunAt: this.nextScheduledRun()?.toISOString() ?? null,

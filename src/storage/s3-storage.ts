@@ -6,20 +6,14 @@ import {
 import { HttpError, isHttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseName, type StoredName } from '../names.js';
-import { FileIndex } from '../index/file-index.js';
-import type { DiskReading } from '../disk/statfs.js';
+import type { ClaimsPart } from '../index/index.js';
 import type { ByteRange, ObjectInfo, Storage, TmpStats } from './storage.js';
 import { createS3Clients, translateS3Error, type S3Clients, type S3Settings } from './s3-client.js';
-import { PendingClaims } from './s3-pending.js';
 import { MIN_PART_BYTES, putStream } from './s3-upload.js';
 
 export interface S3StorageOptions extends S3Settings {
-  /**
-   * The index: committed names (files) and the pending-claims table live in
-   * it. Without one (tools that only list and read, like `reindex`), claims
-   * are kept in a private in-memory table.
-   */
-  index?: FileIndex;
+  /** Name claims in the index: a name is claimed before its upload starts, refused when indexed or claimed. */
+  claims: ClaimsPart;
   logger: Logger;
   now?: () => number;
   /** Bytes per multipart part (≥ 5 MiB). */
@@ -28,14 +22,10 @@ export interface S3StorageOptions extends S3Settings {
   queue?: number;
 }
 
-/** How long, and for how many names, a HEAD's "absent" spares the write its own HEAD. */
-const RECENT_ABSENT_MS = 5000;
-const RECENT_ABSENT_MAX = 10_000;
-
 /**
  * The S3 engine: the bytes live in a bucket (under `prefix`), the metadata
  * in the local index. Names are create-only through a pending claim in the
- * index (src/storage/s3-pending.ts), since the store has neither rename nor
+ * index (ClaimsPart of src/index/index.ts), since the store has neither rename nor
  * conditional PUT; the object is written to its final key while the claim
  * is held, and the claim is dropped once the store confirmed it. The
  * "spool" of this engine is the set of pending claims: tmpStats() counts
@@ -44,22 +34,14 @@ const RECENT_ABSENT_MAX = 10_000;
  */
 export class S3Storage implements Storage {
   readonly kind = 's3' as const;
-  readonly claims: PendingClaims;
+  readonly claims: ClaimsPart;
   private readonly clients: S3Clients;
   private readonly now: () => number;
   /** Names being written by this process, with bytes read so far. */
   private readonly live = new Map<string, number>();
-  /** Names a HEAD found absent a moment ago (admission's stat), oldest first. */
-  private readonly recentAbsent = new Map<string, number>();
-
-  private readonly index: FileIndex;
-  private readonly ownsIndex: boolean;
-
   constructor(private readonly options: S3StorageOptions) {
     this.clients = createS3Clients(options);
-    this.ownsIndex = options.index === undefined;
-    this.index = options.index ?? new FileIndex(':memory:');
-    this.claims = new PendingClaims(this.index.db);
+    this.claims = options.claims;
     this.now = options.now ?? Date.now;
   }
 
@@ -72,7 +54,7 @@ export class S3Storage implements Storage {
     return `${this.options.prefix}${name}`;
   }
 
-  /** Bytes read by uploads in flight in this process (they count against capacity). */
+  /** Bytes read by uploads in flight in this process (src/disk/capacity.ts counts them as used). */
   get inflightBytes(): number {
     let sum = 0;
     for (const bytes of this.live.values()) sum += bytes;
@@ -84,15 +66,13 @@ export class S3Storage implements Storage {
     // The body is only read once the claim and the HEAD are done: an error
     // it emits before then must not go uncaught (the read sees it anyway).
     body.on('error', ignoreError);
-    this.claims.claim(name.name, this.now());
+    if (!(await this.claims.claim(name.name, this.now()))) throw new HttpError('exists', undefined, { name: name.name });
     this.live.set(name.name, 0);
     // A failed write whose cleanup failed too keeps its claim: the sweep retries it later.
     let keepClaim = false;
     try {
-      // An object without a files row (index lost, or committed a moment ago),
-      // unless admission's stat() just saw the key absent: any upload of this
-      // node that committed since then left a files row, which the claim checks.
-      if (!this.takeRecentAbsent(name.name) && await this.head(name.name, signal)) throw new HttpError('exists', undefined, { name: name.name });
+      // An object without a files row: the index was lost, or another writer put it.
+      if (await this.head(name.name, signal)) throw new HttpError('exists', undefined, { name: name.name });
       return await putStream(this.clients.writeClient, body, {
         bucket: this.options.bucket,
         key: this.keyOf(name.name),
@@ -108,14 +88,14 @@ export class S3Storage implements Storage {
       throw translated;
     } finally {
       this.live.delete(name.name);
-      if (!keepClaim) this.claims.release(name.name);
+      if (!keepClaim) await this.claims.release(name.name);
     }
   }
 
   /** After a failed write: the key is ours (we hold the claim), so whatever reached the store goes. False when that failed too. */
   private async discard(name: string): Promise<boolean> {
     try {
-      await this.cleanupKey(name, this.claims.get(name)?.uploadId ?? null);
+      await this.cleanupKey(name, (await this.claims.get(name))?.uploadId ?? null);
       return true;
     } catch (err) {
       this.options.logger.warn('cleanup after a failed upload failed; the pending sweep retries it', { name, error: (err as Error).message });
@@ -153,24 +133,9 @@ export class S3Storage implements Storage {
    * answered from the index row (src/http/routes/download-stream.ts).
    */
   async stat(name: StoredName): Promise<ObjectInfo | null> {
-    const claim = this.claims.get(name.name);
+    const claim = await this.claims.get(name.name);
     if (claim) return { name: name.name, size: this.live.get(name.name) ?? 0, mtimeMs: claim.startedMs };
-    const info = await this.head(name.name);
-    if (!info) this.noteAbsent(name.name);
-    return info;
-  }
-
-  /** Remembers a HEAD that found no object, so the write that usually follows need not ask again. */
-  private noteAbsent(name: string): void {
-    this.recentAbsent.delete(name);
-    this.recentAbsent.set(name, this.now());
-    if (this.recentAbsent.size > RECENT_ABSENT_MAX) this.recentAbsent.delete(this.recentAbsent.keys().next().value!);
-  }
-
-  private takeRecentAbsent(name: string): boolean {
-    const at = this.recentAbsent.get(name);
-    this.recentAbsent.delete(name);
-    return at !== undefined && this.now() - at < RECENT_ABSENT_MS;
+    return this.head(name.name);
   }
 
   async open(name: StoredName, range?: ByteRange): Promise<Readable> {
@@ -205,7 +170,7 @@ export class S3Storage implements Storage {
         .catch((err: unknown) => { throw translateS3Error(err, 'read'); });
       for (const object of page.Contents ?? []) {
         const name = object.Key!.slice(prefix.length);
-        if (!isValidName(name) || this.claims.get(name)) continue;
+        if (!isValidName(name) || await this.claims.get(name)) continue;
         yield { name, size: object.Size ?? 0, mtimeMs: object.LastModified?.getTime() ?? 0 };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -213,7 +178,7 @@ export class S3Storage implements Storage {
   }
 
   async tmpStats(now: number): Promise<TmpStats> {
-    const claims = this.claims.all(); // oldest first
+    const claims = await this.claims.all(); // oldest first
     return { files: claims.length, bytes: this.inflightBytes, oldestAgeMs: claims.length ? Math.max(0, now - claims[0].startedMs) : null };
   }
 
@@ -225,10 +190,10 @@ export class S3Storage implements Storage {
    */
   async sweepTmp(olderThanMs: number, now: number): Promise<{ files: number; bytes: number }> {
     let files = 0;
-    for (const claim of this.claims.all()) {
+    for (const claim of await this.claims.all()) {
       if (this.live.has(claim.name) || now - claim.startedMs < olderThanMs) continue;
       await this.cleanupKey(claim.name, claim.uploadId);
-      this.claims.release(claim.name);
+      await this.claims.release(claim.name);
       files++;
     }
     const liveKeys = new Set([...this.live.keys()].map((name) => this.keyOf(name)));
@@ -270,16 +235,6 @@ export class S3Storage implements Storage {
     }
   }
 
-  /**
-   * The disk guard's reading for this engine: the "disk" is what this node
-   * may use of the store. Committed bytes come from the index totals (no
-   * listing), plus what uploads in flight have sent.
-   */
-  capacityReading(capacityBytes: number): DiskReading {
-    const committed = this.index.summary().bytes;
-    return { totalBytes: capacityBytes, freeBytes: Math.max(0, capacityBytes - committed - this.inflightBytes) };
-  }
-
   /** The fs engine creates its directories here; a bucket is only checked (it is never created). */
   async init(): Promise<void> {
     await this.check();
@@ -287,7 +242,6 @@ export class S3Storage implements Storage {
 
   async close(): Promise<void> {
     this.clients.destroy();
-    if (this.ownsIndex) this.index.close();
   }
 }
 

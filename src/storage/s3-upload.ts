@@ -18,7 +18,7 @@ export interface PutStreamOptions {
   /** Called with every chunk's length as it is read (in-flight accounting). */
   onBytes?: (bytes: number) => void;
   /** Called once the store gave a multipart upload id (recorded for crash cleanup). */
-  onUploadId?: (uploadId: string) => void;
+  onUploadId?: (uploadId: string) => Promise<void> | void;
 }
 
 /**
@@ -55,7 +55,7 @@ async function multipart(client: S3Client, options: PutStreamOptions, head: Buff
   const { bucket, key, signal } = options;
   const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
   const uploadId = created.UploadId!;
-  options.onUploadId?.(uploadId);
+  await options.onUploadId?.(uploadId);
   const done: CompletedPart[] = [];
   const inFlight = new Set<Promise<void>>();
   // Parts stop at the first failure; the others are cancelled with it.

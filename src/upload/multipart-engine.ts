@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import type { Request, RequestHandler } from 'express';
 import multer, { type Options, type StorageEngine } from 'multer';
 import { HttpError, isHttpError } from '../errors.js';
+import { parseName, type StoredName } from '../names.js';
 import type { Admission, Uploader } from './uploader.js';
 
 type FileInfo = Parameters<StorageEngine['_handleFile']>[1];
@@ -14,7 +15,7 @@ type Done = Parameters<StorageEngine['_handleFile']>[2];
  * engine. Nothing is buffered in memory.
  */
 export class MultipartStorageEngine implements StorageEngine {
-  constructor(private readonly uploader: Uploader, private readonly removeStored: (name: string) => Promise<void>) {}
+  constructor(private readonly uploader: Uploader, private readonly removeStored: (stored: StoredName) => Promise<void>) {}
 
   _handleFile(req: Request, file: FileInfo, done: Done): void {
     const res = req.res!;
@@ -44,7 +45,8 @@ export class MultipartStorageEngine implements StorageEngine {
   _removeFile(_req: Request, file: Express.Multer.File, done: (error: Error | null) => void): void {
     const result = (file as unknown as { result?: { name: string } }).result;
     if (!result) { done(null); return; }
-    this.removeStored(result.name).then(() => done(null), (err: unknown) => done(err as Error));
+    // The stored name is decoded already: decoding it again would misread a "%" in it.
+    Promise.resolve().then(() => this.removeStored(parseName(result.name))).then(() => done(null), (err: unknown) => done(err as Error));
   }
 }
 

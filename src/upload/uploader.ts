@@ -4,7 +4,7 @@ import { HttpError, isHttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { StoredName } from '../names.js';
 import type { Storage } from '../storage/storage.js';
-import type { FileIndex } from '../index/file-index.js';
+import type { FilesPart } from '../index/index.js';
 import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
 import type { Classifier, StorageClass } from '../classes.js';
 import { formatBytes } from '../config/units.js';
@@ -54,7 +54,7 @@ export interface Admission {
 
 export interface UploaderDeps {
   storage: Storage;
-  index: FileIndex;
+  files: Pick<FilesPart, 'put'>;
   guard: DiskGuard;
   classifier: Classifier;
   logger: Logger;
@@ -136,7 +136,7 @@ export class Uploader {
         .finally(() => body.off('error', forwardError));
       stored = true;
       const now = deps.now();
-      this.indexSafely(() => deps.index.put({
+      await this.indexSafely(() => deps.files.put({
         name: request.stored.name, tenant: request.stored.tenant, class: cls.name, size, sha256: meter.sha256,
         createdMs: now, accessedMs: now, expiresMs: request.expireAfterMs !== undefined ? now + request.expireAfterMs : null,
       }));
@@ -204,9 +204,9 @@ export class Uploader {
   }
 
   /** The file is the truth: an index that cannot grow (SQLITE_FULL) is caught up by reconcile later. */
-  private indexSafely(write: () => void): void {
+  private async indexSafely(write: () => Promise<void>): Promise<void> {
     try {
-      write();
+      await write();
     } catch (err) {
       this.deps.logger.error('index write failed; reconcile will catch up', { error: (err as Error).message });
     }

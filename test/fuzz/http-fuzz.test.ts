@@ -84,7 +84,7 @@ describe(`fuzzing over HTTP (seed ${SEED}, ${RUNS} runs per property)`, () => {
     if (options.tmp) expect(await fsp.readdir(path.join(dataDir, 'tmp'))).toEqual([]);
     // Every file under files/ is a whole upload: its index row has its size and hash.
     for (const name of await walkFiles(path.join(dataDir, 'files'))) {
-      const row = node.ctx.index.get(name);
+      const row = await node.ctx.index.files.get(name);
       expect(row, `file without a row: ${name}`).toBeDefined();
       const bytes = await fsp.readFile(path.join(dataDir, 'files', name));
       expect(bytes.length, name).toBe(row!.size);
@@ -177,7 +177,7 @@ describe(`fuzzing over HTTP (seed ${SEED}, ${RUNS} runs per property)`, () => {
         }
         if (answer?.status === 201) {
           // Whole: what is stored is what the index says (size and hash) and what the answer said.
-          const row = node.ctx.index.get(name);
+          const row = await node.ctx.index.files.get(name);
           expect(onDisk && sha(onDisk)).toBe(row?.sha256);
           expect((JSON.parse(answer.body.toString()) as { sha256: string }).sha256).toBe(row?.sha256);
           // An intact body stored one of its "file" parts, byte for byte.

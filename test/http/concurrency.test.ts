@@ -50,7 +50,7 @@ describe('concurrent uploads', () => {
     const stored = sha(await storedBytes(node, name));
     const winner = ra.status === 201 ? a : b;
     expect(stored).toBe(sha(winner));
-    expect(node.ctx.index.get(name)?.sha256).toBe(stored);
+    expect((await node.ctx.index.files.get(name))?.sha256).toBe(stored);
     expect(await spoolEntries(node)).toBe(0);
     expect(node.ctx.guard.snapshot().reservedBytes).toBe(0);
   });

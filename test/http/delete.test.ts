@@ -19,7 +19,7 @@ describe('DELETE /<name>', () => {
     const res = await request(node.app).delete('/pub/acme/del/a.txt').expect(204);
     expect(res.text ?? '').toBe('');
     expect(await isStored(node, 'pub/acme/del/a.txt')).toBe(false);
-    expect(node.ctx.index.get('pub/acme/del/a.txt')).toBeUndefined();
+    expect(await node.ctx.index.files.get('pub/acme/del/a.txt')).toBeUndefined();
     await request(node.app).get('/pub/acme/del/a.txt').expect(404);
   });
 
@@ -46,7 +46,7 @@ describe('DELETE /<name>', () => {
     await request(node.app).put('/upload/pub/acme/del/orphan.txt').send('x').expect(201);
     await node.ctx.storage.remove({ name: 'pub/acme/del/orphan.txt', visibility: 'pub', tenant: 'acme', segments: ['pub', 'acme', 'del', 'orphan.txt'] });
     await request(node.app).delete('/pub/acme/del/orphan.txt').expect(404);
-    expect(node.ctx.index.get('pub/acme/del/orphan.txt')).toBeUndefined();
+    expect(await node.ctx.index.files.get('pub/acme/del/orphan.txt')).toBeUndefined();
   });
 
   it('answers a directory name with 404 and removes nothing', async () => {

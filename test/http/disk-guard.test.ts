@@ -5,6 +5,7 @@ import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fakeDisk, TEST_ENGINE, testNode, type TestNode } from '../helpers/test-node.js';
 import { reconcile } from '../../src/index/reconcile.js';
+import type { SqliteIndex } from '../../src/index/sqlite/sqlite-index.js';
 import { headersOnly, isStored, listen, rawRequest, spoolEntries, storedBytes, tmpEntries, type Listening } from './raw-http.js';
 
 /**
@@ -159,23 +160,25 @@ describe('disk guard over HTTP', () => {
   });
 
   it('an index that cannot grow (SQLITE_FULL) neither fails uploads nor blocks deletes; reconcile catches up', async () => {
-    const { db } = node.ctx.index;
-    const pages = db.pragma('page_count', { simple: true }) as number;
-    db.pragma(`max_page_count = ${pages}`);
+    // openNode's index is the SQLite engine.
+    const index = node.ctx.index as SqliteIndex;
+    index.capSize(true);
     try {
       const names = Array.from({ length: 40 }, (_, i) => `pub/full-index/${'x'.repeat(200)}-${i}.bin`);
       for (const name of names) await request(node.app).put(`/upload/${name}`).send(randomBytes(100)).expect(201);
-      expect(names.filter((name) => node.ctx.index.get(name) === undefined).length).toBeGreaterThan(0);
+      const unindexed = [];
+      for (const name of names) if (await index.files.get(name) === undefined) unindexed.push(name);
+      expect(unindexed.length).toBeGreaterThan(0);
       await request(node.app).delete(`/${names[0]}`).expect(204);
       expect(await isStored(node, names[0])).toBe(false);
       await request(node.app).get(`/${names[1]}`).expect(200);
-      db.pragma('max_page_count = 1073741823');
-      const drift = await reconcile(node.ctx.storage, node.ctx.index, node.ctx.classifier, { now: Date.now });
+      index.capSize(false);
+      const drift = await reconcile(node.ctx.storage, index.files, node.ctx.classifier, { now: Date.now });
       expect(drift.addedCount).toBeGreaterThan(0);
-      for (const name of names.slice(1)) expect(node.ctx.index.get(name)?.size).toBe(100);
-      expect(node.ctx.index.get(names[0])).toBeUndefined();
+      for (const name of names.slice(1)) expect((await index.files.get(name))?.size).toBe(100);
+      expect(await index.files.get(names[0])).toBeUndefined();
     } finally {
-      db.pragma('max_page_count = 1073741823');
+      index.capSize(false);
     }
   });
 

@@ -33,7 +33,7 @@ describe('eviction over HTTP', () => {
   }
   const status = async (name: string) => (await request(node.app).head(`/${name}`)).status;
   /** Whether the file is on disk and indexed, without reading it (a HEAD counts as a read). */
-  const stored = async (name: string) => (await isStored(node, name)) && node.ctx.index.get(name) !== undefined;
+  const stored = async (name: string) => (await isStored(node, name)) && (await node.ctx.index.files.get(name)) !== undefined;
 
   it('makes room for a tenant at its cache quota from its least recently used unread file, touching nobody else', async () => {
     const acme = (i: number) => `pub/acme/cachedtickets/t-${i}.pdf`;
@@ -51,9 +51,9 @@ describe('eviction over HTTP', () => {
     for (const name of [acme(1), acme(3), acme(4), acme(5), acme(6), 'pub/globex/cachedtickets/g-1.pdf', 'pub/acme/invoices/inv-1.pdf']) {
       expect(await status(name), name).toBe(200);
     }
-    expect(node.ctx.index.get(acme(2))).toBeUndefined();
-    expect(node.ctx.index.tenantClassTotal('acme', 'cache').bytes).toBe(5 * MiB - 1000);
-    expect(node.ctx.evictor.lastRun()).toMatchObject({ reason: 'admission', files: 1, bytes: MiB, error: null });
+    expect(await node.ctx.index.files.get(acme(2))).toBeUndefined();
+    expect((await node.ctx.index.totals.tenantClass('acme', 'cache')).bytes).toBe(5 * MiB - 1000);
+    expect(await node.ctx.evictor.lastRun()).toMatchObject({ reason: 'admission', files: 1, bytes: MiB, error: null });
   });
 
   it('refuses an upload larger than the whole tenant quota without evicting anything', async () => {
@@ -92,7 +92,7 @@ describe('eviction over HTTP', () => {
     expect(planned).toEqual(['pub/acme/keep.bin:expired', 'pub/acme/scratch/old.bin:max-idle']);
     expect(await stored('pub/acme/scratch/old.bin')).toBe(true);
     expect(await stored('pub/acme/keep.bin')).toBe(true);
-    expect(node.ctx.evictor.lastRun()).toBeNull();
+    expect(await node.ctx.evictor.lastRun()).toBeNull();
 
     const real = await request(node.app).post('/admin/evict');
     expect(real.status).toBe(200);
@@ -103,7 +103,7 @@ describe('eviction over HTTP', () => {
     expect(await stored('pub/acme/keep.bin')).toBe(false);
     expect(await stored('pub/acme/scratch/read.bin')).toBe(true);
     expect(await stored('pub/acme/kept.bin')).toBe(true);
-    expect(node.ctx.evictor.lastRun()).toMatchObject({ reason: 'admin', files: 2, bytes: 2000, error: null });
+    expect(await node.ctx.evictor.lastRun()).toMatchObject({ reason: 'admin', files: 2, bytes: 2000, error: null });
   });
 
   it('POST /admin/evict answers 409 eviction_running while another process holds the lock; /usage names the holder', async () => {

@@ -40,7 +40,9 @@ const scrape = async (node: TestNode) => {
 describe('GET /metrics', () => {
   let node: TestNode;
   beforeAll(async () => {
-    node = await testNode({ readDisk: fakeDisk(100 * GiB, 60 * GiB), config: { durability: 'none', upload: { maxBytes: 64 * KiB } } });
+    // A stopped clock: the disk reading never ages, so /usage and /metrics read the same one (not a timing race).
+    const now = Date.now();
+    node = await testNode({ now: () => now, readDisk: fakeDisk(100 * GiB, 60 * GiB), config: { durability: 'none', upload: { maxBytes: 64 * KiB } } });
     await put(node, 'pub/acme/cachedtickets/a.pdf', 30 * KiB).expect(201);
     await put(node, 'pub/acme/cachedtickets/a.pdf', 30 * KiB).expect(409);
     await put(node, 'priv/globex/doc.pdf', 10 * KiB).expect(201);
@@ -106,7 +108,7 @@ describe('GET /metrics', () => {
 
   it('counts eviction runs and evicted files/bytes by reason', async () => {
     let listener: ((run: EvictionRun) => void) | undefined;
-    node.ctx.monitoring.attachEviction({ lastRun: () => null, recentRuns: () => [], lockHolder: async () => null, onRun: (l) => { listener = l; } });
+    node.ctx.monitoring.attachEviction({ lastRun: async () => null, recentRuns: async () => [], lockHolder: async () => null, onRun: (l) => { listener = l; } });
     listener!({ at: Date.now(), files: 3, bytes: 300, durationMs: 5, reason: 'schedule', error: null, byReason: { 'max-idle': { files: 2, bytes: 200 }, expired: { files: 1, bytes: 100 } } });
     listener!({ at: Date.now(), files: 0, bytes: 0, durationMs: 1, reason: 'cli', error: 'EACCES' });
     const m = await scrape(node);

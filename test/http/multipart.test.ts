@@ -36,7 +36,7 @@ describe('POST /upload/<name> (multipart)', () => {
     rawRequest(server.port, { method: 'POST', path: `/upload/${name}`, headers: { 'content-type': form.type, ...headers }, body: form.body });
   const nothingStored = async (name: string) => {
     expect(await isStored(node, name)).toBe(false);
-    expect(node.ctx.index.get(name)).toBeUndefined();
+    expect(await node.ctx.index.files.get(name)).toBeUndefined();
   };
 
   it('stores the one part "file" through supertest .attach(): 201, Location, JSON', async () => {
@@ -45,7 +45,7 @@ describe('POST /upload/<name> (multipart)', () => {
     expect(res.headers.location).toBe('/pub/acme/forms/a.bin');
     expect(res.body).toEqual({ name: 'pub/acme/forms/a.bin', url: '/pub/acme/forms/a.bin', size: 30_000, sha256: sha(data) });
     expect(sha(await storedBytes(node, 'pub/acme/forms/a.bin'))).toBe(sha(data));
-    expect(node.ctx.index.get('pub/acme/forms/a.bin')).toMatchObject({ size: 30_000, sha256: sha(data), tenant: 'acme' });
+    expect(await node.ctx.index.files.get('pub/acme/forms/a.bin')).toMatchObject({ size: 30_000, sha256: sha(data), tenant: 'acme' });
   });
 
   it('uses the same write path: X-Checksum-SHA256 and X-Expire-After apply', async () => {
@@ -56,7 +56,7 @@ describe('POST /upload/<name> (multipart)', () => {
     await nothingStored('pub/acme/forms/sum.txt');
     const ok = await post('pub/acme/forms/sum.txt', multipart([{ name: 'file', filename: 's.txt', data }]), { 'x-checksum-sha256': sha(data), 'x-expire-after': '60' });
     expect(ok.status).toBe(201);
-    expect(node.ctx.index.get('pub/acme/forms/sum.txt')?.expiresMs).not.toBeNull();
+    expect((await node.ctx.index.files.get('pub/acme/forms/sum.txt'))?.expiresMs).not.toBeNull();
   });
 
   it('answers an existing name with 409 and the same Location, file unchanged', async () => {

@@ -112,7 +112,7 @@ describe('the read fast path', () => {
       return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
     };
     const before = await count();
-    node.ctx.access.flush();
+    await node.ctx.access.flush();
     await get('/pub/acme/over.bin');
     expect(await count()).toBe(before + 1);
     expect(node.ctx.access.get('pub/acme/over.bin')).toBeGreaterThan(0);

@@ -95,7 +95,7 @@ describe('GET /usage/history is bounded', () => {
   beforeAll(async () => {
     node = await testNode({ now: () => now });
     // 50 h of one-a-minute samples, filling 1 MiB a minute.
-    for (let m = 50 * 60; m > 0; m--) node.ctx.monitoring.history.record(started - m * 60_000, 1e9 + (3000 - m) * 1_048_576);
+    for (let m = 50 * 60; m > 0; m--) await node.ctx.monitoring.history.record(started - m * 60_000, 1e9 + (3000 - m) * 1_048_576);
   });
   afterAll(() => node.close());
 

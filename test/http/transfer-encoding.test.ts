@@ -34,7 +34,7 @@ describe('Transfer-Encoding other than chunked', () => {
       expect(text, text).toMatch(/^HTTP\/1\.1 501 /);
       expect(text).toContain('"error":"not_implemented"');
       expect(await isStored(node, name)).toBe(false);
-      expect(node.ctx.index.get(name)).toBeUndefined();
+      expect(await node.ctx.index.files.get(name)).toBeUndefined();
       expect(await spoolEntries(node)).toBe(0);
     });
   }

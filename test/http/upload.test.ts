@@ -31,7 +31,7 @@ describe('PUT /upload/<name>', () => {
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(res.body).toEqual({ name: 'pub/acme/docs/a.pdf', url: '/pub/acme/docs/a.pdf', size: 10_000, sha256: sha(body) });
     expect(sha(await storedBytes(node, 'pub/acme/docs/a.pdf'))).toBe(sha(body));
-    expect(node.ctx.index.get('pub/acme/docs/a.pdf')).toMatchObject({
+    expect(await node.ctx.index.files.get('pub/acme/docs/a.pdf')).toMatchObject({
       tenant: 'acme', class: 'default', size: 10_000, sha256: sha(body), createdMs: NOW, accessedMs: NOW, expiresMs: null,
     });
   });
@@ -39,7 +39,7 @@ describe('PUT /upload/<name>', () => {
   it('stores an empty body and a file directly under pub/ (tenant "-")', async () => {
     const res = await request(node.app).put('/upload/pub/empty.txt').send(Buffer.alloc(0)).expect(201);
     expect(res.body).toMatchObject({ size: 0, sha256: sha(Buffer.alloc(0)) });
-    expect(node.ctx.index.get('pub/empty.txt')?.tenant).toBe('-');
+    expect((await node.ctx.index.files.get('pub/empty.txt'))?.tenant).toBe('-');
   });
 
   it('answers an existing name with 409, the same Location, and leaves the stored file alone', async () => {
@@ -49,7 +49,7 @@ describe('PUT /upload/<name>', () => {
     expect(res.headers.location).toBe('/pub/acme/once.txt');
     expect(res.body).toMatchObject({ error: 'exists', message: expect.any(String), name: 'pub/acme/once.txt', url: '/pub/acme/once.txt' });
     expect((await storedBytes(node, 'pub/acme/once.txt')).toString()).toBe('the first body');
-    expect(node.ctx.index.get('pub/acme/once.txt')?.sha256).toBe(sha(first));
+    expect((await node.ctx.index.files.get('pub/acme/once.txt'))?.sha256).toBe(sha(first));
   });
 
   it('answers 409 before the body: a client that sends only headers gets it, with Connection: close', async () => {
@@ -71,7 +71,7 @@ describe('PUT /upload/<name>', () => {
       .set('X-Checksum-SHA256', sha(Buffer.from('something else'))).send(randomBytes(20_000)).expect(400);
     expect(res.body.error).toBe('checksum_mismatch');
     expect(await isStored(node, 'pub/acme/bad-sum.txt')).toBe(false);
-    expect(node.ctx.index.get('pub/acme/bad-sum.txt')).toBeUndefined();
+    expect(await node.ctx.index.files.get('pub/acme/bad-sum.txt')).toBeUndefined();
     // The name stays free.
     await request(node.app).put('/upload/pub/acme/bad-sum.txt').send('ok').expect(201);
   });
@@ -100,7 +100,7 @@ describe('PUT /upload/<name>', () => {
     expect(res.status).toBe(413);
     expect(res.json.error).toBe('upload_too_large');
     expect(await isStored(node, 'pub/acme/chunked.bin')).toBe(false);
-    expect(node.ctx.index.get('pub/acme/chunked.bin')).toBeUndefined();
+    expect(await node.ctx.index.files.get('pub/acme/chunked.bin')).toBeUndefined();
   });
 
   it('stores a chunked body within the limit', async () => {
@@ -112,7 +112,7 @@ describe('PUT /upload/<name>', () => {
 
   it('stores X-Expire-After in the index as an expiry time', async () => {
     await request(node.app).put('/upload/pub/acme/expiring.txt').set('X-Expire-After', '3600').send('x').expect(201);
-    expect(node.ctx.index.get('pub/acme/expiring.txt')?.expiresMs).toBe(NOW + 3_600_000);
+    expect((await node.ctx.index.files.get('pub/acme/expiring.txt'))?.expiresMs).toBe(NOW + 3_600_000);
   });
 
   it.each(['-1', '1.5', 'soon', ''])('refuses X-Expire-After %j with 400 invalid_request', async (value) => {
@@ -125,9 +125,9 @@ describe('PUT /upload/<name>', () => {
     await request(node.app).put('/upload/pub/acme/cls/a.txt').set('X-Storage-Class', 'cache').send('x').expect(201);
     await request(node.app).put('/upload/pub/acme/cachedtickets/t.pdf').send('x').expect(201);
     await request(node.app).put('/upload/pub/acme/cls/b.txt').send('x').expect(201);
-    expect(node.ctx.index.get('pub/acme/cls/a.txt')?.class).toBe('cache');
-    expect(node.ctx.index.get('pub/acme/cachedtickets/t.pdf')?.class).toBe('cache');
-    expect(node.ctx.index.get('pub/acme/cls/b.txt')?.class).toBe('default');
+    expect((await node.ctx.index.files.get('pub/acme/cls/a.txt'))?.class).toBe('cache');
+    expect((await node.ctx.index.files.get('pub/acme/cachedtickets/t.pdf'))?.class).toBe('cache');
+    expect((await node.ctx.index.files.get('pub/acme/cls/b.txt'))?.class).toBe('default');
   });
 
   it('refuses an unknown X-Storage-Class with 400 invalid_request', async () => {

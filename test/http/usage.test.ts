@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FileIndex } from '../../src/index/file-index.js';
+import { openSqliteIndex } from '../../src/index/sqlite/sqlite-index.js';
 import type { EvictionReport, EvictionRun } from '../../src/eviction/report.js';
 import type { UsageReport } from '../../src/monitoring/usage-report.js';
 import { fakeDisk, TEST_ENGINE, testNode, type TestNode } from '../helpers/test-node.js';
@@ -27,7 +27,7 @@ async function sumsOnDisk(node: TestNode) {
   for await (const { name, size } of node.ctx.storage.list()) {
     const segments = name.split('/');
     const tenant = segments.length > 2 ? segments[1] : '-';
-    const cls = node.ctx.index.get(name)?.class ?? 'unindexed';
+    const cls = (await node.ctx.index.files.get(name))?.class ?? 'unindexed';
     for (const [map, key] of [[byTenant, tenant], [byClass, cls]] as const) {
       const entry = map.get(key) ?? { files: 0, bytes: 0 };
       entry.files++; entry.bytes += size; map.set(key, entry);
@@ -102,24 +102,24 @@ describe('GET /usage on a populated node', () => {
 
   it('files indexed behind the server by another handle on the same index show up', async () => {
     const before = await usage(node);
-    const other = new FileIndex(path.join(node.dataDir, 'index.sqlite'));
+    const other = openSqliteIndex(path.join(node.dataDir, 'index.sqlite'));
     try {
-      other.put({ name: 'pub/hooli/x.bin', tenant: 'hooli', class: 'default', size: 3 * GiB, sha256: '0'.repeat(64), createdMs: 1, accessedMs: 1, expiresMs: null });
+      await other.files.put({ name: 'pub/hooli/x.bin', tenant: 'hooli', class: 'default', size: 3 * GiB, sha256: '0'.repeat(64), createdMs: 1, accessedMs: 1, expiresMs: null });
       const after = await usage(node);
       expect(after.tenants[0]).toMatchObject({ tenant: 'hooli', files: 1, bytes: 3 * GiB, growth24hBytes: 3 * GiB });
       const defaultBefore = before.classes.find((c) => c.class === 'default')!;
       expect(after.classes.find((c) => c.class === 'default')).toEqual({ ...defaultBefore, files: defaultBefore.files + 1, bytes: defaultBefore.bytes + 3 * GiB });
-      other.remove('pub/hooli/x.bin');
+      await other.files.remove('pub/hooli/x.bin');
       expect((await usage(node)).tenants.map((t) => t.tenant)).not.toContain('hooli');
     } finally {
-      other.close();
+      await other.close();
     }
   });
 
   it('lastEviction and "eviction failed" come from the eviction report', async () => {
     let last: EvictionRun | null = null;
     const listeners: ((run: EvictionRun) => void)[] = [];
-    const eviction: EvictionReport = { lastRun: () => last, recentRuns: () => (last ? [last] : []), lockHolder: async () => ({ pid: 4242, sinceMs: Date.now() - 90_000 }), onRun: (l) => { listeners.push(l); } };
+    const eviction: EvictionReport = { lastRun: async () => last, recentRuns: async () => (last ? [last] : []), lockHolder: async () => ({ pid: 4242, sinceMs: Date.now() - 90_000 }), onRun: (l) => { listeners.push(l); } };
     node.ctx.monitoring.attachEviction(eviction);
     last = { at: Date.UTC(2026, 10, 27, 4, 15), files: 12, bytes: 3 * KiB, durationMs: 41, reason: 'schedule', error: 'EACCES' };
     const report = await usage(node);
@@ -229,8 +229,8 @@ describe('GET /usage alerts', () => {
     const disk = fakeDisk(1024 * KiB, 900 * KiB);
     node = await testNode({ readDisk: disk, config: { durability: 'none' } });
     const dayAgo = Date.now() - 24 * HOUR;
-    node.ctx.monitoring.history.recordTenant(dayAgo, 'acme', 20 * KiB);
-    node.ctx.monitoring.history.recordTenant(dayAgo, 'globex', 50 * KiB);
+    await node.ctx.monitoring.history.recordTenant(dayAgo, 'acme', 20 * KiB);
+    await node.ctx.monitoring.history.recordTenant(dayAgo, 'globex', 50 * KiB);
     await put(node, 'pub/acme/a.bin', 80 * KiB).expect(201);
     await put(node, 'pub/globex/g.bin', 50 * KiB).expect(201);
     // The baseline says acme held 20 KiB and globex 50 KiB a day ago (the files above are "now").
@@ -261,7 +261,7 @@ describe('GET /usage alerts', () => {
     const disk = fakeDisk(100 * GiB, 40 * GiB);
     node = await testNode({ readDisk: disk, config: { disk: { minFreeBytes: '10GiB', minFreePercent: 0, highWatermarkPercent: 90, lowWatermarkPercent: 80 } } });
     // 6 h at 2 GiB/h up to the 60 GiB used now; 30 GiB of headroom left → 15 h.
-    for (let m = 360; m >= 1; m--) node.ctx.monitoring.history.record(now - m * 60_000, 60 * GiB - (m / 60) * 2 * GiB);
+    for (let m = 360; m >= 1; m--) await node.ctx.monitoring.history.record(now - m * 60_000, 60 * GiB - (m / 60) * 2 * GiB);
     const report = await usage(node);
     expect(report.fillRate.bytesPerHour! / GiB).toBeCloseTo(2, 3);
     expect(report.fillRate.hoursToFull).toBeCloseTo(15, 1);
@@ -276,8 +276,8 @@ describe('usage history', () => {
     const now = Date.now();
     try {
       const first = await testNode({ dataDir, readDisk: disk, config: { durability: 'none' } });
-      first.ctx.monitoring.history.recordTenant(now - 24 * HOUR, 'acme', 2 * KiB);
-      for (let m = 360; m >= 1; m--) first.ctx.monitoring.history.record(now - m * 60_000, 60 * GiB - (m / 60) * GiB);
+      await first.ctx.monitoring.history.recordTenant(now - 24 * HOUR, 'acme', 2 * KiB);
+      for (let m = 360; m >= 1; m--) await first.ctx.monitoring.history.record(now - m * 60_000, 60 * GiB - (m / 60) * GiB);
       await put(first, 'pub/acme/a.bin', 10 * KiB).expect(201);
       await first.ctx.monitoring.sample();
       const before = await usage(first);

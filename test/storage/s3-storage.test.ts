@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileIndex } from '../../src/index/file-index.js';
+import { openSqliteIndex } from '../../src/index/sqlite/sqlite-index.js';
 import { silentLogger } from '../../src/logger.js';
 import { parseName } from '../../src/names.js';
 import { S3Storage } from '../../src/storage/s3-storage.js';
@@ -20,16 +20,16 @@ let bucket: string;
 /** One engine on a fresh prefix of the shared bucket, with its own index. */
 function makeEngine() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-s3-index-'));
-  const index = new FileIndex(path.join(dir, 'index.sqlite'));
+  const index = openSqliteIndex(path.join(dir, 'index.sqlite'));
   const prefix = `t-${randomBytes(4).toString('hex')}/`;
   const storage = new S3Storage({
     endpoint: swift.endpoint, region: swift.region, bucket, prefix, accessKeyId: swift.accessKeyId,
-    secretAccessKey: swift.secretAccessKey, forcePathStyle: true, index, logger: silentLogger(),
+    secretAccessKey: swift.secretAccessKey, forcePathStyle: true, claims: index.claims, logger: silentLogger(),
   });
   return {
     storage, index, prefix,
     async cleanup() {
-      index.close();
+      await index.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -76,7 +76,7 @@ describe.runIf(runs)('s3 engine on OpenStack Swift', () => {
       expect(sha256(await readAll(await storage.open(n)))).toBe(sha256(body));
       expect((await readAll(await storage.open(n, { start: 6 * 1024 * 1024, end: 6 * 1024 * 1024 + 9 }))).equals(body.subarray(6 * 1024 * 1024, 6 * 1024 * 1024 + 10))).toBe(true);
       expect(await uploadsUnder(prefix)).toEqual([]);
-      expect(storage.claims.all()).toEqual([]);
+      expect(await storage.claims.all()).toEqual([]);
     }));
 
     it('aborts the multipart upload when the write is aborted after some parts were sent', () => withEngine(async ({ storage, prefix }) => {
@@ -87,12 +87,12 @@ describe.runIf(runs)('s3 engine on OpenStack Swift', () => {
       // Two whole parts: enough for the engine to start a multipart upload.
       source.write(randomBytes(17 * 1024 * 1024));
       // Wait until the store handed out an upload id (recorded on the claim).
-      while (!storage.claims.get(n.name)?.uploadId) await new Promise((r) => setTimeout(r, 20));
+      while (!(await storage.claims.get(n.name))?.uploadId) await new Promise((r) => setTimeout(r, 20));
       ac.abort();
       await expect(pending).rejects.toHaveProperty('name', 'AbortError');
       expect(await uploadsUnder(prefix)).toEqual([]);
       expect(await swift.keys(bucket, prefix)).toEqual([]);
-      expect(storage.claims.all()).toEqual([]);
+      expect(await storage.claims.all()).toEqual([]);
     }));
 
     it('refuses a name whose object is already in the bucket (no index row) with exists', () => withEngine(async ({ storage, prefix }) => {
@@ -102,35 +102,43 @@ describe.runIf(runs)('s3 engine on OpenStack Swift', () => {
       expect((await readAll(await storage.open(parseName('pub/acme/outside.txt')))).toString()).toBe('from elsewhere');
     }));
 
+    it('stat() changes nothing write() does: an object put after a stat that found the name absent still refuses the write', () => withEngine(async ({ storage, prefix }) => {
+      const n = parseName('pub/acme/raced.txt');
+      expect(await storage.stat(n)).toBeNull();
+      await swift.s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}pub/acme/raced.txt`, Body: 'from elsewhere' }));
+      await expect(storage.write(n, Readable.from([Buffer.from('mine')]), new AbortController().signal)).rejects.toMatchObject({ code: 'exists' });
+      expect((await readAll(await storage.open(n))).toString()).toBe('from elsewhere');
+    }));
+
     it('reports a claimed name as present and counts it in tmpStats; a committed files row refuses a claim', () => withEngine(async ({ storage, index }) => {
       const n = parseName('pub/acme/claimed.bin');
       const source = new PassThrough();
       const pending = storage.write(n, source, new AbortController().signal);
       source.write(randomBytes(1000));
-      while (!storage.claims.get(n.name)) await new Promise((r) => setTimeout(r, 5));
+      while (!(await storage.claims.get(n.name))) await new Promise((r) => setTimeout(r, 5));
       expect(await storage.stat(n)).not.toBeNull();
       expect((await storage.tmpStats(Date.now())).files).toBe(1);
       source.end();
       await pending;
       expect((await storage.tmpStats(Date.now())).files).toBe(0);
 
-      index.put({ name: 'pub/acme/row.txt', tenant: 'acme', class: 'default', size: 1, sha256: 'x', createdMs: 1, accessedMs: 1, expiresMs: null });
+      await index.files.put({ name: 'pub/acme/row.txt', tenant: 'acme', class: 'default', size: 1, sha256: 'x', createdMs: 1, accessedMs: 1, expiresMs: null });
       await expect(storage.write(parseName('pub/acme/row.txt'), Readable.from([Buffer.from('y')]), new AbortController().signal))
         .rejects.toMatchObject({ code: 'exists' });
     }));
 
     it('sweeps claims a crash left: object deleted, multipart upload aborted, row dropped', () => withEngine(async ({ storage, prefix }) => {
       // What a process killed mid-upload leaves: claims, an object, a multipart upload.
-      storage.claims.claim('pub/acme/crashed-a.bin', 1000);
-      storage.claims.claim('pub/acme/crashed-b.bin', 1000);
+      await storage.claims.claim('pub/acme/crashed-a.bin', 1000);
+      await storage.claims.claim('pub/acme/crashed-b.bin', 1000);
       await swift.s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}pub/acme/crashed-a.bin`, Body: 'partial' }));
       const mpu = await swift.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${prefix}pub/acme/crashed-b.bin` }));
-      storage.claims.setUploadId('pub/acme/crashed-b.bin', mpu.UploadId!);
+      await storage.claims.setUploadId('pub/acme/crashed-b.bin', mpu.UploadId!);
       expect((await storage.tmpStats(Date.now())).files).toBe(2);
       // Younger than the deadline: kept.
       expect((await storage.sweepTmp(60_000, 2000)).files).toBe(0);
       expect((await storage.sweepTmp(60_000, Date.now())).files).toBe(2);
-      expect(storage.claims.all()).toEqual([]);
+      expect(await storage.claims.all()).toEqual([]);
       expect(await swift.keys(bucket, prefix)).toEqual([]);
       expect(await uploadsUnder(prefix)).toEqual([]);
     }));
@@ -148,8 +156,8 @@ describe.runIf(runs)('s3 engine on OpenStack Swift', () => {
 
     it('fails check() with a clear message for a missing bucket and for a wrong secret', async () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-s3-index-'));
-      const index = new FileIndex(path.join(dir, 'index.sqlite'));
-      const base = { endpoint: swift.endpoint, region: swift.region, prefix: '', accessKeyId: swift.accessKeyId, forcePathStyle: true, index, logger: silentLogger() };
+      const index = openSqliteIndex(path.join(dir, 'index.sqlite'));
+      const base = { endpoint: swift.endpoint, region: swift.region, prefix: '', accessKeyId: swift.accessKeyId, forcePathStyle: true, claims: index.claims, logger: silentLogger() };
       const missing = new S3Storage({ ...base, bucket: 'nanocdn-no-such-bucket', secretAccessKey: swift.secretAccessKey });
       const wrong = new S3Storage({ ...base, bucket, secretAccessKey: 'not-the-secret' });
       try {
@@ -158,7 +166,7 @@ describe.runIf(runs)('s3 engine on OpenStack Swift', () => {
       } finally {
         await missing.close();
         await wrong.close();
-        index.close();
+        await index.close();
         rmSync(dir, { recursive: true, force: true });
       }
     });

@@ -1,12 +1,12 @@
 // /metrics and /usage of the BUILT server: the exposition passes
 // `promtool check metrics`, and index changes made by other processes (a
-// second FileIndex handle on the same index.sqlite, `nanocdn cleanup`) show
+// second index handle on the same index.sqlite, `nanocdn cleanup`) show
 // in both.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileIndex } from '../../src/index/file-index.js';
+import { openSqliteIndex } from '../../src/index/sqlite/sqlite-index.js';
 import type { UsageReport } from '../../src/monitoring/usage-report.js';
 import { walkFiles } from '../http/raw-http.js';
 import { CLI, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
@@ -56,11 +56,11 @@ describe.runIf(requirement('promtool', hasTool('promtool'), 'apt-get install pro
     const file = path.join(server.dataDir, 'files', name);
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, Buffer.alloc(300 * KiB, 9));
-    const other = new FileIndex(path.join(server.dataDir, 'index.sqlite'));
+    const other = openSqliteIndex(path.join(server.dataDir, 'index.sqlite'));
     try {
-      other.put({ name, tenant: 'initech', class: 'cache', size: 300 * KiB, sha256: '0'.repeat(64), createdMs: Date.now(), accessedMs: Date.now(), expiresMs: null });
+      await other.files.put({ name, tenant: 'initech', class: 'cache', size: 300 * KiB, sha256: '0'.repeat(64), createdMs: Date.now(), accessedMs: Date.now(), expiresMs: null });
     } finally {
-      other.close();
+      await other.close();
     }
     const report = await usage();
     expect(report.tenants.map((t) => [t.tenant, t.files, t.bytes])).toEqual([['initech', 1, 300 * KiB], ['globex', 1, 20 * KiB], ['acme', 1, 10 * KiB]]);

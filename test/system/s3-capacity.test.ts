@@ -37,7 +37,7 @@ describe.runIf(runs)('s3 capacity (OpenStack Swift, 32 MiB object device)', () =
       // Refused at admission: no key, no multipart upload, no claim.
       expect(await swift.keys(bucket)).toEqual(['pub/acme/fits.bin']);
       expect(await swift.multipartUploads(bucket)).toEqual([]);
-      expect((node.ctx.storage as S3Storage).claims.all()).toEqual([]);
+      expect(await (node.ctx.storage as S3Storage).claims.all()).toEqual([]);
       const usage = await request(node.app).get('/usage');
       expect(usage.body.disk.totalBytes).toBe(2 * 1024 * 1024);
       expect(usage.body.disk.usedBytes).toBe(1_500_000);
@@ -74,7 +74,7 @@ describe.runIf(runs)('s3 capacity (OpenStack Swift, 32 MiB object device)', () =
       expect(big.status).toBe(507);
       expect(big.body.error).toBe('insufficient_storage');
 
-      expect((node.ctx.storage as S3Storage).claims.all()).toEqual([]);
+      expect(await (node.ctx.storage as S3Storage).claims.all()).toEqual([]);
       expect(await swift.multipartUploads(bucket)).toEqual([]);
       expect((await swift.keys(bucket)).sort()).toEqual(stored.map((s) => s.name).sort());
       await request(node.app).get('/healthz').expect(200);

@@ -5,10 +5,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, spawnServer, writeConfig, type SpawnedServer } from '../helpers/spawn-server.js';
 import { startSwift, swiftRequirement, type SwiftCluster } from '../helpers/swift.js';
+import { indexedFiles, pendingClaims } from '../helpers/index-file.js';
 
 const runs = swiftRequirement();
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -30,13 +30,8 @@ function slowUpload(url: string, name: string, total: number): { sent: () => num
   return { sent: () => sent, req };
 }
 
-function pendingRows(dataDir: string): number {
-  const db = new Database(path.join(dataDir, 'index.sqlite'), { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT COUNT(*) AS n FROM s3_pending').get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
+async function pendingRows(dataDir: string): Promise<number> {
+  return (await pendingClaims(dataDir)).length;
 }
 
 describe.runIf(runs)('s3 node: kill -9 during uploads, restart, reindex (OpenStack Swift)', () => {
@@ -78,17 +73,17 @@ describe.runIf(runs)('s3 node: kill -9 during uploads, restart, reindex (OpenSta
       slowUpload(server.url, 'pub/acme/inflight-small.bin', 2_000_000),
     ];
     // Wait until the store holds multipart uploads of them (what a crash orphans).
-    const caughtUp = async () => (await swift.multipartUploads(bucket)).length >= 2 && pendingRows(dataDir) === 3;
+    const caughtUp = async () => (await swift.multipartUploads(bucket)).length >= 2 && await pendingRows(dataDir) === 3;
     for (let i = 0; i < 1200 && !(await caughtUp()); i++) await new Promise((r) => setTimeout(r, 50));
     expect((await swift.multipartUploads(bucket)).length).toBeGreaterThanOrEqual(2);
-    expect(pendingRows(dataDir)).toBe(3);
+    expect(await pendingRows(dataDir)).toBe(3);
     await server.kill9();
     for (const upload of inflight) upload.req.destroy();
     // The crash left its traces: the restart must clean them.
-    expect(pendingRows(dataDir)).toBe(3);
+    expect(await pendingRows(dataDir)).toBe(3);
 
     server = await spawnServer({ dataDir, config, env: env() });
-    expect(pendingRows(dataDir)).toBe(0);
+    expect(await pendingRows(dataDir)).toBe(0);
     expect(await swift.multipartUploads(bucket)).toEqual([]);
     expect((await swift.keys(bucket)).sort()).toEqual([...acknowledged.keys()].sort());
     for (const [name, sha] of acknowledged) {
@@ -114,9 +109,7 @@ describe.runIf(runs)('s3 node: kill -9 during uploads, restart, reindex (OpenSta
       });
       const summary = JSON.parse(stdout.trim().split('\n').pop()!) as { checked: number };
       expect(summary.checked).toBe(acknowledged.size);
-      const db = new Database(path.join(fresh, 'index.sqlite'), { readonly: true });
-      const rows = db.prepare('SELECT name, size, sha256 FROM files').all() as { name: string; size: number; sha256: string }[];
-      db.close();
+      const rows = await indexedFiles(fresh);
       expect(rows.map((r) => r.name).sort()).toEqual([...acknowledged.keys()].sort());
       for (const row of rows) expect(row.sha256).toBe(acknowledged.get(row.name));
 

@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSqliteIndex } from '../../src/index/sqlite/sqlite-index.js';
 import { UsageHistory } from '../../src/monitoring/usage-history.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { canMountTmpfs, hasTool, mountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
@@ -115,19 +115,19 @@ async function populatedNode(tmpfs: Tmpfs): Promise<SpawnedServer> {
   // History through the node's own UsageHistory on its index, while no node runs: flat for 42 h,
   // then climbing for 6 h at a rate that reaches the reserve about 14 h after the first start.
   const rate = (total - 24 * MiB - usedThen) / 14;
-  const db = new Database(path.join(dataDir, 'index.sqlite'));
+  const index = openSqliteIndex(path.join(dataDir, 'index.sqlite'));
   try {
-    const history = new UsageHistory(db);
+    const history = new UsageHistory(index.history);
     // What the tenants held a day ago; first, since record() notes the totals of each hour it first sees (the first row wins).
     const dayAgo = Date.now() - 24 * HOUR;
-    for (const [tenant, bytes] of [['acme', 0], ['globex', 5 * MiB], ['initech', 512 * 1024]] as const) history.recordTenant(dayAgo, tenant, bytes);
+    for (const [tenant, bytes] of [['acme', 0], ['globex', 5 * MiB], ['initech', 512 * 1024]] as const) await history.recordTenant(dayAgo, tenant, bytes);
     for (let k = 287; k >= 1; k--) {
       const hoursAgo = k / 6;
       const wiggle = hoursAgo > 6 ? Math.sin(hoursAgo / 2) * 1.5 * MiB - (hoursAgo - 6) * 0.05 * MiB : 0;
-      history.record(historyEnd - k * 10 * 60_000, Math.round(usedThen - rate * Math.min(hoursAgo, 6) + wiggle));
+      await history.record(historyEnd - k * 10 * 60_000, Math.round(usedThen - rate * Math.min(hoursAgo, 6) + wiggle));
     }
   } finally {
-    db.close();
+    await index.close();
   }
 
   const server = await spawnServer({ dataDir, config });

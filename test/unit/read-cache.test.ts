@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { FileRecord } from '../../src/index/file-index.js';
+import type { FileRecord } from '../../src/index/index.js';
 import { ReadCache } from '../../src/http/read-cache.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-read-cache-'));

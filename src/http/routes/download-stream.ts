@@ -5,7 +5,7 @@ import parseRange from 'range-parser';
 import { HttpError } from '../../errors.js';
 import type { StoredName } from '../../names.js';
 import type { NodeContext } from '../../context.js';
-import type { FileRecord } from '../../index/file-index.js';
+import type { FileRecord } from '../../index/index.js';
 import type { ByteRange } from '../../storage/storage.js';
 
 /** What GET/HEAD need to know about an object before touching its bytes. */

@@ -38,7 +38,7 @@ export function downloadRoutes(ctx: NodeContext): Downloads {
     res.locals.tenant = stored.tenant;
     if (stored.visibility === 'priv') authorizeRead(ctx, req, stored, req.query);
 
-    const record = ctx.index.get(stored.name);
+    const record = await ctx.index.files.get(stored.name);
     res.setHeader('Cache-Control', stored.visibility === 'pub' ? PUBLIC_CACHE : PRIVATE_CACHE);
     if (record) res.setHeader('ETag', `"${record.sha256}"`);
 

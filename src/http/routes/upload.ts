@@ -6,6 +6,7 @@ import type { NodeContext } from '../../context.js';
 import type { Admission, UploadRequest, UploadResult } from '../../upload/uploader.js';
 import { MultipartStorageEngine, multerErrorToHttp, multipartParser } from '../../upload/multipart-engine.js';
 import { abortSignalOf } from '../abort.js';
+import { removeFile } from '../../remove-file.js';
 
 const PREFIX = '/upload/';
 
@@ -16,9 +17,9 @@ const PREFIX = '/upload/';
  */
 export function uploadRoutes(ctx: NodeContext): Router {
   const router = express.Router();
-  const engine = new MultipartStorageEngine(ctx.uploader, async (name) => {
-    await ctx.storage.remove(parseEncodedName(name));
-    ctx.index.remove(name);
+  // A later part failed the request: the stored part goes the way every removal goes.
+  const engine = new MultipartStorageEngine(ctx.uploader, async (stored) => {
+    await removeFile({ ...ctx, files: ctx.index.files }, stored);
   });
   const parseMultipart = multipartParser(engine, { files: 1, fields: 0, parts: 1, fileSize: ctx.config.upload.maxBytes, headerPairs: 100 });
 

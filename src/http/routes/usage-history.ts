@@ -18,11 +18,11 @@ export const MAX_HISTORY_POINTS = 720;
  */
 export function usageHistoryRoutes(ctx: NodeContext): Router {
   const router = express.Router();
-  router.get('/usage/history', monitoringAccess(ctx), (req, res) => {
+  router.get('/usage/history', monitoringAccess(ctx), async (req, res) => {
     const hours = parseHours(req.query.hours);
     const toMs = ctx.now();
     const fromMs = toMs - hours * HOUR_MS;
-    const samples = ctx.monitoring.history.samplesSince(fromMs);
+    const samples = await ctx.monitoring.history.samplesSince(fromMs);
     const bucketMs = samples.length > MAX_HISTORY_POINTS ? Math.ceil((hours * HOUR_MS) / MAX_HISTORY_POINTS) : null;
     res.setHeader('Cache-Control', 'no-store');
     res.json({

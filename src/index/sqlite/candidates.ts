@@ -1,37 +1,30 @@
 import type Database from 'better-sqlite3';
-import type { Candidate } from './select-victims.js';
+import type { CandidateRow, CandidateScope, CandidatesPart } from '../index.js';
 
 interface Row {
   name: string; tenant: string; class: string; size: number;
   created_ms: number; accessed_ms: number; expires_ms: number | null;
 }
 
-const toCandidate = (row: Row): Candidate => ({
+const toCandidate = (row: Row): CandidateRow => ({
   name: row.name, tenant: row.tenant, class: row.class, size: row.size,
   createdMs: row.created_ms, accessedMs: row.accessed_ms, expiresMs: row.expires_ms,
 });
 
 const COLUMNS = 'name, tenant, class, size, created_ms, accessed_ms, expires_ms';
 
-/** Narrows a run to one tenant and/or one class (the cleanup command's --tenant/--class). */
-export interface Scope {
-  readonly tenant?: string;
-  readonly class?: string;
-}
-
 /**
- * The SQL side of eviction: candidates fetched in batches by keyset
- * pagination (no OFFSET, no whole-table load), each batch read in index
- * order so no query sorts: `+class` keeps SQLite from choosing files_lru
- * (class, tenant, …) and then sorting every batch, which made a run quadratic.
+ * Eviction candidates fetched in batches by keyset pagination (no OFFSET, no
+ * whole-table load), each batch read in index order so no query sorts:
+ * `+class` keeps SQLite from choosing files_lru (class, tenant, …) and then
+ * sorting every batch, which made a run quadratic. Each batch is one
+ * finished query: no statement stays open while the caller awaits.
  */
-export class CandidateQueries {
+export class SqliteCandidates implements CandidatesPart {
   private readonly stmts;
 
   constructor(db: Database.Database) {
-    // LRU across tenants and classes (low disk, class totals); the per
-    // tenant/class LRU order uses the index's own files_lru.
-    db.exec('CREATE INDEX IF NOT EXISTS files_global_lru ON files (accessed_ms, created_ms, name)');
+    // LRU across tenants and classes uses files_global_lru; per tenant and class, files_lru.
     const scope = 'AND (@tenant IS NULL OR tenant = @tenant)';
     this.stmts = {
       expired: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
@@ -50,8 +43,7 @@ export class CandidateQueries {
     };
   }
 
-  /** Files whose X-Expire-After has passed, any class. */
-  *expired(now: number, scope: Scope, batch: number): Generator<Candidate[]> {
+  async *expired(now: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
     let afterMs = Number.MIN_SAFE_INTEGER;
     let afterName = '';
     for (;;) {
@@ -64,8 +56,7 @@ export class CandidateQueries {
     }
   }
 
-  /** Files of one class uploaded before `createdBefore` or last read before `accessedBefore`. */
-  *aged(cls: string, createdBefore: number, accessedBefore: number, scope: Scope, batch: number): Generator<Candidate[]> {
+  async *aged(cls: string, createdBefore: number, accessedBefore: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
     let afterName = '';
     for (;;) {
       const rows = this.stmts.aged.all({ class: cls, tenant: scope.tenant ?? null, createdBefore, accessedBefore, afterName, limit: batch });
@@ -75,18 +66,16 @@ export class CandidateQueries {
     }
   }
 
-  /** One tenant's files of one class, least recently used first. */
-  *tenantLru(tenant: string, cls: string, batch: number): Generator<Candidate[]> {
-    yield* this.lru((cursor) => this.stmts.tenantLru.all({ ...cursor, tenant, class: cls, limit: batch }));
+  tenantLru(tenant: string, cls: string, batch: number): AsyncGenerator<CandidateRow[]> {
+    return this.lru((cursor) => this.stmts.tenantLru.all({ ...cursor, tenant, class: cls, limit: batch }));
   }
 
-  /** Files of the given classes across tenants (or of scope.tenant), least recently used first. */
-  *globalLru(classes: readonly string[], scope: Scope, batch: number): Generator<Candidate[]> {
+  globalLru(classes: readonly string[], scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
     const json = JSON.stringify(scope.class ? classes.filter((c) => c === scope.class) : classes);
-    yield* this.lru((cursor) => this.stmts.globalLru.all({ ...cursor, classes: json, tenant: scope.tenant ?? null, limit: batch }));
+    return this.lru((cursor) => this.stmts.globalLru.all({ ...cursor, classes: json, tenant: scope.tenant ?? null, limit: batch }));
   }
 
-  private *lru(fetch: (cursor: { a: number; c: number; n: string }) => Row[]): Generator<Candidate[]> {
+  private async *lru(fetch: (cursor: { a: number; c: number; n: string }) => Row[]): AsyncGenerator<CandidateRow[]> {
     let cursor = { a: Number.MIN_SAFE_INTEGER, c: Number.MIN_SAFE_INTEGER, n: '' };
     for (;;) {
       const rows = fetch(cursor);

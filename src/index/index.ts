@@ -1,0 +1,185 @@
+/**
+ * The metadata index (docs/design.md §10): what the node knows
+ * about its stored files, apart from the bytes. The stored files are the
+ * truth; src/index/reconcile.ts rebuilds the index from them.
+ *
+ * Every method returns a Promise so that an engine on a network database
+ * can implement the same interface; the SQLite engine (src/index/sqlite/)
+ * answers at once. Each user sees only the part it needs.
+ */
+export interface MetadataIndex {
+  readonly files: FilesPart;
+  readonly totals: TotalsPart;
+  readonly candidates: CandidatesPart;
+  readonly history: HistoryPart;
+  readonly runs: RunsPart;
+  readonly claims: ClaimsPart;
+  /** True when this open created the index (nothing was stored before): the node rebuilds it from storage. */
+  readonly created: boolean;
+  /** The index answers (for /readyz). */
+  isOpen(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** One stored file as the index knows it. Times are epoch milliseconds. */
+export interface FileRecord {
+  name: string;
+  tenant: string;
+  class: string;
+  size: number;
+  sha256: string;
+  createdMs: number;
+  accessedMs: number;
+  expiresMs: number | null;
+}
+
+/** The rows of stored files. */
+export interface FilesPart {
+  get(name: string): Promise<FileRecord | undefined>;
+  /** Inserts or replaces the row of a name. */
+  put(record: FileRecord): Promise<void>;
+  /** Inserts or replaces many rows at once (all or none). */
+  putMany(records: Iterable<FileRecord>): Promise<void>;
+  /** False when there was no row. */
+  remove(name: string): Promise<boolean>;
+  /** Removes the rows of these names at once (all or none); the number removed. */
+  removeMany(names: Iterable<string>): Promise<number>;
+  /** Applies last-access times at once; never moves a time backwards. */
+  touchMany(entries: Iterable<[string, number]>): Promise<void>;
+  /** Every indexed name, in name order, fetched in pages (writes may go on meanwhile). */
+  names(): AsyncIterable<string>;
+}
+
+/** Files and bytes of one tenant in one class, kept exact as rows change. */
+export interface UsageTotal {
+  tenant: string;
+  class: string;
+  files: number;
+  bytes: number;
+}
+
+/** Totals per tenant and class, never computed by scanning files. */
+export interface TotalsPart {
+  all(): Promise<UsageTotal[]>;
+  /** Zeros when the tenant holds nothing in that class. */
+  tenantClass(tenant: string, className: string): Promise<UsageTotal>;
+  /** Files and bytes in all. */
+  summary(): Promise<{ files: number; bytes: number }>;
+  /** Files and bytes per class that holds any. */
+  byClass(): Promise<{ class: string; files: number; bytes: number }[]>;
+  /** The `limit` tenants holding the most bytes (ties by name). */
+  topTenants(limit: number): Promise<{ tenant: string; files: number; bytes: number }[]>;
+  /** Files and bytes of one tenant per class it holds any in, by class name. */
+  ofTenant(tenant: string): Promise<{ class: string; files: number; bytes: number }[]>;
+}
+
+/** A stored file as eviction sees it (no checksum). */
+export interface CandidateRow {
+  readonly name: string;
+  readonly tenant: string;
+  readonly class: string;
+  readonly size: number;
+  readonly createdMs: number;
+  readonly accessedMs: number;
+  readonly expiresMs: number | null;
+}
+
+/** Narrows candidates to one tenant and/or one class. */
+export interface CandidateScope {
+  readonly tenant?: string;
+  readonly class?: string;
+}
+
+/**
+ * Eviction candidates in batches of at most `batch` rows, each batch fetched
+ * when asked for (keyset pagination: no whole-table load, no sort per batch).
+ */
+export interface CandidatesPart {
+  /** Files whose expiry time is at or before `now`, any class, by expiry time. */
+  expired(now: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]>;
+  /** Files of one class created at or before `createdBefore` or last read at or before `accessedBefore`, by name. */
+  aged(cls: string, createdBefore: number, accessedBefore: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]>;
+  /** One tenant's files of one class, least recently used first. */
+  tenantLru(tenant: string, cls: string, batch: number): AsyncGenerator<CandidateRow[]>;
+  /** Files of the given classes across tenants (or of scope.tenant), least recently used first. */
+  globalLru(classes: readonly string[], scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]>;
+}
+
+/** The disk's used bytes at one moment. */
+export interface UsageSample {
+  atMs: number;
+  usedBytes: number;
+}
+
+/** Once an hour: keep each tenant's bytes at the start of `hourMs`, and drop older history. */
+export interface HourlyRollup {
+  hourMs: number;
+  /** Samples before this go. */
+  samplesFromMs: number;
+  /** Hourly tenant rows before this go. */
+  hourlyFromMs: number;
+}
+
+/** What each tenant held at the start of one hour. */
+export interface TenantBaseline {
+  hourMs: number;
+  /** Sum over all tenants at that hour. */
+  totalBytes: number;
+  /** A tenant absent here held nothing then. */
+  bytes: ReadonlyMap<string, number>;
+}
+
+/** Usage history kept with the index, so it survives restarts. */
+export interface HistoryPart {
+  /** Stores a sample; with `rollup`, also each tenant's current bytes at that hour (the first reading of an hour wins) and prunes, all at once. */
+  record(sample: UsageSample, rollup?: HourlyRollup): Promise<void>;
+  /** Stores a tenant's bytes at an hour unless that hour has one (tests, imports). */
+  recordTenant(hourMs: number, tenant: string, bytes: number): Promise<void>;
+  /** Samples at or after `sinceMs`, oldest first. */
+  samplesSince(sinceMs: number): Promise<UsageSample[]>;
+  /** The hour that began within the hour before `atMs`, else the earliest hour after it; null without history. */
+  baselineAt(atMs: number): Promise<TenantBaseline | null>;
+}
+
+/** One real eviction run, as recorded. */
+export interface RunRecord {
+  atMs: number;
+  reason: string;
+  files: number;
+  bytes: number;
+  durationMs: number;
+  error: string | null;
+}
+
+/** The eviction run log, shared by every process on this index (the cleanup command's runs show in /usage). */
+export interface RunsPart {
+  /** Records a run; only the last 100 are kept. */
+  record(run: RunRecord): Promise<void>;
+  last(): Promise<RunRecord | null>;
+  /** The last `limit` runs, newest first. */
+  recent(limit: number): Promise<RunRecord[]>;
+}
+
+/** A name claimed by an upload that the store has not confirmed yet. */
+export interface PendingClaim {
+  name: string;
+  startedMs: number;
+  /** The store's multipart upload id, once it gave one. */
+  uploadId: string | null;
+}
+
+/**
+ * Create-only names for a store that has no create-only write: a name is
+ * claimed before its upload starts, so a second upload of it is refused at
+ * once. Claims left by a crash are found by age.
+ */
+export interface ClaimsPart {
+  /** Claims `name`; false when it is indexed (a stored file) or claimed already. */
+  claim(name: string, nowMs: number): Promise<boolean>;
+  get(name: string): Promise<PendingClaim | undefined>;
+  setUploadId(name: string, uploadId: string): Promise<void>;
+  /** Drops the claim (upload confirmed, then indexed; or cleaned up). */
+  release(name: string): Promise<void>;
+  /** Every claim, oldest first. */
+  all(): Promise<PendingClaim[]>;
+}

@@ -1,0 +1,67 @@
+import type { Logger } from './logger.js';
+import type { StoredName } from './names.js';
+import type { Storage } from './storage/storage.js';
+import type { FilesPart } from './index/index.js';
+
+/** What removing a file touches. */
+export interface RemoveFileDeps {
+  storage: Pick<Storage, 'remove'>;
+  files: Pick<FilesPart, 'remove' | 'removeMany'>;
+  /** Unflushed access times (src/index/access-times.ts). */
+  access: { forget(name: string): void };
+  /** The disk guard: its reading is stale once bytes were freed. */
+  guard: { noteFreed(): void };
+  logger: Logger;
+}
+
+/**
+ * Removes one stored file, the one way DELETE, eviction and failed uploads
+ * do it: the bytes first (the stored file is the truth), then the index row
+ * (even when the file was already gone: that row was stale), then the
+ * unflushed access time; the disk guard rereads the disk when bytes were
+ * freed. An index that refuses the delete (a full disk) is logged:
+ * reconcile drops the row later. False when storage held no such file.
+ */
+export async function removeFile(deps: RemoveFileDeps, stored: StoredName): Promise<boolean> {
+  const removed = await deps.storage.remove(stored);
+  try {
+    await deps.files.remove(stored.name);
+  } catch (err) {
+    deps.logger.error('index delete failed; reconcile will catch up', { name: stored.name, error: (err as Error).message });
+  }
+  deps.access.forget(stored.name);
+  if (removed) deps.guard.noteFreed();
+  return removed;
+}
+
+/** The outcome of removing one file of a batch. */
+export type RemoveOutcome = { name: string; ok: true } | { name: string; ok: false; error: Error };
+
+/**
+ * removeFile for many files: `concurrency` storage removals in flight at
+ * once (several times the rate of one by one on a local disk), then the
+ * index rows of those removed in one batch, their access times forgotten,
+ * the disk guard told once. Outcomes in the order of `names`, whatever
+ * order the removals finished in; a failed removal keeps its row.
+ */
+export async function removeFiles(deps: RemoveFileDeps, names: readonly StoredName[], concurrency: number): Promise<RemoveOutcome[]> {
+  const outcomes: RemoveOutcome[] = [];
+  for (let i = 0; i < names.length; i += concurrency) {
+    const slice = names.slice(i, i + concurrency);
+    const settled = await Promise.allSettled(slice.map((stored) => deps.storage.remove(stored)));
+    settled.forEach((result, k) => {
+      outcomes.push(result.status === 'fulfilled'
+        ? { name: slice[k].name, ok: true }
+        : { name: slice[k].name, ok: false, error: result.reason as Error });
+    });
+  }
+  const gone = outcomes.filter((outcome) => outcome.ok).map((outcome) => outcome.name);
+  try {
+    await deps.files.removeMany(gone);
+  } catch (err) {
+    deps.logger.error('index delete failed; reconcile will catch up', { files: gone.length, error: (err as Error).message });
+  }
+  for (const name of gone) deps.access.forget(name);
+  if (gone.length > 0) deps.guard.noteFreed();
+  return outcomes;
+}
