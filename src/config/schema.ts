@@ -82,6 +82,13 @@ export const configSchema = z.strictObject({
   download: z.strictObject({
     /** Answer GETs with X-Accel-Redirect: <prefix><name> for an nginx front. */
     accelRedirect: z.string().regex(/^\/.*\/$/, 'must start and end with "/", e.g. "/_files/"').nullable(),
+    /**
+     * Extensions of active content (HTML, SVG, XML, scripts): such files are
+     * sent with `Content-Security-Policy: sandbox`, so a stored page cannot
+     * run script on the download origin. Every file gets `nosniff`.
+     */
+    sandboxExtensions: z.array(z.string().regex(/^[A-Za-z0-9]+$/, 'an extension without the dot, e.g. "html"'))
+      .default(['html', 'htm', 'svg', 'xml', 'xhtml', 'js', 'mjs']),
   }),
   /** Timeouts against slow clients, and the shutdown grace for in-flight uploads. */
   http: z.strictObject({

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, createWriteStream } from 'node:fs';
+import { close, constants as fsConstants, createReadStream, createWriteStream, fstat, open } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HttpError, translateFsError } from '../errors.js';
 import { parseName, pathOf, type StoredName } from '../names.js';
-import type { ByteRange, ObjectInfo, Storage, TmpStats } from './storage.js';
+import type { ByteRange, LocalFile, LocalFiles, ObjectInfo, Storage, TmpStats } from './storage.js';
 
 export interface FsStorageOptions {
   /** The data dir: bytes under files/, spool under tmp/. */
@@ -22,7 +22,7 @@ const WRITE_BUFFER = 1 << 20;
  * Local-disk engine: stream into tmp/ (O_EXCL), fsync, link() into files/
  * (never replaces: EEXIST is a clean 409), unlink tmp, fsync the directory.
  */
-export class FsStorage implements Storage {
+export class FsStorage implements Storage, LocalFiles {
   readonly kind = 'fs' as const;
   readonly filesDir: string;
   readonly tmpDir: string;
@@ -101,19 +101,24 @@ export class FsStorage implements Storage {
     }
   }
 
-  async open(name: StoredName, range?: ByteRange): Promise<Readable> {
-    let handle: fsp.FileHandle;
+  async openFile(name: StoredName): Promise<LocalFile> {
+    const fd = await new Promise<number>((resolve, reject) => {
+      open(pathOf(this.filesDir, name), 'r', (err, fd) => (err ? reject(notFoundOr(err, name)) : resolve(fd)));
+    });
     try {
-      handle = await fsp.open(pathOf(this.filesDir, name), 'r');
+      const st = await new Promise<import('node:fs').Stats>((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st))));
+      // open() succeeds on a directory (a prefix of other names); it is not an object.
+      if (!st.isFile()) throw new HttpError('not_found', undefined, { name: name.name });
+      return { fd, size: st.size, mtimeMs: st.mtimeMs };
     } catch (err) {
+      close(fd, () => undefined);
       throw translateFsError(err, { name: name.name });
     }
-    // open() succeeds on a directory (a prefix of other names); it is not an object.
-    if (!(await handle.stat()).isFile()) {
-      await handle.close();
-      throw new HttpError('not_found', undefined, { name: name.name });
-    }
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_BUFFER });
+  }
+
+  async open(name: StoredName, range?: ByteRange): Promise<Readable> {
+    const { fd } = await this.openFile(name);
+    return createReadStream('', { fd, start: range?.start, end: range?.end, highWaterMark: READ_BUFFER });
   }
 
   async remove(name: StoredName): Promise<boolean> {
@@ -186,6 +191,11 @@ async function explainLinkError(err: unknown, finalPath: string, name: StoredNam
   if (code === 'ENOTDIR') return clash('a prefix of the name is a stored file');
   if (code === 'EEXIST' && (await fsp.lstat(finalPath).catch(() => null))?.isDirectory()) return clash('the name is a directory of other stored names');
   return err;
+}
+
+/** ENOTDIR: a prefix of the name is a stored file, so the name is not stored. */
+function notFoundOr(err: NodeJS.ErrnoException, name: StoredName): unknown {
+  return err.code === 'ENOTDIR' ? new HttpError('not_found', undefined, { name: name.name }) : translateFsError(err, { name: name.name });
 }
 
 async function fsyncDir(dir: string): Promise<void> {
