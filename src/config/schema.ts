@@ -46,6 +46,9 @@ const storageClass = z.strictObject({
   maxBytesPerTenant: size.nullable().default(null),
 });
 
+/** Active content by default (config/nginx.conf.example lists the same for files nginx sends). */
+export const DEFAULT_SANDBOX_EXTENSIONS = ['html', 'htm', 'svg', 'xml', 'xhtml', 'js', 'mjs'];
+
 export const configSchema = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(0).max(65535),
@@ -88,7 +91,7 @@ export const configSchema = z.strictObject({
      * run script on the download origin. Every file gets `nosniff`.
      */
     sandboxExtensions: z.array(z.string().regex(/^[A-Za-z0-9]+$/, 'an extension without the dot, e.g. "html"'))
-      .default(['html', 'htm', 'svg', 'xml', 'xhtml', 'js', 'mjs']),
+      .default(DEFAULT_SANDBOX_EXTENSIONS),
   }),
   /** Timeouts against slow clients, and the shutdown grace for in-flight uploads. */
   http: z.strictObject({
