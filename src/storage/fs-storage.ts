@@ -102,9 +102,12 @@ export class FsStorage implements Storage, LocalFiles {
   }
 
   async openFile(name: StoredName): Promise<LocalFile> {
-    const fd = await new Promise<number>((resolve, reject) => {
-      open(pathOf(this.filesDir, name), 'r', (err, fd) => (err ? reject(notFoundOr(err, name)) : resolve(fd)));
-    });
+    let fd: number;
+    try {
+      fd = await new Promise<number>((resolve, reject) => open(pathOf(this.filesDir, name), 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
+    } catch (err) {
+      throw notFoundOr(err as NodeJS.ErrnoException, name);
+    }
     try {
       const st = await new Promise<import('node:fs').Stats>((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st))));
       // open() succeeds on a directory (a prefix of other names); it is not an object.
