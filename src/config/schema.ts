@@ -92,6 +92,11 @@ export const configSchema = z.strictObject({
      */
     sandboxExtensions: z.array(z.string().regex(/^[A-Za-z0-9]+$/, 'an extension without the dot, e.g. "html"'))
       .default(DEFAULT_SANDBOX_EXTENSIONS),
+    /**
+     * A file answer whose client takes no byte for this long is cut and its
+     * file and socket closed (nginx: send_timeout); 0 never cuts.
+     */
+    sendTimeout: duration.default(60_000),
   }),
   /** Timeouts against slow clients, and the shutdown grace for in-flight uploads. */
   http: z.strictObject({

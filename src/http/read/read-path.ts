@@ -9,6 +9,7 @@ import { authorizeRead } from './authorize.js';
 import { decide } from './conditions.js';
 import { accelTarget, bodyHeaders, contentTypeOf, fileHeaders, sandboxRule } from './headers.js';
 import { ReadCache } from './read-cache.js';
+import { cutWhenStalled } from './send-timeout.js';
 import { sourceOf, type Body } from './source.js';
 
 /**
@@ -30,7 +31,7 @@ export type ReadPath = (req: IncomingMessage, res: ServerResponse) => boolean;
  * routes do.
  */
 export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCache()): ReadPath {
-  const accel = ctx.config.download.accelRedirect;
+  const { accelRedirect: accel, sendTimeout } = ctx.config.download;
   const sandboxed = sandboxRule(ctx.config.download.sandboxExtensions);
   const logger = ctx.logger.child({ module: 'http' });
   const metrics = ctx.monitoring.metrics;
@@ -72,8 +73,16 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     else body = await source.body(range);
     ctx.access.touch(stored.name, ctx.now());
     res.writeHead(status, { ...headers, ...bodyHeaders(source.entity, status, range.start, range.end) });
-    if (body === undefined) res.end();
-    else body(res);
+    if (body === undefined) {
+      res.end();
+      return;
+    }
+    cutWhenStalled(res, sendTimeout, () => {
+      locals.errorCode = 'send_timeout';
+      metrics.sendTimedOut();
+      logger.warn('send timeout: the client took no byte for download.sendTimeout; cut', { name: stored.name, sendTimeoutMs: sendTimeout });
+    });
+    body(res);
   };
 
   return (req, res) => {
