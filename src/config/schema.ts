@@ -46,6 +46,9 @@ const storageClass = z.strictObject({
   maxBytesPerTenant: size.nullable().default(null),
 });
 
+/** Active content by default (config/nginx.conf.example lists the same for files nginx sends). */
+export const DEFAULT_SANDBOX_EXTENSIONS = ['html', 'htm', 'svg', 'xml', 'xhtml', 'js', 'mjs'];
+
 export const configSchema = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(0).max(65535),
@@ -84,6 +87,18 @@ export const configSchema = z.strictObject({
   download: z.strictObject({
     /** Answer GETs with X-Accel-Redirect: <prefix><name> for an nginx front. */
     accelRedirect: z.string().regex(/^\/.*\/$/, 'must start and end with "/", e.g. "/_files/"').nullable(),
+    /**
+     * Extensions of active content (HTML, SVG, XML, scripts): such files are
+     * sent with `Content-Security-Policy: sandbox`, so a stored page cannot
+     * run script on the download origin. Every file gets `nosniff`.
+     */
+    sandboxExtensions: z.array(z.string().regex(/^[A-Za-z0-9]+$/, 'an extension without the dot, e.g. "html"'))
+      .default(DEFAULT_SANDBOX_EXTENSIONS),
+    /**
+     * A file answer whose client takes no byte for this long is cut and its
+     * file and socket closed (nginx: send_timeout); 0 never cuts.
+     */
+    sendTimeout: duration.default(60_000),
   }),
   /** Timeouts against slow clients, and the shutdown grace for in-flight uploads. */
   http: z.strictObject({

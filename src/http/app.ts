@@ -1,5 +1,7 @@
-import express, { type Express } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express from 'express';
 import { HttpError } from '../errors.js';
+import { parseEncodedName } from '../names.js';
 import type { NodeContext } from '../context.js';
 import { errorHandler } from './error-handler.js';
 import { accessLog, requestLog } from './request-log.js';
@@ -11,8 +13,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { httpDuration } from './http-duration.js';
 import { uploadRoutes } from './routes/upload.js';
 import { deleteRoutes } from './routes/delete.js';
-import { downloadRoutes } from './routes/download.js';
-import { withFastReads } from './fast-read.js';
+import { readPath } from './read/read-path.js';
 import { adminRoutes } from './routes/admin.js';
 import { onlyChunkedTransferCoding } from './transfer-coding.js';
 
@@ -21,15 +22,22 @@ export interface AppOptions {
   isShuttingDown?: () => boolean;
 }
 
-/** The HTTP API of docs/design.md §3 on a NodeContext; no listen(), so supertest can drive it. */
-export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
+/** The node's HTTP handler: `http.createServer(app)`, or supertest's `request(app)`. */
+export type NodeApp = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The HTTP API of docs/design.md §3 on a NodeContext; no listen(), so
+ * supertest can drive it. Reads of stored names are answered by the read
+ * path (src/http/read/read-path.ts) before Express; Express has the rest.
+ */
+export function createApp(ctx: NodeContext, options: AppOptions = {}): NodeApp {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
 
-  const downloads = downloadRoutes(ctx);
-  app.use(requestLog(accessLog(ctx.logger.child({ module: 'http' }), ctx.config.http)));
+  const access = accessLog(ctx.logger.child({ module: 'http' }), ctx.config.http);
+  app.use(requestLog(access));
   app.use(httpDuration(ctx.monitoring.metrics));
   app.use(onlyChunkedTransferCoding);
   const isShuttingDown = options.isShuttingDown ?? (() => false);
@@ -41,15 +49,19 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): Express {
   app.use(adminRoutes(ctx));
   app.use(uploadRoutes(ctx));
   app.use(deleteRoutes(ctx));
-  app.use(downloads.routes);
 
   app.use((req, _res, next) => {
+    // A GET of no endpoint and outside /pub/ and /priv/ (which the read path has) is a name that is not valid: 400 invalid_name.
+    if ((req.method === 'GET' || req.method === 'HEAD') && req.path !== '/') parseEncodedName(req.path.slice(1));
     const allowed = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'];
     next(allowed.includes(req.method)
       ? new HttpError('not_found', 'No such endpoint; files are read at /<name> and written at /upload/<name>.')
       : new HttpError('method_not_allowed', undefined, { method: req.method }, { Allow: allowed.join(', ') }));
   });
   app.use(errorHandler(ctx.logger.child({ module: 'http' })));
-  // The common read is answered in front of Express (src/http/fast-read.ts); Express gets what it declines.
-  return withFastReads(app, downloads.fast);
+
+  const reads = readPath(ctx, access);
+  return (req, res) => {
+    if (!reads(req, res)) app(req, res);
+  };
 }

@@ -1,4 +1,5 @@
-import type { ErrorRequestHandler, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorRequestHandler } from 'express';
 import { HttpError, isHttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -25,13 +26,26 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-export function sendError(req: Request, res: Response, error: HttpError): void {
+/**
+ * Writes `error` as the JSON answer (Express routes and the read path, which
+ * runs in front of Express, alike): status, `Cache-Control: no-store`, the
+ * error's own headers, `{error, message, ...details}`.
+ */
+export function sendError(req: IncomingMessage, res: ServerResponse, error: HttpError): void {
   if (!req.complete) closeAfterResponse(req, res);
-  // A route (or `send`) may have set the headers of a success already: an
-  // error must not carry a file's Content-Type, ETag or a year-long public
-  // Cache-Control (a CDN would keep a 404 for a file uploaded a second later).
+  // A route may have set the headers of a success already: an error must not
+  // carry a file's Content-Type, ETag or a year-long public Cache-Control (a
+  // CDN would keep a 404 for a file uploaded a second later).
   for (const header of ['ETag', 'Last-Modified', 'Content-Disposition']) res.removeHeader(header);
-  res.status(error.status).set({ 'Cache-Control': 'no-store', ...error.headers }).type('application/json').json(error.toJSON());
+  const body = JSON.stringify(error.toJSON());
+  res.writeHead(error.status, {
+    'Cache-Control': 'no-store',
+    ...error.headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  // Node writes no body for a HEAD request.
+  res.end(body);
 }
 
 /**
@@ -42,8 +56,8 @@ export function sendError(req: Request, res: Response, error: HttpError): void {
  * sending data to the peer" instead of the 409). So: FIN after the response,
  * discard what still arrives, and cut a client that keeps sending.
  */
-function closeAfterResponse(req: Request, res: Response): void {
-  res.set('Connection', 'close');
+function closeAfterResponse(req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader('Connection', 'close');
   const socket = req.socket;
   // Node's http server calls destroySoon() once a Connection: close response
   // is written: an internal of node:http, not a documented API, so

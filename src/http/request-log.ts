@@ -54,7 +54,7 @@ export function requestLog(access: AccessLog): RequestHandler {
  * Sets X-Request-Id and logs the request's line once its response is done;
  * returns the id. `locals` (name, tenant, errorCode, bytesIn) is read then;
  * `started` (hrtime) is when the request began, if earlier than now.
- * Also used by the read fast path in front of Express (src/http/fast-read.ts).
+ * Also used by the read path in front of Express (src/http/read/read-path.ts).
  */
 export function logRequest(access: AccessLog, req: IncomingMessage, res: ServerResponse, path: string, locals: Record<string, unknown>, started = process.hrtime.bigint()): string {
   const incoming = req.headers['x-request-id'];

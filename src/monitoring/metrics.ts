@@ -34,6 +34,7 @@ export class NodeMetrics implements UploadObserver {
   private readonly evictedFiles;
   private readonly evictedBytes;
   private readonly evictionRuns;
+  private readonly sendTimeouts;
   private readonly http;
 
   constructor(private readonly refusals: RefusalLog) {
@@ -64,6 +65,7 @@ export class NodeMetrics implements UploadObserver {
     this.refused = new Counter({ name: 'nanocdn_writes_refused_total', help: 'Uploads refused by capacity or limits, by reason (error code).', labelNames: ['reason'], registers });
     this.evictedFiles = new Counter({ name: 'nanocdn_evicted_files_total', help: 'Files removed by eviction, by reason.', labelNames: ['reason'], registers });
     this.evictedBytes = new Counter({ name: 'nanocdn_evicted_bytes_total', help: 'Bytes removed by eviction, by reason.', labelNames: ['reason'], registers });
+    this.sendTimeouts = new Counter({ name: 'nanocdn_send_timeouts_total', help: 'File answers cut because the client took no byte for download.sendTimeout.', registers });
     this.evictionRuns = new Counter({ name: 'nanocdn_eviction_runs_total', help: 'Eviction runs by result: ok or failed.', labelNames: ['result'], registers });
     this.http = new Histogram({
       name: 'nanocdn_http_request_duration_seconds', help: 'HTTP request duration by route and status class.',
@@ -91,6 +93,11 @@ export class NodeMetrics implements UploadObserver {
       if (evicted.files > 0) this.evictedFiles.inc({ reason }, evicted.files);
       if (evicted.bytes > 0) this.evictedBytes.inc({ reason }, evicted.bytes);
     }
+  }
+
+  /** A file answer was cut by download.sendTimeout. */
+  sendTimedOut(): void {
+    this.sendTimeouts.inc();
   }
 
   observeRequest(route: RouteLabel, status: number, seconds: number): void {

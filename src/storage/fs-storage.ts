@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, createWriteStream, realpathSync } from 'node:fs';
+import { close, constants as fsConstants, createReadStream, createWriteStream, fstat, realpathSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HttpError, translateFsError } from '../errors.js';
 import { parseName, pathOf, type StoredName } from '../names.js';
-import type { ByteRange, ObjectInfo, Storage, TmpStats } from './storage.js';
-import { isLinkFree, openNoFollow } from './no-follow.js';
+import type { ByteRange, LocalFile, LocalFiles, ObjectInfo, Storage, TmpStats } from './storage.js';
+import { isLinkFree, openFdNoFollow } from './no-follow.js';
 
 export interface FsStorageOptions {
   /** The data dir: bytes under files/, spool under tmp/. */
@@ -28,7 +28,7 @@ const LINK_ATTEMPTS = 5;
  * reads open with O_NOFOLLOW and check the opened path, writes and deletes
  * check the parent directories; list() skips links and reports them.
  */
-export class FsStorage implements Storage {
+export class FsStorage implements Storage, LocalFiles {
   readonly kind = 'fs' as const;
   /** Canonical (realpath) after init(). */
   filesDir: string;
@@ -124,14 +124,6 @@ export class FsStorage implements Storage {
    * Opens the regular file stored under `name` for reading, never through a
    * symbolic link; `not_found` otherwise. The caller closes the handle.
    */
-  async openFile(name: StoredName): Promise<fsp.FileHandle> {
-    try {
-      return await openNoFollow(pathOf(this.filesDir, name));
-    } catch (err) {
-      throw translateFsError(err, { name: name.name });
-    }
-  }
-
   async stat(name: StoredName): Promise<ObjectInfo | null> {
     try {
       const file = pathOf(this.filesDir, name);
@@ -145,10 +137,28 @@ export class FsStorage implements Storage {
     }
   }
 
+  /** The regular file of a name, reached without a symbolic link (src/storage/no-follow.ts). */
+  async openFile(name: StoredName): Promise<LocalFile> {
+    let fd: number;
+    try {
+      fd = await openFdNoFollow(pathOf(this.filesDir, name));
+    } catch (err) {
+      throw notFoundOr(err as NodeJS.ErrnoException, name);
+    }
+    try {
+      const st = await new Promise<import('node:fs').Stats>((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st))));
+      // open() succeeds on a directory (a prefix of other names); it is not an object.
+      if (!st.isFile()) throw new HttpError('not_found', undefined, { name: name.name });
+      return { fd, size: st.size, mtimeMs: st.mtimeMs };
+    } catch (err) {
+      close(fd, () => undefined);
+      throw translateFsError(err, { name: name.name });
+    }
+  }
+
   async open(name: StoredName, range?: ByteRange): Promise<Readable> {
-    // Only a regular file (not a directory of other names, not a link).
-    const handle = await this.openFile(name);
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_BUFFER });
+    const { fd } = await this.openFile(name);
+    return createReadStream('', { fd, start: range?.start, end: range?.end, highWaterMark: READ_BUFFER });
   }
 
   async remove(name: StoredName): Promise<boolean> {
@@ -242,6 +252,11 @@ async function explainLinkError(err: unknown, finalPath: string, name: StoredNam
   if (code === 'ENOTDIR') return clash('a prefix of the name is a stored file');
   if (code === 'EEXIST' && (await fsp.lstat(finalPath).catch(() => null))?.isDirectory()) return clash('the name is a directory of other stored names');
   return err;
+}
+
+/** ENOTDIR: a prefix of the name is a stored file, so the name is not stored. */
+function notFoundOr(err: NodeJS.ErrnoException, name: StoredName): unknown {
+  return err.code === 'ENOTDIR' ? new HttpError('not_found', undefined, { name: name.name }) : translateFsError(err, { name: name.name });
 }
 
 /** The real path of `dir`, or `dir` itself while it does not exist (init() resolves it again). */

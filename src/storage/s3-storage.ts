@@ -130,7 +130,7 @@ export class S3Storage implements Storage {
    * A claimed name reports as present (so a second upload gets 409 before
    * its body is read); otherwise the store answers (HEAD), so reconcile sees
    * the truth. GET/HEAD/304 of indexed files never come here: they are
-   * answered from the index row (src/http/routes/download-stream.ts).
+   * answered from the index row (src/http/read/source.ts).
    */
   async stat(name: StoredName): Promise<ObjectInfo | null> {
     const claim = await this.claims.get(name.name);

@@ -54,8 +54,8 @@ export interface Storage {
   list(onSkipped?: (name: string, why: string) => void): AsyncIterable<ObjectInfo>;
 
   /**
-   * The local file of an object, when the engine keeps one, so GET can use
-   * sendfile and nginx can serve it (fs engine only).
+   * The local file of an object, when the engine keeps one (nginx can serve
+   * it; logs name it).
    */
   localPath?(name: StoredName): string;
 
@@ -67,4 +67,29 @@ export interface Storage {
   check(): Promise<void>;
 
   close(): Promise<void>;
+}
+
+/** An open regular file of a stored object; the caller closes `fd` (fs.close). */
+export interface LocalFile {
+  readonly fd: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/**
+ * The capability of an engine that keeps each object as a local file: the
+ * read path sends bytes from the descriptor (pooled reads, ranges) instead of
+ * a stream. Found with hasLocalFiles(); nobody asks an engine for its kind.
+ */
+export interface LocalFiles {
+  /**
+   * Opens the object's regular file for reading: `not_found` when it is
+   * absent or not a regular file (a directory of other names). The one place
+   * a read opens a stored file, so what may be opened is decided here.
+   */
+  openFile(name: StoredName): Promise<LocalFile>;
+}
+
+export function hasLocalFiles(storage: Storage): storage is Storage & LocalFiles {
+  return typeof (storage as Partial<LocalFiles>).openFile === 'function';
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Express } from 'express';
+import type { NodeApp } from '../../src/http/app.js';
 import { configWith } from '../../src/config/load.js';
 import { openNode, type NodeOverrides, type NodeRuntime } from '../../src/node.js';
 import { createApp } from '../../src/http/app.js';
@@ -20,7 +20,7 @@ export type TestEngine = 'fs' | 'memory';
 export const TEST_ENGINE: TestEngine = process.env.NANOCDN_TEST_ENGINE === 'memory' ? 'memory' : 'fs';
 
 export interface TestNode {
-  app: Express;
+  app: NodeApp;
   engine: TestEngine;
   ctx: NodeContext;
   runtime: NodeRuntime;

@@ -4,8 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Express } from 'express';
 import { parseName } from '../../src/names.js';
+import type { NodeApp } from '../../src/http/app.js';
 
 /**
  * Helpers for HTTP tests that supertest cannot express: paths sent byte for
@@ -20,7 +20,7 @@ export interface Listening {
 }
 
 /** The app on a loopback port (for raw requests). */
-export async function listen(app: Express): Promise<Listening> {
+export async function listen(app: NodeApp): Promise<Listening> {
   const server = http.createServer(app);
   // As src/server.ts does: the route decides when to send 100 Continue.
   server.on('checkContinue', (req, res) => server.emit('request', req, res));

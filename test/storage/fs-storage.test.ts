@@ -36,6 +36,21 @@ describe('FsStorage specifics', () => {
     expect(await readdir(path.join(dataDir, 'tmp'))).toEqual([]);
   });
 
+  it('openFile (LocalFiles): an open descriptor with size and mtime; not_found for an absent name, a directory of names, a name under a file', async () => {
+    const { closeSync, readSync } = await import('node:fs');
+    await storage.write(parseName('pub/acme/dir/a.txt'), Readable.from([Buffer.from('hello')]), signal());
+    const file = await storage.openFile(parseName('pub/acme/dir/a.txt'));
+    const buffer = Buffer.alloc(5);
+    expect(readSync(file.fd, buffer, 0, 5, 0)).toBe(5);
+    closeSync(file.fd);
+    expect(buffer.toString()).toBe('hello');
+    expect(file.size).toBe(5);
+    expect(file.mtimeMs).toBeGreaterThan(0);
+    for (const name of ['pub/acme/none.txt', 'pub/acme/dir', 'pub/acme/dir/a.txt/b.txt']) {
+      await expect(storage.openFile(parseName(name))).rejects.toMatchObject({ code: 'not_found', status: 404 });
+    }
+  });
+
   it('refuses a name under a stored file, and a name that is a directory, with invalid_name (not exists, not a raw errno)', async () => {
     await storage.write(parseName('pub/acme/a.txt'), Readable.from([Buffer.from('file')]), signal());
     await storage.write(parseName('pub/acme/dir/x.txt'), Readable.from([Buffer.from('inner')]), signal());

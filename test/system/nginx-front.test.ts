@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SANDBOX_EXTENSIONS } from '../../src/config/schema.js';
 import { signedQuery } from '../../src/signing.js';
 import { freePort, REPO_ROOT, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { hasTool, requirement } from '../helpers/system-tools.js';
@@ -209,6 +210,24 @@ describe.runIf(requirement('nginx', hasTool('nginx'), 'apt-get install nginx-lig
     expect(await priv.json()).toMatchObject({ error: 'not_found' });
     const headMissing = await fetch(`${front}${signed('priv/acme/missing.pdf')}`, { method: 'HEAD' });
     expect(headMissing.status).toBe(404);
+  });
+
+  it('sends nosniff on every file and CSP sandbox on active content, from disk (pub) and via X-Accel-Redirect (priv, evictable pub), as the node does', async () => {
+    const active = DEFAULT_SANDBOX_EXTENSIONS.flatMap((ext) => [`pub/acme/files/page.${ext}`, `priv/acme/page.${ext}`, `pub/acme/cachedtickets/page.${ext}`]);
+    const passive = ['pub/acme/files/doc.pdf', 'priv/acme/doc.txt', 'pub/acme/files/page.html.bin'];
+    for (const name of [...active, ...passive]) expect((await upload(name, Buffer.from('<svg onload="alert(1)"/>'))).status).toBe(201);
+    const check = async (name: string, sandboxed: boolean) => {
+      const res = await fetch(`${front}${name.startsWith('priv/') ? signed(name) : `/${name}`}`);
+      expect(res.status, name).toBe(200);
+      expect(res.headers.get('x-content-type-options'), name).toBe('nosniff');
+      expect(res.headers.get('content-security-policy'), name).toBe(sandboxed ? 'sandbox' : null);
+      await res.arrayBuffer();
+    };
+    for (const name of active) await check(name, true);
+    for (const name of passive) await check(name, false);
+    // An upper-case extension is the same type.
+    expect((await upload('pub/acme/files/UP.HTML', Buffer.from('<p>'))).status).toBe(201);
+    await check('pub/acme/files/UP.HTML', true);
   });
 
   it('keeps the X-Accel-Redirect target internal', async () => {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { READ_BUFFER_BYTES, sendFileBody } from '../../src/http/file-sender.js';
+import { READ_BUFFER_BYTES, sendFileRange } from '../../src/http/read/file-sender.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-file-sender-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,37 +43,47 @@ function file(name: string, bytes: Buffer): number {
   return openSync(p, 'r');
 }
 
-describe('sendFileBody', () => {
+describe('sendFileRange', () => {
   it('sends every byte of files spanning several reads, concurrently, reusing buffers only after their write completed', async () => {
     const a = randomBytes(3 * READ_BUFFER_BYTES + 777);
     const b = randomBytes(2 * READ_BUFFER_BYTES);
     const sends = [a, b, a, b].map((bytes, i) => {
       const res = new SlowResponse(5 + i);
       const body = res.body();
-      sendFileBody(res as unknown as ServerResponse, file(`f${i}`, bytes), bytes.length);
+      sendFileRange(res as unknown as ServerResponse, file(`f${i}`, bytes), 0, bytes.length - 1);
       return body;
     });
     const bodies = await Promise.all(sends);
     expect(bodies.map(sha)).toEqual([a, b, a, b].map(sha));
   });
 
+  it('sends exactly the bytes [start, end] of a range, within one read and across several', async () => {
+    const bytes = randomBytes(3 * READ_BUFFER_BYTES + 5);
+    for (const [start, end] of [[0, 0], [10, 99], [READ_BUFFER_BYTES - 3, READ_BUFFER_BYTES + 2], [7, bytes.length - 1], [bytes.length - 1, bytes.length - 1]]) {
+      const res = new SlowResponse(1);
+      const body = res.body();
+      sendFileRange(res as unknown as ServerResponse, file(`range-${start}-${end}`, bytes), start, end);
+      expect((await body).equals(bytes.subarray(start, end + 1))).toBe(true);
+    }
+  });
+
   it('closes the file when the response closes early, and cuts a response whose file is shorter than announced', async () => {
     const before = openFds();
     const bytes = randomBytes(3 * READ_BUFFER_BYTES);
     const early = new SlowResponse(20);
-    sendFileBody(early as unknown as ServerResponse, file('early', bytes), bytes.length);
+    sendFileRange(early as unknown as ServerResponse, file('early', bytes), 0, bytes.length - 1);
     setTimeout(() => early.destroy(), 5);
 
     const short = new SlowResponse(1);
     const cut = new Promise<Error>((resolve) => short.once('error', resolve));
-    sendFileBody(short as unknown as ServerResponse, file('short', randomBytes(1000)), 5000);
+    sendFileRange(short as unknown as ServerResponse, file('short', randomBytes(1000)), 0, 4999);
     expect((await cut).message).toMatch(/shorter/);
 
     // A response that closed before the body began (the client left while the file was opened).
     const gone = new SlowResponse(1);
     gone.destroy();
     await new Promise((r) => gone.once('close', r));
-    sendFileBody(gone as unknown as ServerResponse, file('gone', bytes), bytes.length);
+    sendFileRange(gone as unknown as ServerResponse, file('gone', bytes), 0, bytes.length - 1);
 
     const deadline = Date.now() + 5000;
     while (openFds() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

@@ -12,21 +12,6 @@ import { describe, expect, it } from 'vitest';
  * upgrade, that code must change with it.
  */
 describe('framework contracts the node relies on', () => {
-  it('express: an app used as a request listener dispatches every request through app.handle (src/http/fast-read.ts)', async () => {
-    const app = express();
-    app.get('/x', (_req, res) => { res.send('from the router'); });
-    const patched = app as unknown as { handle(req: unknown, res: unknown, next?: unknown): void };
-    const handle = patched.handle.bind(app);
-    const seen: string[] = [];
-    patched.handle = (req, res, next) => {
-      seen.push((req as http.IncomingMessage).url ?? '');
-      handle(req, res, next);
-    };
-    const res = await request(app).get('/x').expect(200);
-    expect(res.text).toBe('from the router');
-    expect(seen).toEqual(['/x']);
-  });
-
   it('multer: streamHandler is called once per request with busboy, which emits the limit events and close (src/upload/multipart-engine.ts)', async () => {
     const parsers: Writable[] = [];
     const events: string[] = [];

@@ -107,10 +107,7 @@ describe('layers of src/', () => {
   });
 
   it('has no import cycle between files', () => {
-    // The read fast path and the download routes share helpers both ways; the
-    // one read path (issue 10 item 1) replaces both files. Tolerated until then, never required.
-    const tolerated = new Set(['src/http/fast-read.ts src/http/routes/download.ts']);
-    expect(cycles(graph).filter((cycle) => !tolerated.has(cycle.join(' ')))).toEqual([]);
+    expect(cycles(graph)).toEqual([]);
   });
 
   it('the cycle finder finds a cycle when there is one', () => {

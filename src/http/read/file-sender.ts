@@ -8,18 +8,19 @@ const POOL_MAX = 32;
 const pool: Buffer[] = [];
 
 /**
- * Sends bytes [0, size) of an open file as the body of `res` (headers
- * already set) and closes the file. Reads go into pooled 1 MiB buffers: a
- * fresh 1 MiB buffer per read (fs.createReadStream) cost about as much CPU
- * in allocation and GC as the copying itself (docs/read-path.md). A buffer
- * goes back to the pool only once its write has completed, i.e. once the
- * kernel has the bytes. The next read starts while the socket still takes
- * the previous chunk, unless it pushes back. A client that goes away stops
- * the reads; a read error or a file shorter than `size` cuts the response
- * (its Content-Length can no longer hold).
+ * Sends bytes [start, end] (inclusive, as HTTP ranges) of an open file as the
+ * body of `res` (headers already written) and closes the file. Reads go into
+ * pooled 1 MiB buffers: a fresh 1 MiB buffer per read (fs.createReadStream)
+ * cost about as much CPU in allocation and GC as the copying itself
+ * (docs/read-path.md). A buffer goes back to the pool only once its write
+ * has completed, i.e. once the kernel has the bytes. The next read starts
+ * while the socket still takes the previous chunk, unless it pushes back. A
+ * client that goes away stops the reads; a read error or a file shorter than
+ * `end` cuts the response (its Content-Length can no longer hold).
  */
-export function sendFileBody(res: ServerResponse, fd: number, size: number): void {
-  let position = 0;
+export function sendFileRange(res: ServerResponse, fd: number, start: number, end: number): void {
+  let position = start;
+  const stop = end + 1;
   let reading = false;
   let fdOpen = true;
   let gone = false;
@@ -40,7 +41,7 @@ export function sendFileBody(res: ServerResponse, fd: number, size: number): voi
     if (gone) return closeFd();
     const buffer = pool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
     reading = true;
-    read(fd, buffer, 0, Math.min(READ_BUFFER_BYTES, size - position), position, (err, bytesRead) => {
+    read(fd, buffer, 0, Math.min(READ_BUFFER_BYTES, stop - position), position, (err, bytesRead) => {
       reading = false;
       if (gone || err || bytesRead === 0) {
         release(buffer);
@@ -48,7 +49,7 @@ export function sendFileBody(res: ServerResponse, fd: number, size: number): voi
         return closeFd();
       }
       position += bytesRead;
-      const last = position >= size;
+      const last = position >= stop;
       const flowing = res.write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead), () => release(buffer));
       if (last) {
         closeFd();

@@ -1,19 +1,13 @@
-import { openNoFollow } from '../storage/no-follow.js';
-import type { FileRecord } from '../index/index.js';
+import { read } from 'node:fs';
+import type { FileRecord } from '../../index/index.js';
+import type { LocalFile } from '../../storage/storage.js';
+import { entityOf, type Entity } from './entity.js';
 
-/** What a plain GET/HEAD needs to answer without touching the disk again. */
-export interface CachedFile {
+/** What a GET/HEAD needs to answer without touching the disk again. */
+export interface CachedFile extends Entity {
   /** The index row this entry was loaded for; the entry is stale once the row differs. */
   readonly sha256: string;
   readonly createdMs: number;
-  readonly size: number;
-  /** `"<sha256>"`: the strong ETag. */
-  readonly etag: string;
-  /** The file's mtime as an HTTP date (what `send` and nginx send). */
-  readonly lastModified: string;
-  readonly contentType: string;
-  /** The whole body, for files of at most `maxBodyBytes`. */
-  readonly body?: Buffer;
 }
 
 export interface ReadCacheOptions {
@@ -27,7 +21,7 @@ export interface ReadCacheOptions {
 
 /**
  * A bounded LRU of file metadata, and of whole bodies of small files, for
- * the read path. Names are immutable, so an entry stays right for as long as
+ * the read path of engines with local files. Names are immutable, so an entry stays right for as long as
  * the index row it was loaded for: every lookup passes the current row, and
  * an entry whose row is gone (delete, eviction, cleanup from another process)
  * or differs (a re-upload after a delete, a reconcile) is dropped. No
@@ -61,31 +55,17 @@ export class ReadCache {
   }
 
   /**
-   * Reads the file's metadata (one open + fstat) and, when small, its whole
-   * body in the same open; caches and returns it. Throws the fs error
-   * (ENOENT...) for the caller to translate. A file whose size differs from
-   * its row is served but not cached (reconcile will fix the row).
+   * The entry of an open file (fstat done by the engine): when small, its
+   * whole body is read from `file`, which the caller still closes. Cached
+   * when the file's size is its row's; a file whose size differs is served
+   * but not cached (reconcile will fix the row).
    */
-  async load(name: string, path: string, record: FileRecord, contentType: string): Promise<CachedFile> {
-    // Never through a symbolic link (a link planted in files/ must not serve what it points to).
-    const handle = await openNoFollow(path);
-    let entry: CachedFile;
-    try {
-      const st = await handle.stat();
-      if (!st.isFile()) throw Object.assign(new Error(`not a regular file: ${name}`), { code: 'ENOENT' });
-      const base = {
-        sha256: record.sha256, createdMs: record.createdMs, size: st.size, etag: `"${record.sha256}"`,
-        lastModified: st.mtime.toUTCString(), contentType,
-      };
-      if (st.size <= this.maxBodyBytes) {
-        const body = await readWhole(handle, st.size);
-        entry = { ...base, size: body.length, body };
-      } else {
-        entry = base;
-      }
-    } finally {
-      await handle.close();
-    }
+  async load(name: string, record: FileRecord, file: LocalFile, contentType: string): Promise<CachedFile> {
+    const body = file.size <= this.maxBodyBytes ? await readWhole(file.fd, file.size) : undefined;
+    const entry: CachedFile = {
+      ...entityOf(record, body?.length ?? file.size, file.mtimeMs, contentType),
+      sha256: record.sha256, createdMs: record.createdMs, body,
+    };
     if (entry.size === record.size) this.set(name, entry);
     return entry;
   }
@@ -116,12 +96,14 @@ export class ReadCache {
   }
 }
 
-/** One read for the whole file (a short read only if the file shrank, which names never do). */
-async function readWhole(handle: import('node:fs/promises').FileHandle, size: number): Promise<Buffer> {
+/** Reads the whole file (a short read only if the file shrank, which names never do). */
+async function readWhole(fd: number, size: number): Promise<Buffer> {
   const body = Buffer.allocUnsafe(size);
   let filled = 0;
   while (filled < size) {
-    const { bytesRead } = await handle.read(body, filled, size - filled, filled);
+    const bytesRead = await new Promise<number>((resolve, reject) => {
+      read(fd, body, filled, size - filled, filled, (err, n) => (err ? reject(err) : resolve(n)));
+    });
     if (bytesRead === 0) break;
     filled += bytesRead;
   }
