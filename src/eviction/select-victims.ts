@@ -5,17 +5,14 @@
  * I/O, so the policy is tested with exact inputs and a fixed clock.
  */
 
-/** A stored file as eviction sees it; times are epoch milliseconds. */
-export interface Candidate {
-  readonly name: string;
-  readonly tenant: string;
-  readonly class: string;
-  readonly size: number;
-  readonly createdMs: number;
-  /** Last read, including reads not yet flushed to the index. */
-  readonly accessedMs: number;
-  readonly expiresMs: number | null;
-}
+import type { CandidateRow } from '../index/index.js';
+
+/**
+ * A stored file as eviction sees it (the index's candidate row); times are
+ * epoch milliseconds, and `accessedMs` includes reads not yet flushed to the
+ * index (the planner overlays them).
+ */
+export type Candidate = CandidateRow;
 
 /** Why a file was chosen. */
 export type EvictionReason =

@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
-import { canMountTmpfs, hasTool, mountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
+import type { SpawnedServer } from '../helpers/spawn-server.js';
+import { cacheNodeOnTmpfs, type CacheNodeOnTmpfs } from '../helpers/cache-node-on-tmpfs.js';
+import { canMountTmpfs, hasTool, requirement, type Tmpfs } from '../helpers/system-tools.js';
 
 /**
  * The outage of issue 13 finding 1, re-enacted: the data disk is filled to
@@ -17,27 +18,17 @@ const HIGH = 70;
 const LOW = 50;
 
 describe.runIf(canRun)('a disk filled to 100 % behind the node\'s back', () => {
+  let node: CacheNodeOnTmpfs;
   let tmpfs: Tmpfs;
   let server: SpawnedServer;
-  const usedPercent = () => { const st = statfsSync(tmpfs.dir); return (100 * (st.blocks - st.bavail)) / st.blocks; };
+  const usedPercent = () => node.usedPercent();
 
   beforeAll(async () => {
-    tmpfs = mountTmpfs(32);
-    server = await spawnServer({
-      dataDir: tmpfs.dir,
-      config: {
-        durability: 'none',
-        disk: { minFreeBytes: '1MiB', minFreePercent: 0, highWatermarkPercent: HIGH, lowWatermarkPercent: LOW },
-        classes: {
-          cache: { match: ['*/*/cachedtickets/**'], evictable: true, maxAge: null, maxIdle: null, maxBytesPerTenant: null },
-          default: { evictable: false, maxBytesPerTenant: null },
-        },
-      },
-    });
+    node = await cacheNodeOnTmpfs(32, { high: HIGH, low: LOW });
+    ({ tmpfs, server } = node);
   });
   afterAll(async () => {
-    await server?.stop();
-    tmpfs?.unmount();
+    await node?.close();
   });
 
   it('the node evicts cache files back below the high watermark without a human; no lock is left behind', async () => {

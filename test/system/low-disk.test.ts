@@ -2,8 +2,9 @@ import { existsSync, statfsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
-import { canMountTmpfs, mountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
+import type { SpawnedServer } from '../helpers/spawn-server.js';
+import { cacheNodeOnTmpfs, type CacheNodeOnTmpfs } from '../helpers/cache-node-on-tmpfs.js';
+import { canMountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
 
 const MiB = 1024 * 1024;
 const HIGH = 70;
@@ -23,33 +24,18 @@ function send(method: string, url: string, body?: Buffer): Promise<{ status: num
 }
 
 describe.runIf(canRun)('low disk on a real tmpfs', () => {
+  let node: CacheNodeOnTmpfs;
   let fs: Tmpfs;
   let server: SpawnedServer;
+  const usedPercent = () => node.usedPercent();
 
   beforeAll(async () => {
-    fs = mountTmpfs(64);
-    server = await spawnServer({
-      dataDir: fs.dir,
-      config: {
-        logLevel: 'info',
-        durability: 'none',
-        disk: { minFreeBytes: '1MiB', minFreePercent: 0, highWatermarkPercent: HIGH, lowWatermarkPercent: LOW },
-        classes: {
-          cache: { match: ['*/*/cachedtickets/**'], evictable: true, maxAge: null, maxIdle: null, maxBytesPerTenant: null },
-          default: { evictable: false, maxBytesPerTenant: null },
-        },
-      },
-    });
+    node = await cacheNodeOnTmpfs(64, { high: HIGH, low: LOW }, { logLevel: 'info' });
+    ({ tmpfs: fs, server } = node);
   });
   afterAll(async () => {
-    await server?.stop();
-    fs?.unmount();
+    await node?.close();
   });
-
-  const usedPercent = () => {
-    const st = statfsSync(fs.dir);
-    return (100 * (st.blocks - st.bavail)) / st.blocks;
-  };
 
   it('filling past the high watermark evicts cache files, least recently used first, down to the low watermark; never a default file', async () => {
     const defaults = Array.from({ length: 4 }, (_, i) => `pub/acme/docs/contract-${i}.pdf`);
