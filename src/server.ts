@@ -4,6 +4,7 @@ import type { Config } from './config/schema.js';
 import { createApp } from './http/app.js';
 import { openNode, type NodeOverrides, type NodeRuntime } from './node.js';
 import { oneRequestAtATime } from './http/pipelining.js';
+import { capConnections, warnOnLowFdLimit } from './http/connection-cap.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** How long shutdown waits for last responses to flush before cutting connections. */
@@ -32,6 +33,8 @@ export async function startServer(config: Config, overrides: NodeOverrides = {})
     // Pipelined requests take effect in order: the next one waits for the previous answer.
   }, oneRequestAtATime(app));
   server.keepAliveTimeout = config.http.keepAliveTimeout;
+  capConnections(server, config.http.maxConnections, ctx.logger, () => ctx.monitoring.metrics.connectionRefused());
+  warnOnLowFdLimit(config.http.maxConnections, ctx.logger);
   // Handle Expect: 100-continue ourselves: the upload route sends 100 only
   // once the upload is admitted, so a refused client never sends its body.
   server.on('checkContinue', (req, res) => server.emit('request', req, res));

@@ -108,6 +108,8 @@ export const configSchema = z.strictObject({
     shutdownGrace: duration.default(30_000),
     /** Fronts (nginx, a load balancer) whose X-Forwarded-For names the client in access lines; never trusted otherwise. */
     trustedProxies: z.array(cidr).default([]),
+    /** Open connections past which a new one is closed at accept (src/http/connection-cap.ts). */
+    maxConnections: z.number().int().min(1).default(10_000),
   }).prefault({}),
   /**
    * Where the bytes live: the local data dir ("fs"), an S3-compatible bucket

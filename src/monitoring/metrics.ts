@@ -36,6 +36,7 @@ export class NodeMetrics implements UploadObserver {
   private readonly evictionRuns;
   private readonly sendTimeouts;
   private readonly http;
+  private readonly connectionsRefused;
 
   constructor(private readonly refusals: RefusalLog) {
     const registers = [this.registry];
@@ -71,6 +72,9 @@ export class NodeMetrics implements UploadObserver {
       name: 'nanocdn_http_request_duration_seconds', help: 'HTTP request duration by route and status class.',
       labelNames: ['route', 'status'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers,
     });
+    this.connectionsRefused = new Counter({
+      name: 'nanocdn_http_connections_refused_total', help: 'Connections closed at accept because http.maxConnections were open.', registers,
+    });
     // Series exist from the start, so rate() and increase() see the first event.
     for (const result of ['created', 'exists', 'refused', 'failed']) this.uploads.inc({ result }, 0);
     for (const reason of REFUSAL_REASONS) this.refused.inc({ reason }, 0);
@@ -84,6 +88,10 @@ export class NodeMetrics implements UploadObserver {
       this.refused.inc({ reason: code });
       this.refusals.note(code);
     }
+  }
+
+  connectionRefused(): void {
+    this.connectionsRefused.inc();
   }
 
   evictionFinished(run: EvictionRun): void {
