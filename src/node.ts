@@ -5,7 +5,6 @@ import type { NodeContext } from './context.js';
 import { createLogger, type Logger } from './logger.js';
 import { FsStorage } from './storage/fs-storage.js';
 import { MemoryStorage } from './storage/memory-storage.js';
-import { openS3Engine } from './storage/s3-engine.js';
 import type { Storage } from './storage/storage.js';
 import type { MetadataIndex } from './index/index.js';
 import { openIndex } from './index/open.js';
@@ -66,6 +65,8 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     // The bytes live in a bucket; the index (and its name claims) stays here.
     await mkdir(dataDir, { recursive: true });
     index = openIndex(dataDir);
+    // Loaded only when configured: the AWS SDK would add ~10 MB to every fs node's idle memory.
+    const { openS3Engine } = await import('./storage/s3-engine.js');
     const opened = await openS3Engine(config, index.claims, logger.child({ module: 's3' }), now).catch(async (err: unknown) => {
       await index.close();
       throw err;

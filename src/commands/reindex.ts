@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { FsStorage } from '../storage/fs-storage.js';
-import { s3StorageOf } from '../storage/s3-engine.js';
 import { openIndex } from '../index/open.js';
 import { reconcile, type Drift } from '../index/reconcile.js';
 import { Classifier } from '../classes.js';
@@ -33,7 +32,8 @@ export function registerReindex(program: Command): void {
       const index = openIndex(dataDir);
       let drift: Drift;
       try {
-        const storage = fsStorage ?? s3StorageOf(config, { claims: index.claims });
+        // The s3 engine (and the AWS SDK) is loaded only when configured.
+        const storage = fsStorage ?? (await import('../storage/s3-engine.js')).s3StorageOf(config, { claims: index.claims });
         try {
           if (!check && !fsStorage) await storage.init();
           drift = await reconcile(storage, index.files, classifier, { now: Date.now, checkOnly: check });
