@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: V8 settings that must apply before the rest loads.
+import './young-generation.js';
 import { Command } from 'commander';
 import { ConfigError } from './config/load.js';
 import { HttpError } from './errors.js';

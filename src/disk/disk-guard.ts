@@ -23,14 +23,19 @@ export interface DiskGuardOptions {
   growStepBytes?: number;
   /**
    * Upper bound of the bytes an upload has counted (UploadMeter) but the
-   * engine may not have handed to the filesystem yet: meter buffer + write
-   * stream buffer + a chunk or two (FsStorage: 1 MiB + 64 KiB + chunks). A
-   * reading is trusted to contain an upload's bytes only up to this margin.
+   * engine may not have handed to the filesystem yet: the meter's two
+   * buffers + the write stream's buffer + the write in flight + a socket
+   * chunk or two (FsStorage: 2 × 16 KiB + 64 KiB + a writev of what came
+   * meanwhile + 2 × 64 KiB ≈ 300 KiB). A reading is trusted to contain an
+   * upload's bytes only up to this margin. Default UNFLUSHED_BYTES_PER_UPLOAD.
    */
   unflushedBytesPerUpload?: number;
   /** Retry-After of a refusal, in seconds. */
   retryAfterSeconds?: number;
 }
+
+/** See DiskGuardOptions.unflushedBytesPerUpload (a test keeps it above the upload buffers). */
+export const UNFLUSHED_BYTES_PER_UPLOAD = 512 << 10;
 
 /** What the guard knows now. */
 export interface DiskSnapshot {
@@ -95,7 +100,7 @@ export class DiskGuard extends EventEmitter<{ state: [DiskState, DiskSnapshot] }
     super();
     this.maxAgeMs = options.maxReadingAgeMs ?? 1000;
     this.growStepBytes = options.growStepBytes ?? 1 << 20;
-    this.unflushed = options.unflushedBytesPerUpload ?? 2 << 20;
+    this.unflushed = options.unflushedBytesPerUpload ?? UNFLUSHED_BYTES_PER_UPLOAD;
   }
 
   /** Re-reads the disk when the reading is older than maxReadingAgeMs or stale (deduplicated); `force` always does. */

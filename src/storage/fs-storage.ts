@@ -17,7 +17,14 @@ export interface FsStorageOptions {
 }
 
 const READ_BUFFER = 1 << 20;
-const WRITE_BUFFER = 1 << 20;
+/**
+ * Bytes an upload's write stream may buffer before the body is paused. Small
+ * on purpose: with 64 uploads in flight the node holds ~64 × 64 KiB here, not
+ * 64 MiB. Writes stay large anyway: while one write is in the thread pool the
+ * chunks that arrive meanwhile are written together in one writev.
+ * Part of DiskGuard's unflushedBytesPerUpload.
+ */
+export const WRITE_BUFFER = 64 << 10;
 /** mkdir + link attempts when a concurrent prune removes the fresh parents in between. */
 const LINK_ATTEMPTS = 5;
 

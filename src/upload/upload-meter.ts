@@ -4,7 +4,8 @@ import { HttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
 import type { Reservation } from '../disk/disk-guard.js';
 
-const METER_BUFFER = 64 << 10;
+/** Bytes the meter may hold on each side; part of DiskGuard's unflushedBytesPerUpload. */
+export const METER_BUFFER = 16 << 10;
 
 /**
  * Sits between the request body and the storage engine: hashes, counts
@@ -27,7 +28,8 @@ export class UploadMeter extends Transform {
     },
   ) {
     // Small buffers: bytes counted here but not yet on disk are bounded by
-    // this plus the engine's write buffer (DiskGuard unflushedBytesPerUpload).
+    // this plus the engine's write buffer (DiskGuard unflushedBytesPerUpload),
+    // and so is the memory an upload holds.
     super({ highWaterMark: METER_BUFFER });
   }
 

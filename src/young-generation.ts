@@ -1,0 +1,13 @@
+import v8 from 'node:v8';
+
+/**
+ * Keeps V8's young generation at its initial size (1 MiB semi-spaces)
+ * instead of letting it grow to 16 MiB ones. A storage node allocates
+ * mostly short-lived objects per chunk and per request; a small young
+ * generation collects them (and frees the body chunks they hold) sooner.
+ * Measured on 64 concurrent 100 MB uploads: peak RSS −20 MB, idle RSS
+ * −8 MB, throughput unchanged (README, Performance: clients). Imported
+ * first by the CLI so it applies before the modules load. Set
+ * NANOCDN_V8_DEFAULTS=1 to keep V8's own growth.
+ */
+if (process.env.NANOCDN_V8_DEFAULTS !== '1') v8.setFlagsFromString('--semi-space-growth-factor=1');
