@@ -13,6 +13,9 @@ export interface MainConfigOptions {
   workerProcesses: string;
   /** Lines for the http { } context. */
   http: string;
+  /** worker_connections (default 4096) and worker_rlimit_nofile (default 8192). */
+  workerConnections?: number;
+  rlimitNofile?: number;
 }
 
 /** A whole nginx.conf: main and events contexts, then the given http lines. */
@@ -26,10 +29,10 @@ ${user}worker_processes ${options.workerProcesses};
 daemon off;
 pid ${p}/nginx.pid;
 error_log ${p}/error.log warn;
-worker_rlimit_nofile 8192;
+worker_rlimit_nofile ${options.rlimitNofile ?? 8192};
 
 events {
-    worker_connections 4096;
+    worker_connections ${options.workerConnections ?? 4096};
 }
 
 http {

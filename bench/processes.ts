@@ -92,7 +92,7 @@ function isAlive(pid: number): boolean {
 }
 
 /** Direct children of a pid, from /proc (Linux); empty elsewhere. */
-function childPids(parent: number): number[] {
+export function childPids(parent: number): number[] {
   let entries: string[];
   try { entries = readdirSync('/proc'); } catch { return []; }
   const found: number[] = [];

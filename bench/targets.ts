@@ -33,6 +33,9 @@ export interface NginxTargetOptions {
   root: string;
   /** Where this instance's prefix (config, pid, logs, temp dirs) goes. */
   workDir: string;
+  /** For many connections (the clients bench): worker_connections and worker_rlimit_nofile. */
+  workerConnections?: number;
+  rlimitNofile?: number;
 }
 
 /** A plain nginx: static files plus WebDAV PUT/DELETE into `root`. */
@@ -41,7 +44,7 @@ export async function startNginx(options: NginxTargetOptions): Promise<Target> {
   const listen = `127.0.0.1:${port}`;
   const server = renderStaticServer(listen, options.root);
   const prefix = join(options.workDir, `nginx-${options.id}`);
-  const pid = await launchNginx(options.label, prefix, options.workerProcesses, server, `http://${listen}/`);
+  const pid = await launchNginx(options.label, prefix, options.workerProcesses, server, `http://${listen}/`, options);
   return {
     id: options.id, label: options.label, kind: 'nginx', url: `http://${listen}`, pid, cpuPids: [pid],
     putPath: (name) => `/${name}`, filesDir: options.root, logPath: join(prefix, 'error.log'),
@@ -74,11 +77,12 @@ export async function startFront(options: FrontTargetOptions): Promise<Target> {
   };
 }
 
-async function launchNginx(label: string, prefix: string, workers: string, http: string, readyUrl: string): Promise<number> {
+async function launchNginx(label: string, prefix: string, workers: string, http: string, readyUrl: string,
+  limits: { workerConnections?: number; rlimitNofile?: number } = {}): Promise<number> {
   mkdirSync(prefix, { recursive: true });
   writeFileSync(join(prefix, 'mime.types'), mimeTypes());
   const confPath = join(prefix, 'nginx.conf');
-  writeFileSync(confPath, renderMainConfig({ prefix, workerProcesses: workers, http }));
+  writeFileSync(confPath, renderMainConfig({ prefix, workerProcesses: workers, http, workerConnections: limits.workerConnections, rlimitNofile: limits.rlimitNofile }));
   const errorLog = join(prefix, 'error.log');
   // -e (nginx >= 1.19.5) keeps even the messages before the config is read
   // out of the distro's /var/log/nginx/error.log.
