@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { close, constants as fsConstants, createReadStream, createWriteStream, fstat, realpathSync } from 'node:fs';
+import { close, constants as fsConstants, createReadStream, createWriteStream, fstat, realpathSync, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -68,10 +69,11 @@ export class FsStorage implements Storage, LocalFiles {
     const finalPath = pathOf(this.filesDir, name);
     const tmpPath = path.join(this.tmpDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`);
     this.liveTmp.add(tmpPath);
+    let out: WriteStream | undefined;
     try {
       // 'wx' = O_CREAT|O_EXCL; `flush` fsyncs before close, and the pipeline
       // only resolves once close succeeded, so close errors are never dropped.
-      const out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o644, flush: this.options.fsync, highWaterMark: WRITE_BUFFER });
+      out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o644, flush: this.options.fsync, highWaterMark: WRITE_BUFFER });
       await pipeline(body, out, { signal });
       const size = out.bytesWritten;
       const dirsToSync = await this.linkIntoPlace(tmpPath, finalPath, name);
@@ -79,6 +81,10 @@ export class FsStorage implements Storage, LocalFiles {
       if (this.options.fsync) for (const dir of dirsToSync) await fsyncDir(dir);
       return { size };
     } catch (err) {
+      // The stream opens (creates) its file in the thread pool: a write that
+      // failed before that open finished would create the tmp file after this
+      // rm, and leave it behind. Wait until the stream is closed.
+      if (out && !out.closed) await once(out.destroy(), 'close').catch(() => undefined);
       await fsp.rm(tmpPath, { force: true });
       throw translateFsError(err, { name: name.name });
     } finally {
