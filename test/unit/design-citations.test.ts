@@ -37,8 +37,11 @@ describe(`citations of ${DESIGN}`, () => {
     expect(broken).toEqual([]);
   });
 
-  it('nothing cites a document outside the repository (DESIGN §n, STYLE §n, ../shared)', () => {
-    const outside = texts.filter(({ text }) => /\b(?:DESIGN|STYLE)(?:\.md)? §\d|\.\.\/shared\/|DESIGN\.md|STYLE\.md/.test(text)).map(({ file }) => file);
+  it('nothing cites a document outside the repository (the contract or style card by section, the shared folder beside a checkout)', () => {
+    // Built from parts, so that this file does not itself read as such a citation.
+    const section = '\u00a7';
+    const outsideRef = new RegExp(`\\b(?:DESIGN|STYLE)(?:\\.md)? ${section}\\d|\\.\\.\\/shar${'ed'}\\/|DESIGN\\.md|STYLE\\.md`);
+    const outside = texts.filter(({ text }) => outsideRef.test(text)).map(({ file }) => file);
     expect(outside).toEqual([]);
   });
 });
