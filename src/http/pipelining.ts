@@ -11,19 +11,31 @@ import type { Socket } from 'node:net';
  * take effect in order.
  */
 export function oneRequestAtATime(handler: RequestListener): RequestListener {
-  const previous = new WeakMap<Socket, Promise<void>>();
+  const lines = new WeakMap<Socket, Line>();
   return (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
-    const before = previous.get(socket);
-    const finished = new Promise<void>((resolve) => {
-      res.once('finish', resolve);
-      res.once('close', resolve);
-    });
-    previous.set(socket, finished);
-    if (before === undefined) {
-      handler(req, res);
-      return;
+    let line = lines.get(socket);
+    if (line === undefined) {
+      line = { busy: false, waiting: [] };
+      lines.set(socket, line);
     }
-    void before.then(() => handler(req, res));
+    const current = line;
+    const run = () => {
+      current.busy = true;
+      // 'close' follows 'finish' on every response (and fires alone when the connection drops).
+      res.once('close', () => {
+        current.busy = false;
+        current.waiting.shift()?.();
+      });
+      handler(req, res);
+    };
+    if (current.busy) current.waiting.push(run);
+    else run();
   };
+}
+
+/** The requests of one connection: whether one is being answered, and those parsed behind it. */
+interface Line {
+  busy: boolean;
+  readonly waiting: (() => void)[];
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { close, constants as fsConstants, createReadStream, createWriteStream, fstat, realpathSync, type WriteStream } from 'node:fs';
+import { constants as fsConstants, createReadStream, createWriteStream, realpathSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -152,20 +152,12 @@ export class FsStorage implements Storage, LocalFiles {
 
   /** The regular file of a name, reached without a symbolic link (src/storage/no-follow.ts). */
   async openFile(name: StoredName): Promise<LocalFile> {
-    let fd: number;
     try {
-      fd = await openFdNoFollow(pathOf(this.filesDir, name));
+      // Only a regular file (open() also succeeds on a directory, a prefix of other names: not an object).
+      const { fd, stats } = await openFdNoFollow(pathOf(this.filesDir, name));
+      return { fd, size: stats.size, mtimeMs: stats.mtimeMs };
     } catch (err) {
       throw notFoundOr(err as NodeJS.ErrnoException, name);
-    }
-    try {
-      const st = await new Promise<import('node:fs').Stats>((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st))));
-      // open() succeeds on a directory (a prefix of other names); it is not an object.
-      if (!st.isFile()) throw new HttpError('not_found', undefined, { name: name.name });
-      return { fd, size: st.size, mtimeMs: st.mtimeMs };
-    } catch (err) {
-      close(fd, () => undefined);
-      throw translateFsError(err, { name: name.name });
     }
   }
 
@@ -190,7 +182,6 @@ export class FsStorage implements Storage, LocalFiles {
     }
   }
 
-  /** Every regular file with a valid name; symbolic links are skipped and reported to `onSkipped`. */
   /**
    * Removes the directories left empty by a delete, deepest first, up to
    * (not including) files/, so the name of a directory that no longer holds
@@ -207,6 +198,7 @@ export class FsStorage implements Storage, LocalFiles {
     }
   }
 
+  /** Every regular file with a valid name; symbolic links are skipped and reported to `onSkipped`. */
   async *list(onSkipped?: (name: string, why: string) => void): AsyncIterable<ObjectInfo> {
     yield* walk(this.filesDir, '', onSkipped);
   }

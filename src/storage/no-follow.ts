@@ -1,4 +1,4 @@
-import { close, constants, fstat, open } from 'node:fs';
+import { close, constants, fstat, open, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -16,36 +16,21 @@ function notARegularFile(file: string, why: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${why}: ${file}`), { code: 'ENOENT', path: file });
 }
 
+/** An open regular file: its descriptor (the caller closes it) and what fstat said. */
+export interface OpenedFile {
+  readonly fd: number;
+  readonly stats: Stats;
+}
+
 /**
  * Opens `file` for reading without following any symbolic link: O_NOFOLLOW
  * refuses a link as the last component, and the path the kernel reports for
  * the open descriptor (/proc/self/fd) must be `file` itself, which it is not
- * when a parent directory was a link. Only a regular file is returned.
+ * when a parent directory was a link. Only a regular file is returned, with
+ * its fstat (the read path needs size and mtime; one fstat serves both).
  * Throws an ENOENT-coded error otherwise.
  */
-export async function openNoFollow(file: string): Promise<fsp.FileHandle> {
-  let handle: fsp.FileHandle;
-  try {
-    handle = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw notARegularFile(file, 'a symbolic link, not followed');
-    throw err;
-  }
-  try {
-    if (!(await handle.stat()).isFile()) throw notARegularFile(file, 'not a regular file');
-    if (await openedPath(handle.fd, file) !== file) throw notARegularFile(file, 'reached through a symbolic link, not followed');
-    return handle;
-  } catch (err) {
-    await handle.close();
-    throw err;
-  }
-}
-
-/**
- * openNoFollow for callers that need a raw descriptor (sendfile-style
- * senders that close it themselves with fs.close).
- */
-export async function openFdNoFollow(file: string): Promise<number> {
+export async function openFdNoFollow(file: string): Promise<OpenedFile> {
   let fd: number;
   try {
     fd = await promisify(open)(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -54,9 +39,10 @@ export async function openFdNoFollow(file: string): Promise<number> {
     throw err;
   }
   try {
-    if (!(await promisify(fstat)(fd)).isFile()) throw notARegularFile(file, 'not a regular file');
+    const stats = await promisify(fstat)(fd);
+    if (!stats.isFile()) throw notARegularFile(file, 'not a regular file');
     if (await openedPath(fd, file) !== file) throw notARegularFile(file, 'reached through a symbolic link, not followed');
-    return fd;
+    return { fd, stats };
   } catch (err) {
     await promisify(close)(fd);
     throw err;

@@ -1,22 +1,9 @@
-import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
-
-/** A keep-alive connection that sends raw requests and reads what comes back. */
-function connection(port: number): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let text = '';
-    const closed = new Promise<void>((r) => socket.once('close', () => r()));
-    socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-    socket.on('error', () => undefined);
-    socket.once('connect', () => resolve({ socket, received: () => text, closed }));
-    socket.once('error', reject);
-  });
-}
+import { rawSocket, type RawSocket } from '../helpers/raw-socket.js';
 
 /** Sends GET /healthz on the connection and waits for the answer's status line count to grow. */
-async function get(conn: { socket: net.Socket; received: () => string }, timeoutMs = 5000): Promise<string> {
+async function get(conn: RawSocket, timeoutMs = 5000): Promise<string> {
   const before = conn.received().split('HTTP/1.1 ').length;
   conn.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
   const deadline = Date.now() + timeoutMs;
@@ -33,10 +20,10 @@ describe('http.maxConnections on a real socket', () => {
     started.push(server);
     // The readiness check's fetch keeps its connection open until the keep-alive timeout closes it.
     await new Promise((r) => setTimeout(r, 1500));
-    const held = await Promise.all([0, 1, 2].map(() => connection(server.port)));
+    const held = await Promise.all([0, 1, 2].map(() => rawSocket(server.port)));
     for (const conn of held) expect(await get(conn)).toBe('200');
 
-    const extra = await connection(server.port);
+    const extra = await rawSocket(server.port);
     extra.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     await extra.closed;
     expect(extra.received()).toBe('');
@@ -59,7 +46,7 @@ describe('http.maxConnections on a real socket', () => {
   it('under the cap nothing changes: 50 connections at once are all served', async () => {
     const server = await spawnServer();
     started.push(server);
-    const conns = await Promise.all(Array.from({ length: 50 }, () => connection(server.port)));
+    const conns = await Promise.all(Array.from({ length: 50 }, () => rawSocket(server.port)));
     const statuses = await Promise.all(conns.map((conn) => get(conn)));
     expect(statuses).toEqual(Array(50).fill('200'));
     const metrics = await (await fetch(`${server.url}/metrics`)).text();

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { indexedFiles } from '../helpers/index-file.js';
+import { rawSocket } from '../helpers/raw-socket.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -12,19 +13,6 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 async function eventually(check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-}
-
-/** A raw HTTP/1.1 exchange on a socket: what the client sends and everything it reads. */
-function rawSocket(port: number): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let text = '';
-    const closed = new Promise<void>((r) => socket.once('close', () => r()));
-    socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-    socket.on('error', () => undefined);
-    socket.once('connect', () => resolve({ socket, received: () => text, closed }));
-    socket.once('error', reject);
-  });
 }
 
 const tmpEntries = (server: SpawnedServer) => readdirSync(path.join(server.dataDir, 'tmp'));

@@ -77,4 +77,33 @@ describe('framework contracts the node relies on', () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
+  it('node:net: _handle.writeQueueSize counts the bytes libuv holds for a socket the kernel will not take, and falls as the peer reads (src/http/read/send-timeout.ts)', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const client = net.connect(port, '127.0.0.1');
+    client.pause(); // a peer that stops reading
+    const socket = await accepted;
+    const queued = () => (socket as net.Socket & { _handle: { writeQueueSize: number } })._handle.writeQueueSize;
+    try {
+      expect(queued()).toBe(0);
+      // More than the kernel's send and receive buffers on loopback take: the rest stays queued in libuv.
+      const chunk = Buffer.alloc(1 << 20);
+      for (let i = 0; i < 64 && queued() === 0; i++) socket.write(chunk);
+      await new Promise((r) => setTimeout(r, 50));
+      const stuck = queued();
+      expect(stuck).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(queued()).toBe(stuck); // nothing moves while the peer does not read
+      client.resume();
+      const deadline = Date.now() + 5000;
+      while (queued() >= stuck && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(queued()).toBeLessThan(stuck);
+    } finally {
+      client.destroy();
+      socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
 });

@@ -7,9 +7,9 @@ import { sendError } from '../error-handler.js';
 import { logRequest, type AccessLog } from '../request-log.js';
 import { authorizeRead } from './authorize.js';
 import { decide } from './conditions.js';
-import { accelTarget, bodyHeaders, contentTypeOf, fileHeaders, sandboxRule } from './headers.js';
+import { accelTarget, addBodyHeaders, fileHeaders, sandboxRule } from './headers.js';
 import { ReadCache } from './read-cache.js';
-import { cutWhenStalled } from './send-timeout.js';
+import { cutWhenStalled, isFlushed } from './send-timeout.js';
 import { sourceOf, type Body } from './source.js';
 
 /**
@@ -44,14 +44,16 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     authorizeRead(ctx, req, stored, query === undefined ? {} : parseQuery(query));
     const record = await ctx.index.files.get(stored.name);
     if (record === undefined) throw new HttpError('not_found', undefined, { name: stored.name });
-    const source = await open(stored, record, contentTypeOf(stored.name));
+    const source = await open(stored, record);
     const headers = fileHeaders(source.entity, stored, sandboxed(stored.name));
 
     if (accel !== null) {
       // The front sends the bytes (and decides Range and conditions on the file it sends).
       source.release();
       ctx.access.touch(stored.name, ctx.now());
-      res.writeHead(200, { ...headers, 'X-Accel-Redirect': accelTarget(accel, stored), 'Content-Length': 0 });
+      headers['X-Accel-Redirect'] = accelTarget(accel, stored);
+      headers['Content-Length'] = 0;
+      res.writeHead(200, headers);
       res.end();
       return;
     }
@@ -72,17 +74,19 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     if (req.method === 'HEAD' || range.end < range.start) source.release();
     else body = await source.body(range);
     ctx.access.touch(stored.name, ctx.now());
-    res.writeHead(status, { ...headers, ...bodyHeaders(source.entity, status, range.start, range.end) });
+    res.writeHead(status, addBodyHeaders(headers, source.entity, status, range.start, range.end));
     if (body === undefined) {
       res.end();
       return;
     }
+    body(res);
+    // A body handed over whole (in memory) with nothing left queued is done; anything else is watched.
+    if (res.writableEnded && isFlushed(res)) return;
     cutWhenStalled(res, sendTimeout, () => {
       locals.errorCode = 'send_timeout';
       metrics.sendTimedOut();
       logger.warn('send timeout: the client took no byte for download.sendTimeout; cut', { name: stored.name, sendTimeoutMs: sendTimeout });
     });
-    body(res);
   };
 
   return (req, res) => {

@@ -41,6 +41,12 @@ export function cutWhenStalled(res: ServerResponse, timeoutMs: number, onStall: 
   res.once('close', () => clearInterval(timer));
 }
 
+/** Whether every byte of `res` so far has been taken by the kernel (nothing buffered in Node or libuv). */
+export function isFlushed(res: ServerResponse): boolean {
+  const socket = res.socket;
+  return socket === null || (res.writableLength === 0 && socket.writableLength === 0 && writeQueueSize(socket) === 0);
+}
+
 function writeQueueSize(socket: Socket): number {
   return (socket as Socket & { _handle?: { writeQueueSize?: number } | null })._handle?.writeQueueSize ?? 0;
 }

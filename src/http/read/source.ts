@@ -6,6 +6,7 @@ import type { StoredName } from '../../names.js';
 import { hasLocalFiles, type ByteRange, type LocalFile, type LocalFiles, type Storage } from '../../storage/storage.js';
 import { entityOf, type Entity } from './entity.js';
 import { sendFileRange } from './file-sender.js';
+import { contentTypeOf } from './headers.js';
 import type { ReadCache } from './read-cache.js';
 
 /** Writes a prepared body to a response whose headers are out. */
@@ -27,16 +28,16 @@ export interface Source {
 /**
  * Where a read's bytes come from, by capability (never by engine kind): an
  * engine with local files gives a descriptor, sent in pooled reads, with the
- * metadata and small bodies kept in the read cache; any other engine gives a
+ * metadata (Content-Type included) and small bodies kept in the read cache; any other engine gives a
  * ranged stream, and the entity comes from the index row alone (HEAD and 304
  * never reach the store).
  */
-export function sourceOf(storage: Storage, cache: ReadCache): (stored: StoredName, record: FileRecord, contentType: string) => Promise<Source> {
-  if (hasLocalFiles(storage)) return (stored, record, contentType) => localSource(storage, cache, stored, record, contentType);
-  return async (stored, record, contentType) => streamSource(storage, stored, record, contentType);
+export function sourceOf(storage: Storage, cache: ReadCache): (stored: StoredName, record: FileRecord) => Promise<Source> {
+  if (hasLocalFiles(storage)) return (stored, record) => localSource(storage, cache, stored, record);
+  return async (stored, record) => streamSource(storage, stored, record);
 }
 
-async function localSource(files: LocalFiles, cache: ReadCache, stored: StoredName, record: FileRecord, contentType: string): Promise<Source> {
+async function localSource(files: LocalFiles, cache: ReadCache, stored: StoredName, record: FileRecord): Promise<Source> {
   let file: LocalFile | undefined;
   const release = () => {
     if (file !== undefined) close(file.fd, () => undefined);
@@ -46,7 +47,7 @@ async function localSource(files: LocalFiles, cache: ReadCache, stored: StoredNa
   if (entity === undefined) {
     file = await files.openFile(stored);
     try {
-      entity = await cache.load(stored.name, record, file, contentType);
+      entity = await cache.load(stored.name, record, file, contentTypeOf(stored.name));
     } catch (err) {
       release();
       throw err;
@@ -66,8 +67,8 @@ async function localSource(files: LocalFiles, cache: ReadCache, stored: StoredNa
   };
 }
 
-function streamSource(storage: Storage, stored: StoredName, record: FileRecord, contentType: string): Source {
-  const entity = entityOf(record, record.size, record.createdMs, contentType);
+function streamSource(storage: Storage, stored: StoredName, record: FileRecord): Source {
+  const entity = entityOf(record, record.size, record.createdMs, contentTypeOf(stored.name));
   return {
     entity,
     release: () => undefined,
