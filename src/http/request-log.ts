@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
-import type { Logger } from '../logger.js';
+import { lineWriter, type LineWriter, type Logger } from '../logger.js';
 import { tokenId } from '../token-id.js';
 import { clientAddressOf } from './client-address.js';
 
@@ -24,12 +24,15 @@ function levelOf(status: number, path: string): 'debug' | 'info' | 'warn' | 'err
 
 /** Where access lines go, and who the client is (see client-address.ts). */
 export interface AccessLog {
+  /** The node's logger: its level decides which lines are written. */
   readonly logger: Logger;
+  /** Writes a line as the node's `http` module (src/logger.ts: lineWriter, cheap). */
+  readonly write: LineWriter;
   readonly clientOf: (req: IncomingMessage) => string | undefined;
 }
 
 export function accessLog(logger: Logger, http: { trustedProxies: readonly string[] }): AccessLog {
-  return { logger, clientOf: clientAddressOf(http.trustedProxies) };
+  return { logger, write: lineWriter(logger, { module: 'http' }), clientOf: clientAddressOf(http.trustedProxies) };
 }
 
 /** The id of the bearer token a request presents (valid or not), never the token. */
@@ -67,11 +70,10 @@ export function logRequest(access: AccessLog, req: IncomingMessage, res: ServerR
     logged = true;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const completed = res.writableFinished;
-    const { logger } = access;
     const level = levelOf(completed ? res.statusCode : 499, path);
-    // winston formats (timestamp, JSON) before its transports filter by level: skip that work for a line nobody gets.
-    if (!logger.isLevelEnabled(level)) return;
-    logger.log(level, 'request', {
+    // Skip building a line nobody gets.
+    if (!access.logger.isLevelEnabled(level)) return;
+    access.write(level, 'request', {
       requestId: id,
       client: access.clientOf(req),
       method: req.method,
