@@ -127,7 +127,6 @@ export async function startNode(options: NodeTargetOptions): Promise<Target> {
       NANOCDN_PORT: String(port),
       NANOCDN_DATA_DIR: options.dataDir,
       NANOCDN_TOKENS: options.token,
-      NANOCDN_LOG_LEVEL: 'warn',
       NANOCDN_CONFIG: configPath,
     },
   });
