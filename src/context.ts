@@ -9,6 +9,7 @@ import type { Uploader } from './upload/uploader.js';
 import type { Authenticator } from './http/auth.js';
 import type { Monitoring } from './monitoring/monitoring.js';
 import type { Evictor } from './eviction/evictor.js';
+import type { RetiredNames } from './retired-names.js';
 
 /**
  * Everything the HTTP layer needs, built by openNode() (src/node.ts) or by a
@@ -29,4 +30,6 @@ export interface NodeContext {
   readonly monitoring: Monitoring;
   /** The one eviction runner (schedule, low disk, POST /admin/evict, quotas). */
   readonly evictor: Evictor;
+  /** Retired pub names (removals record them, uploads consult them). */
+  readonly retired: RetiredNames;
 }

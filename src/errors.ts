@@ -16,6 +16,7 @@ export const ERRORS = {
   method_not_allowed: [405, 'This method is not allowed on this path.'],
   precondition_failed: [412, 'The If-Match or If-Unmodified-Since condition does not hold.'],
   exists: [409, 'A file is already stored under this name; names are immutable, so a retry needs nothing more.'],
+  name_retired: [409, 'This pub name was removed and is retired: caches may still serve its old bytes; upload the same bytes or use a new name.'],
   eviction_running: [409, 'Another eviction run is in progress (this node or the cleanup command); retry when it ends.'],
   upload_too_large: [413, 'The upload is larger than the configured maximum.'],
   range_not_satisfiable: [416, 'The requested range is outside the file.'],

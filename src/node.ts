@@ -22,6 +22,7 @@ import { WatermarkTrigger } from './eviction/watermark.js';
 import { Uploader } from './upload/uploader.js';
 import { Authenticator } from './http/auth.js';
 import { Monitoring } from './monitoring/monitoring.js';
+import { RetiredNames } from './retired-names.js';
 
 /** What tests (and only tests) replace: the clock, the disk reading, the logger. */
 export interface NodeOverrides {
@@ -95,14 +96,15 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     config, guard, storage, index, classifier, now, logger: logger.child({ module: 'monitoring' }),
     inflightUploads: (): number => uploader.inflight,
   });
-  const evictor = new Evictor({ storage, index, access, guard, classifier, now, dataDir, logger: logger.child({ module: 'eviction' }) });
+  const retired = new RetiredNames({ retired: index.retired, retentionMs: config.upload.retirePubNamesFor, now, logger: logger.child({ module: 'retired-names' }) });
+  const evictor = new Evictor({ storage, index, access, guard, classifier, now, dataDir, retired, logger: logger.child({ module: 'eviction' }) });
   monitoring.attachEviction(evictor);
   const uploader = new Uploader({
     storage, files: index.files, guard, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
-    observer: monitoring, quota: new TenantQuota(index.totals, evictor),
+    observer: monitoring, quota: new TenantQuota(index.totals, evictor), retired,
   });
   const auth = new Authenticator(config.auth.tokens, config.auth.trustedNetworks);
-  const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth, monitoring, evictor };
+  const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth, monitoring, evictor, retired };
 
   const sweeper = new TmpSweeper(storage, () => guard.noteFreed(), logger.child({ module: 'tmp-sweeper' }), now, config.eviction.tmpMaxAge);
   // Everything in tmp/ now belongs to a dead process.

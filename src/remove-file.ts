@@ -2,6 +2,7 @@ import type { Logger } from './logger.js';
 import type { StoredName } from './names.js';
 import type { Storage } from './storage/storage.js';
 import type { FilesPart } from './index/index.js';
+import type { RetiredNames } from './retired-names.js';
 
 /** What removing a file touches. */
 export interface RemoveFileDeps {
@@ -12,6 +13,8 @@ export interface RemoveFileDeps {
   /** The disk guard: its reading is stale once bytes were freed. */
   guard: { noteFreed(): void };
   logger: Logger;
+  /** Retires the pub names removed (src/retired-names.ts); absent: nothing is retired. */
+  retired?: Pick<RetiredNames, 'retireAt'>;
 }
 
 /**
@@ -19,13 +22,14 @@ export interface RemoveFileDeps {
  * do it: the bytes first (the stored file is the truth), then the index row
  * (even when the file was already gone: that row was stale), then the
  * unflushed access time; the disk guard rereads the disk when bytes were
- * freed. An index that refuses the delete (a full disk) is logged:
- * reconcile drops the row later. False when storage held no such file.
+ * freed. A pub name is retired with its row, in one transaction
+ * (docs/design.md §2, src/retired-names.ts). An index that refuses the
+ * delete (a full disk) is logged: reconcile drops the row later. False when storage held no such file.
  */
 export async function removeFile(deps: RemoveFileDeps, stored: StoredName): Promise<boolean> {
   const removed = await deps.storage.remove(stored);
   try {
-    await deps.files.remove(stored.name);
+    await deps.files.remove(stored.name, deps.retired?.retireAt(stored) ?? null);
   } catch (err) {
     deps.logger.error('index delete failed; reconcile will catch up', { name: stored.name, error: (err as Error).message });
   }
@@ -56,8 +60,9 @@ export async function removeFiles(deps: RemoveFileDeps, names: readonly StoredNa
     });
   }
   const gone = outcomes.filter((outcome) => outcome.ok).map((outcome) => outcome.name);
+  const retiredMs = new Map(names.map((stored) => [stored.name, deps.retired?.retireAt(stored) ?? null]));
   try {
-    await deps.files.removeMany(gone);
+    await deps.files.removeMany(gone, (name) => retiredMs.get(name) ?? null);
   } catch (err) {
     deps.logger.error('index delete failed; reconcile will catch up', { files: gone.length, error: (err as Error).message });
   }

@@ -56,7 +56,15 @@ export const configSchema = z.strictObject({
   logLevel: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']),
   /** "fsync": file and directory are fsynced before a 201; "none": page cache only. */
   durability: z.enum(['fsync', 'none']),
-  upload: z.strictObject({ maxBytes: size }),
+  upload: z.strictObject({
+    maxBytes: size,
+    /**
+     * How long a removed pub name refuses other bytes (409 name_retired):
+     * pub files are served `max-age=31536000, immutable`, so caches may keep
+     * the old bytes that long. 0 turns retiring off.
+     */
+    retirePubNamesFor: duration.default(365 * 86_400_000),
+  }),
   disk: z.strictObject({
     minFreeBytes: size,
     minFreePercent: percent,

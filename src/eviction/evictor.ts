@@ -8,6 +8,7 @@ import type { DiskGuard } from '../disk/disk-guard.js';
 import type { Classifier } from '../classes.js';
 import { parseName } from '../names.js';
 import { removeFiles } from '../remove-file.js';
+import type { RetiredNames } from '../retired-names.js';
 import { acquireEvictionLock, lockHolder, LockHeldError, type LockHolder } from './lock.js';
 import type { EvictionReport, EvictionRun } from './report.js';
 import type { Victim } from './select-victims.js';
@@ -28,6 +29,8 @@ export interface EvictorDeps {
   logger: Logger;
   now: () => number;
   dataDir: string;
+  /** Retires the pub names a run removes, and drops those past their retention (src/retired-names.ts). */
+  retired?: Pick<RetiredNames, 'retireAt' | 'prune'>;
   /** Files per select/delete batch; the loop yields between batches. */
   batchSize?: number;
 }
@@ -147,7 +150,18 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
     } catch (err) {
       error = (err as Error).message;
     }
+    if (!request.dryRun && request.reason !== 'admission') await this.pruneRetired();
     return this.finish(request, atMs, performance.now() - started, removed, failed, error);
+  }
+
+  /** Retired names past their retention go with the pass (docs/design.md §2); a failure here is only logged. */
+  private async pruneRetired(): Promise<void> {
+    try {
+      const dropped = await this.deps.retired?.prune();
+      if (dropped) this.deps.logger.debug('retired names past their retention dropped', { names: dropped });
+    } catch (err) {
+      this.deps.logger.warn('could not drop retired names past their retention', { error: (err as Error).message });
+    }
   }
 
   /** Logs, records and announces a run (real or dry). */

@@ -14,6 +14,7 @@ export interface MetadataIndex {
   readonly history: HistoryPart;
   readonly runs: RunsPart;
   readonly claims: ClaimsPart;
+  readonly retired: RetiredPart;
   /** True when this open created the index (nothing was stored before): the node rebuilds it from storage. */
   readonly created: boolean;
   /** The index answers (for /readyz). */
@@ -40,10 +41,16 @@ export interface FilesPart {
   put(record: FileRecord): Promise<void>;
   /** Inserts or replaces many rows at once (all or none). */
   putMany(records: Iterable<FileRecord>): Promise<void>;
-  /** False when there was no row. */
-  remove(name: string): Promise<boolean>;
-  /** Removes the rows of these names at once (all or none); the number removed. */
-  removeMany(names: Iterable<string>): Promise<number>;
+  /**
+   * False when there was no row. With `retiredMs`, the name is retired at
+   * that time with the row's checksum (RetiredPart), in the same transaction.
+   */
+  remove(name: string, retiredMs?: number | null): Promise<boolean>;
+  /**
+   * Removes the rows of these names at once (all or none); the number
+   * removed. `retiredMs` says, per name, when it is retired (null: not).
+   */
+  removeMany(names: Iterable<string>, retiredMs?: (name: string) => number | null): Promise<number>;
   /** Applies last-access times at once; never moves a time backwards. */
   touchMany(entries: Iterable<[string, number]>): Promise<void>;
   /** Every indexed name, in name order, fetched in pages (writes may go on meanwhile). */
@@ -182,4 +189,23 @@ export interface ClaimsPart {
   release(name: string): Promise<void>;
   /** Every claim, oldest first. */
   all(): Promise<PendingClaim[]>;
+}
+
+/** A name whose file was removed, with the checksum it was served with. */
+export interface RetiredName {
+  name: string;
+  sha256: string;
+  retiredMs: number;
+}
+
+/**
+ * Retired pub names (docs/design.md §2): rows are written by FilesPart.remove
+ * and removeMany; an upload restoring the same bytes drops its row.
+ */
+export interface RetiredPart {
+  get(name: string): Promise<RetiredName | undefined>;
+  /** Drops the row of a name (restored, or its retention is over); false when there was none. */
+  drop(name: string): Promise<boolean>;
+  /** Drops the rows retired at or before `atOrBeforeMs`; the number dropped. */
+  prune(atOrBeforeMs: number): Promise<number>;
 }

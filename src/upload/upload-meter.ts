@@ -25,6 +25,8 @@ export class UploadMeter extends Transform {
       expectedSha256?: string;
       /** Settles when the enclosing request body is known to be good (multipart); the last byte waits for it. */
       bodyComplete?: Promise<void>;
+      /** Checks the whole body's sha256 before the last byte is handed on (a retired name, src/retired-names.ts); rejects to fail the write. */
+      checkSha256?: (sha256: string) => Promise<void>;
     },
   ) {
     // Small buffers: bytes counted here but not yet on disk are bounded by
@@ -59,8 +61,8 @@ export class UploadMeter extends Transform {
       done(new HttpError('checksum_mismatch', undefined, { expectedSha256: expected, actualSha256: this.digest }));
       return;
     }
-    if (this.limits.bodyComplete) this.limits.bodyComplete.then(() => done(), (err: Error) => done(err));
-    else done();
+    const checked = this.limits.checkSha256?.(this.digest) ?? Promise.resolve();
+    checked.then(() => this.limits.bodyComplete).then(() => done(), (err: Error) => done(err));
   }
 
   get sha256(): string {

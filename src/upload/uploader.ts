@@ -9,6 +9,7 @@ import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
 import type { Classifier, StorageClass } from '../classes.js';
 import { formatBytes } from '../config/units.js';
 import { UploadMeter } from './upload-meter.js';
+import type { RetiredNames } from '../retired-names.js';
 
 /** Everything an upload declares before its body is read. */
 export interface UploadRequest {
@@ -62,6 +63,8 @@ export interface UploaderDeps {
   maxBytes: number;
   quota?: QuotaGate;
   observer?: UploadObserver;
+  /** Retired pub names: other bytes under one are refused with 409 name_retired (docs/design.md §2). */
+  retired?: Pick<RetiredNames, 'check' | 'restored'>;
 }
 
 /**
@@ -98,6 +101,8 @@ export class Uploader {
       }
       if (request.declaredBytes !== null) deps.observer?.uploadSized?.(request.declaredBytes);
       if (await deps.storage.stat(request.stored)) throw this.exists(request.stored);
+      // A declared checksum decides it before the body; otherwise the meter asks once the body is hashed.
+      if (request.expectedSha256) await deps.retired?.check(request.stored, request.expectedSha256);
       await deps.quota?.admit(request.stored.tenant, cls, request.declaredBytes ?? 0);
       const reservation = await deps.guard.admit(request.declaredBytes);
       return { request, cls, reservation };
@@ -123,7 +128,11 @@ export class Uploader {
     signal.addEventListener('abort', abort, { once: true });
     this.shutdown.signal.addEventListener('abort', shut, { once: true });
     this.active++;
-    const meter = new UploadMeter({ maxBytes: deps.maxBytes, reservation, expectedSha256: request.expectedSha256, bodyComplete: options.bodyComplete });
+    const retired = deps.retired;
+    const meter = new UploadMeter({
+      maxBytes: deps.maxBytes, reservation, expectedSha256: request.expectedSha256, bodyComplete: options.bodyComplete,
+      checkSha256: retired && ((sha256) => retired.check(request.stored, sha256)),
+    });
     let stored = false;
     try {
       if (signal.aborted) abort();
@@ -140,6 +149,7 @@ export class Uploader {
         name: request.stored.name, tenant: request.stored.tenant, class: cls.name, size, sha256: meter.sha256,
         createdMs: now, accessedMs: now, expiresMs: request.expireAfterMs !== undefined ? now + request.expireAfterMs : null,
       }));
+      await deps.retired?.restored(request.stored);
       if (request.declaredBytes === null) deps.observer?.uploadSized?.(size);
       deps.observer?.uploadFinished('created');
       return { name: request.stored.name, url: `/${request.stored.name}`, size, sha256: meter.sha256 };

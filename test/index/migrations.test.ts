@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteIndex } from '../../src/index/sqlite/sqlite-index.js';
-import { IndexVersionError, SCHEMA_VERSION } from '../../src/index/sqlite/schema.js';
+import { IndexVersionError, MIGRATIONS, SCHEMA_VERSION } from '../../src/index/sqlite/schema.js';
 import { LEGACY_CANDIDATES, LEGACY_FILE_INDEX, LEGACY_RUN_LOG, LEGACY_S3_PENDING, LEGACY_USAGE_HISTORY } from './legacy-schema.js';
 
 /**
@@ -110,6 +110,38 @@ describe('index schema migrations', () => {
     expect(schemaObjects(file)).toEqual(schemaObjects(fresh));
     expect(schemaObjects(fresh)).toContain('index files_global_lru');
     expect(userVersion(fresh)).toBe(SCHEMA_VERSION);
+  });
+
+  it('adds retired_names to an index at version 1 (rows intact); removing a row can retire its name with its checksum', async () => {
+    // Version 1 exactly as it was released: the legacy tables, migrated by the first migration only.
+    writeLegacyIndex(file, { s3: false });
+    const v1 = new Database(file);
+    v1.exec(MIGRATIONS[0]);
+    v1.pragma('user_version = 1');
+    v1.close();
+    expect(schemaObjects(file)).not.toContain('table retired_names');
+    const index = openSqliteIndex(file);
+    try {
+      expect(schemaObjects(file)).toEqual(expect.arrayContaining(['table retired_names', 'index retired_names_age']));
+      expect(await index.totals.summary()).toEqual({ files: 3, bytes: 390 });
+      expect(await index.files.remove('pub/acme/a.bin', 5000)).toBe(true);
+      expect(await index.files.remove('pub/globex/c.bin')).toBe(true);
+      expect(await index.retired.get('pub/acme/a.bin')).toEqual({ name: 'pub/acme/a.bin', sha256: SHA, retiredMs: 5000 });
+      expect(await index.retired.get('pub/globex/c.bin')).toBeUndefined();
+      // A batch retires the names it is told to, all in one transaction with the removal.
+      await index.files.put({ name: 'pub/acme/d.bin', tenant: 'acme', class: 'default', size: 1, sha256: 'b'.repeat(64), createdMs: 1, accessedMs: 1, expiresMs: null });
+      expect(await index.files.removeMany(['pub/acme/cachedtickets/b.pdf', 'pub/acme/d.bin'], (name) => (name.endsWith('d.bin') ? 6000 : null))).toBe(2);
+      expect(await index.retired.get('pub/acme/d.bin')).toEqual({ name: 'pub/acme/d.bin', sha256: 'b'.repeat(64), retiredMs: 6000 });
+      expect(await index.retired.get('pub/acme/cachedtickets/b.pdf')).toBeUndefined();
+      expect(await index.totals.summary()).toEqual({ files: 0, bytes: 0 });
+      expect(await index.retired.prune(5000)).toBe(1);
+      expect(await index.retired.get('pub/acme/a.bin')).toBeUndefined();
+      expect(await index.retired.drop('pub/acme/d.bin')).toBe(true);
+      expect(await index.retired.drop('pub/acme/d.bin')).toBe(false);
+    } finally {
+      await index.close();
+    }
+    expect(userVersion(file)).toBe(SCHEMA_VERSION);
   });
 
   it('opening an up-to-date index again changes nothing', async () => {

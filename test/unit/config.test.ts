@@ -179,4 +179,13 @@ describe('config', () => {
     expect(configError(() => loadConfig({ NANOCDN_AUTH__TRUSTED_NETWORKS: 'localhost' })).message).toContain('NANOCDN_AUTH__TRUSTED_NETWORKS');
     expect(configError(() => loadConfig({ NANOCDN_MONITORING__PUBLIC: 'yes' })).message).toContain('NANOCDN_MONITORING__PUBLIC');
   });
+
+  it('upload.retirePubNamesFor: 365 days (the pub max-age) by default, a duration or 0 (off), from a file or the environment', () => {
+    expect(loadConfig({}).upload.retirePubNamesFor).toBe(365 * 86_400_000);
+    expect(loadConfig({ NANOCDN_CONFIG: configFile({ upload: { retirePubNamesFor: '30d' } }) }).upload.retirePubNamesFor).toBe(30 * 86_400_000);
+    expect(loadConfig({ NANOCDN_UPLOAD__RETIRE_PUB_NAMES_FOR: '0' }).upload.retirePubNamesFor).toBe(0);
+    expect(loadConfig({ NANOCDN_UPLOAD__RETIRE_PUB_NAMES_FOR: '90d' }).upload.retirePubNamesFor).toBe(90 * 86_400_000);
+    expect(configError(() => loadConfig({ NANOCDN_UPLOAD__RETIRE_PUB_NAMES_FOR: 'forever' })).message).toContain('NANOCDN_UPLOAD__RETIRE_PUB_NAMES_FOR');
+    expect(configError(() => loadConfig({ NANOCDN_CONFIG: configFile({ upload: { retirePubNamesFor: -1 } }) })).message).toContain('upload.retirePubNamesFor');
+  });
 });

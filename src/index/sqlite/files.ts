@@ -18,7 +18,8 @@ const NAMES_PAGE = 1000;
 export class SqliteFiles implements FilesPart {
   private readonly stmts;
   private readonly putAll: (records: Iterable<FileRecord>) => void;
-  private readonly removeAll: (names: Iterable<string>) => number;
+  private readonly removeOne: (name: string, retiredMs: number | null) => boolean;
+  private readonly removeAll: (names: Iterable<string>, retiredMs: (name: string) => number | null) => number;
   private readonly touchAll: (entries: Iterable<[string, number]>) => void;
 
   constructor(db: Database.Database) {
@@ -30,15 +31,23 @@ export class SqliteFiles implements FilesPart {
           sha256 = excluded.sha256, created_ms = excluded.created_ms, accessed_ms = excluded.accessed_ms,
           expires_ms = excluded.expires_ms`),
       remove: db.prepare<[string]>('DELETE FROM files WHERE name = ?'),
+      // The row's checksum, kept under its name (retired_names); a name retired again gets the newer one.
+      retire: db.prepare<[number, string]>(`INSERT INTO retired_names (name, sha256, retired_ms)
+        SELECT name, sha256, ? FROM files WHERE name = ?
+        ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, retired_ms = excluded.retired_ms`),
       touch: db.prepare<[number, string, number]>('UPDATE files SET accessed_ms = ? WHERE name = ? AND accessed_ms < ?'),
       names: db.prepare<[string, number], { name: string }>('SELECT name FROM files WHERE name > ? ORDER BY name LIMIT ?'),
     };
     this.putAll = db.transaction((records: Iterable<FileRecord>) => {
       for (const record of records) this.stmts.upsert.run(record);
     });
-    this.removeAll = db.transaction((names: Iterable<string>) => {
+    this.removeOne = db.transaction((name: string, retiredMs: number | null) => {
+      if (retiredMs !== null) this.stmts.retire.run(retiredMs, name);
+      return this.stmts.remove.run(name).changes > 0;
+    });
+    this.removeAll = db.transaction((names: Iterable<string>, retiredMs: (name: string) => number | null) => {
       let removed = 0;
-      for (const name of names) removed += this.stmts.remove.run(name).changes;
+      for (const name of names) if (this.removeOne(name, retiredMs(name))) removed++;
       return removed;
     });
     this.touchAll = db.transaction((entries: Iterable<[string, number]>) => {
@@ -59,12 +68,12 @@ export class SqliteFiles implements FilesPart {
     this.putAll(records);
   }
 
-  async remove(name: string): Promise<boolean> {
-    return this.stmts.remove.run(name).changes > 0;
+  async remove(name: string, retiredMs: number | null = null): Promise<boolean> {
+    return this.removeOne(name, retiredMs);
   }
 
-  async removeMany(names: Iterable<string>): Promise<number> {
-    return this.removeAll(names);
+  async removeMany(names: Iterable<string>, retiredMs: (name: string) => number | null = () => null): Promise<number> {
+    return this.removeAll(names, retiredMs);
   }
 
   async touchMany(entries: Iterable<[string, number]>): Promise<void> {

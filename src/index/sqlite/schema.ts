@@ -66,8 +66,22 @@ CREATE TABLE IF NOT EXISTS s3_pending (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Retired pub names (docs/design.md §2): a removed pub name keeps the
+ * checksum it was served with, so that other bytes are refused under it
+ * while caches may still hold the old ones. Self-contained: it only adds.
+ */
+const RETIRED_NAMES = `
+CREATE TABLE IF NOT EXISTS retired_names (
+  name TEXT PRIMARY KEY,
+  sha256 TEXT NOT NULL,
+  retired_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS retired_names_age ON retired_names (retired_ms);
+`;
+
 /** Migration n (1-based) takes a database from user_version n − 1 to n. Append only; never edit a released one. */
-export const MIGRATIONS: readonly string[] = [V1];
+export const MIGRATIONS: readonly string[] = [V1, RETIRED_NAMES];
 
 /** The schema version this code writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -5,6 +5,7 @@ import { SqliteCandidates } from './candidates.js';
 import { SqliteClaims } from './claims.js';
 import { SqliteFiles } from './files.js';
 import { SqliteHistory } from './history.js';
+import { SqliteRetired } from './retired.js';
 import { SqliteRuns } from './runs.js';
 import { checkVersion, migrate } from './schema.js';
 import { SqliteTotals } from './totals.js';
@@ -50,6 +51,7 @@ export function openSqliteIndex(file: string, options: SqliteIndexOptions = {}):
       history: new SqliteHistory(db),
       runs: new SqliteRuns(db),
       claims: new SqliteClaims(db),
+      retired: new SqliteRetired(db),
       created,
       isOpen: async () => db.open,
       close: async () => {
