@@ -24,15 +24,13 @@ export interface RemoveFileDeps {
  * unflushed access time; the disk guard rereads the disk when bytes were
  * freed. A pub name is retired with its row, in one transaction
  * (docs/design.md §2, src/retired-names.ts). An index that refuses the
- * delete (a full disk) is logged: reconcile drops the row later. False when storage held no such file.
+ * delete (a full disk) is logged: reconcile drops the row later. False
+ * when storage held no such file.
  */
 export async function removeFile(deps: RemoveFileDeps, stored: StoredName): Promise<boolean> {
   const removed = await deps.storage.remove(stored);
-  try {
-    await deps.files.remove(stored.name, deps.retired?.retireAt(stored) ?? null);
-  } catch (err) {
-    deps.logger.error('index delete failed; reconcile will catch up', { name: stored.name, error: (err as Error).message });
-  }
+  const retiredMs = deps.retired?.retireAt(stored) ?? null;
+  await dropRows(deps, (retire) => deps.files.remove(stored.name, retire ? retiredMs : null), retiredMs !== null, { name: stored.name });
   deps.access.forget(stored.name);
   if (removed) deps.guard.noteFreed();
   return removed;
@@ -61,12 +59,31 @@ export async function removeFiles(deps: RemoveFileDeps, names: readonly StoredNa
   }
   const gone = outcomes.filter((outcome) => outcome.ok).map((outcome) => outcome.name);
   const retiredMs = new Map(names.map((stored) => [stored.name, deps.retired?.retireAt(stored) ?? null]));
-  try {
-    await deps.files.removeMany(gone, (name) => retiredMs.get(name) ?? null);
-  } catch (err) {
-    deps.logger.error('index delete failed; reconcile will catch up', { files: gone.length, error: (err as Error).message });
-  }
+  const retiring = gone.some((name) => retiredMs.get(name) != null);
+  await dropRows(deps, (retire) => deps.files.removeMany(gone, (name) => (retire ? retiredMs.get(name) ?? null : null)), retiring, { files: gone.length });
   for (const name of gone) deps.access.forget(name);
   if (gone.length > 0) deps.guard.noteFreed();
   return outcomes;
+}
+
+/**
+ * Drops index rows, retiring names with them. An index that cannot take the
+ * retired rows (SQLITE_FULL on a full disk) still gets the rows dropped:
+ * freeing them matters more than the retirement, whose loss is logged.
+ * Anything else is logged for reconcile to catch up.
+ */
+async function dropRows(deps: RemoveFileDeps, drop: (retire: boolean) => Promise<unknown>, retiring: boolean, what: Record<string, unknown>): Promise<void> {
+  try {
+    await drop(retiring);
+    return;
+  } catch (err) {
+    if (retiring) {
+      try {
+        await drop(false);
+        deps.logger.warn('removed without retiring the pub names: the index refused the retired rows', { ...what, error: (err as Error).message });
+        return;
+      } catch { /* the rows themselves are refused too */ }
+    }
+    deps.logger.error('index delete failed; reconcile will catch up', { ...what, error: (err as Error).message });
+  }
 }

@@ -73,6 +73,29 @@ describe('removeFile', () => {
     expect(freed).toBe(1);
   });
 
+  it('retires a pub name with its row (not a priv one); an index that refuses the retired row still drops the row', async () => {
+    const retiring = { ...deps, retired: { retireAt: (s: StoredName) => (s.visibility === 'pub' ? 7000 : null) } };
+    await index.files.put({ name: 'priv/acme/p.txt', tenant: 'acme', class: 'default', size: 1, sha256: 'y', createdMs: 1, accessedMs: 1, expiresMs: null });
+    expect(await removeFile(retiring, await store('pub/acme/r.txt'))).toBe(true);
+    expect(await removeFile(retiring, parseName('priv/acme/p.txt'))).toBe(false);
+    expect(await index.retired.get('pub/acme/r.txt')).toEqual({ name: 'pub/acme/r.txt', sha256: 'x', retiredMs: 7000 });
+    expect(await index.retired.get('priv/acme/p.txt')).toBeUndefined();
+    const warnings: string[] = [];
+    const logger = { ...deps.logger, warn: (message: string) => { warnings.push(message); } } as unknown as Logger;
+    // Retiring needs a new row; a full index refuses it, but the row goes anyway.
+    const refuseRetiring = { ...index.files, remove: (name: string, retiredMs?: number | null) => (retiredMs != null ? Promise.reject(new Error('SQLITE_FULL')) : index.files.remove(name)),
+      removeMany: (names: Iterable<string>, retiredMs?: (name: string) => number | null) => ([...names].some((name) => retiredMs?.(name) != null)
+        ? Promise.reject(new Error('SQLITE_FULL')) : index.files.removeMany(names)) };
+    const full = { ...retiring, logger, files: refuseRetiring };
+    expect(await removeFile(full, await store('pub/acme/s.txt'))).toBe(true);
+    await removeFiles(full, [await store('pub/acme/t.txt')], 4);
+    expect(await index.files.get('pub/acme/s.txt')).toBeUndefined();
+    expect(await index.files.get('pub/acme/t.txt')).toBeUndefined();
+    expect(await index.retired.get('pub/acme/s.txt')).toBeUndefined();
+    expect(warnings).toEqual(['removed without retiring the pub names: the index refused the retired rows', 'removed without retiring the pub names: the index refused the retired rows']);
+    expect(errors).toEqual([]);
+  });
+
   it('keeps the row when storage fails to remove the file', async () => {
     const stored = await store('pub/acme/c.txt');
     const failing = { ...deps, storage: { remove: () => Promise.reject(new Error('EACCES')) } };
