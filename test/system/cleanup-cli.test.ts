@@ -29,6 +29,18 @@ function get(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
+/** PUT on a fresh connection (see get). */
+function put(url: string, body: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'PUT', agent: false, headers: { 'content-length': body.length } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => { text += d; }).on('end', () => resolve({ status: res.statusCode!, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 describe('nanocdn cleanup (subprocess)', () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-cleanup-'));
   const configFile = writeConfig({ logLevel: 'warn', ...config });
@@ -84,6 +96,10 @@ describe('nanocdn cleanup (subprocess)', () => {
     for (const name of [...cacheNames.slice(3), ...otherNames]) expect(onDisk(name), name).toBe(true);
 
     expect((await get(`${server!.url}/${cacheNames[0]}`)).status).toBe(404);
+    // The command retired the pub names it removed, in the index it shares with the server: other bytes are refused.
+    const reused = await put(`${server!.url}/upload/${cacheNames[0]}`, Buffer.from('other bytes'));
+    expect(reused.status).toBe(409);
+    expect((JSON.parse(reused.body) as { error: string }).error).toBe('name_retired');
     const usage = JSON.parse((await get(`${server!.url}/usage`)).body) as { classes: { class: string; files: number }[] };
     expect(usage.classes.find((c) => c.class === 'cache')?.files).toBe(5);
   });
