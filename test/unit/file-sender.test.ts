@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { READ_BUFFER_BYTES, sendFileRange } from '../../src/http/read/file-sender.js';
+import { bytesWaitingInSockets, READ_BUFFER_BYTES, SMALL_READ_BYTES, sendFileRange, WAITING_BUDGET_BYTES } from '../../src/http/read/file-sender.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-file-sender-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -88,5 +88,38 @@ describe('sendFileRange', () => {
     const deadline = Date.now() + 5000;
     while (openFds() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(openFds()).toBeLessThanOrEqual(before);
+  });
+  it('bounds the chunks waiting in sockets node-wide: past the budget, stalled clients get small chunks; closing gives the budget back', async () => {
+    const bytes = randomBytes(2 * READ_BUFFER_BYTES);
+    const stalledCount = WAITING_BUDGET_BYTES / READ_BUFFER_BYTES + 8;
+    const firstChunks: number[] = [];
+    // Clients that take nothing: every write stays pending, as on a socket whose reader stopped.
+    const stalled = Array.from({ length: stalledCount }, (_, i) => {
+      const res = new Writable({
+        highWaterMark: 16 * 1024,
+        write(chunk: Buffer) {
+          firstChunks[i] ??= chunk.length;
+        },
+      });
+      return res;
+    });
+    for (const [i, res] of stalled.entries()) {
+      sendFileRange(res as unknown as ServerResponse, file(`stalled-${i}`, bytes), 0, bytes.length - 1);
+      const deadline = Date.now() + 5000;
+      while (firstChunks[i] === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(firstChunks.filter((n) => n === READ_BUFFER_BYTES)).toHaveLength(WAITING_BUDGET_BYTES / READ_BUFFER_BYTES);
+    expect(firstChunks.filter((n) => n === SMALL_READ_BYTES)).toHaveLength(8);
+    expect(bytesWaitingInSockets()).toBe(WAITING_BUDGET_BYTES + 8 * SMALL_READ_BYTES);
+
+    for (const res of stalled) res.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(bytesWaitingInSockets()).toBe(0);
+    // With the budget back, a client gets 1 MiB chunks again.
+    const res = new SlowResponse(1);
+    const body = res.body();
+    sendFileRange(res as unknown as ServerResponse, file('after', bytes), 0, bytes.length - 1);
+    expect((await body).equals(bytes)).toBe(true);
+    expect(res.taken[0].length).toBe(READ_BUFFER_BYTES);
   });
 });

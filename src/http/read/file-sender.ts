@@ -3,20 +3,39 @@ import type { ServerResponse } from 'node:http';
 
 /** Read size for bodies that are streamed: 1 MiB reads cost far fewer syscalls and callbacks than 64 KiB ones. */
 export const READ_BUFFER_BYTES = 1024 * 1024;
-/** Free buffers kept for reuse (at most 32 MiB); more in flight at once are allocated and left to the GC. */
-const POOL_MAX = 32;
-const pool: Buffer[] = [];
+/** Read size once the node's chunks waiting in sockets reach WAITING_BUDGET_BYTES. */
+export const SMALL_READ_BYTES = 32 * 1024;
+/** Bytes of all responses' chunks handed to sockets and not yet taken by the kernel, beyond which reads are small. */
+export const WAITING_BUDGET_BYTES = 16 * 1024 * 1024;
+/** Free bytes kept for reuse per buffer size (at most 32 MiB each); more in flight at once are allocated and left to the GC. */
+const POOL_BYTES = 32 * 1024 * 1024;
+const pools = new Map<number, Buffer[]>();
+/** Bytes of chunks written to responses whose write has not completed yet (node-wide). */
+let waitingBytes = 0;
+
+/** The bytes of chunks the node's responses have handed to sockets that have not taken them yet. */
+export function bytesWaitingInSockets(): number {
+  return waitingBytes;
+}
 
 /**
  * Sends bytes [start, end] (inclusive, as HTTP ranges) of an open file as the
  * body of `res` (headers already written) and closes the file. Reads go into
- * pooled 1 MiB buffers: a fresh 1 MiB buffer per read (fs.createReadStream)
- * cost about as much CPU in allocation and GC as the copying itself
- * (docs/read-path.md). A buffer goes back to the pool only once its write
- * has completed, i.e. once the kernel has the bytes. The next read starts
- * while the socket still takes the previous chunk, unless it pushes back. A
- * client that goes away stops the reads; a read error or a file shorter than
- * `end` cuts the response (its Content-Length can no longer hold).
+ * pooled buffers: a fresh 1 MiB buffer per read (fs.createReadStream) cost
+ * about as much CPU in allocation and GC as the copying itself
+ * (docs/read-path.md). A buffer goes back to its pool only once its write
+ * has completed, i.e. once the kernel has the bytes.
+ *
+ * A chunk whose client stopped reading stays in the node until the client
+ * reads or download.sendTimeout cuts it, so the chunks waiting in sockets
+ * are bounded node-wide: reads are 1 MiB while all waiting chunks together
+ * stay within 16 MiB, and 32 KiB beyond (1,000 stalled readers: +1 GB RSS
+ * with 1 MiB chunks for all; README, Performance). Clients that keep up
+ * take their chunks at once and hold no budget for long. The next read
+ * starts while the socket still takes the previous chunk, unless it pushes
+ * back. A client that goes away stops the reads; a read error or a file
+ * shorter than `end` cuts the response (its Content-Length can no longer
+ * hold).
  */
 export function sendFileRange(res: ServerResponse, fd: number, start: number, end: number): void {
   let position = start;
@@ -24,6 +43,8 @@ export function sendFileRange(res: ServerResponse, fd: number, start: number, en
   let reading = false;
   let fdOpen = true;
   let gone = false;
+  /** This response's share of waitingBytes; given back at 'close' if a write never completes. */
+  let waitingHere = 0;
 
   const closeFd = () => {
     if (!fdOpen || reading) return;
@@ -32,6 +53,8 @@ export function sendFileRange(res: ServerResponse, fd: number, start: number, en
   };
   res.once('close', () => {
     gone = true;
+    waitingBytes -= waitingHere;
+    waitingHere = 0;
     closeFd();
   });
   // A client that left while the file was being opened: its 'close' has fired already.
@@ -39,9 +62,10 @@ export function sendFileRange(res: ServerResponse, fd: number, start: number, en
 
   const next = (): void => {
     if (gone) return closeFd();
-    const buffer = pool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    const size = waitingBytes + READ_BUFFER_BYTES <= WAITING_BUDGET_BYTES ? READ_BUFFER_BYTES : SMALL_READ_BYTES;
+    const buffer = pools.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
     reading = true;
-    read(fd, buffer, 0, Math.min(READ_BUFFER_BYTES, stop - position), position, (err, bytesRead) => {
+    read(fd, buffer, 0, Math.min(size, stop - position), position, (err, bytesRead) => {
       reading = false;
       if (gone || err || bytesRead === 0) {
         release(buffer);
@@ -50,7 +74,15 @@ export function sendFileRange(res: ServerResponse, fd: number, start: number, en
       }
       position += bytesRead;
       const last = position >= stop;
-      const flowing = res.write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead), () => release(buffer));
+      waitingBytes += bytesRead;
+      waitingHere += bytesRead;
+      const flowing = res.write(bytesRead === size ? buffer : buffer.subarray(0, bytesRead), () => {
+        if (!gone) {
+          waitingBytes -= bytesRead;
+          waitingHere -= bytesRead;
+        }
+        release(buffer);
+      });
       if (last) {
         closeFd();
         res.end();
@@ -65,5 +97,7 @@ export function sendFileRange(res: ServerResponse, fd: number, start: number, en
 }
 
 function release(buffer: Buffer): void {
-  if (pool.length < POOL_MAX) pool.push(buffer);
+  let pool = pools.get(buffer.length);
+  if (pool === undefined) pools.set(buffer.length, pool = []);
+  if ((pool.length + 1) * buffer.length <= POOL_BYTES) pool.push(buffer);
 }
