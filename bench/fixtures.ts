@@ -79,8 +79,16 @@ export async function removeStored(target: Target, namePrefix: string, token: st
     };
     await Promise.all(Array.from({ length: 16 }, worker));
   }
-  // Uploads the server finished after wrk hung up may still be landing: retry.
-  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  // Uploads the server finished after wrk hung up may still be landing (for seconds on a busy machine): retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || attempt === 30) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
   spawnSync('sync', { timeout: 30_000 });
 }
 
