@@ -11,14 +11,45 @@ import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { canMountTmpfs, hasTool, mountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
 
 /**
- * The status page in a real headless Chromium (Debian's, driven by
- * puppeteer-core: nothing is downloaded), against the built node on a real
- * tmpfs: the words, the alerts, the chart, no console errors, no failed
+ * The status page in real headless browsers — Debian's Chromium and Firefox
+ * ESR, driven by puppeteer-core (CDP and WebDriver BiDi): nothing is
+ * downloaded — against the built node on a real tmpfs: the words, the
+ * alerts, the chart, light and dark, 360 px, no console errors, no failed
  * requests; then the same node on a full disk.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const canRun = requirement('chromium', existsSync(CHROMIUM), 'apt-get install chromium; .ci/run does') &&
-  requirement('root + mount (tmpfs)', canMountTmpfs(), 'run as root') &&
+interface Engine {
+  readonly name: string;
+  readonly path: string;
+  readonly install: string;
+  launch(dark: boolean): Promise<Browser>;
+}
+const ENGINES: Engine[] = [
+  {
+    name: 'Chromium',
+    path: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    install: 'apt-get install chromium; .ci/run does',
+    launch(dark) {
+      return puppeteer.launch({
+        executablePath: this.path, headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking',
+          ...(dark ? ['--force-dark-mode', '--blink-settings=preferredColorScheme=0'] : [])],
+      });
+    },
+  },
+  {
+    name: 'Firefox',
+    path: process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr',
+    install: 'apt-get install firefox-esr; .ci/run does',
+    // Firefox has no media emulation over BiDi: the colour scheme is a preference of the browser (0 dark, 1 light).
+    launch(dark) {
+      return puppeteer.launch({
+        browser: 'firefox', executablePath: this.path, headless: true,
+        extraPrefsFirefox: { 'layout.css.prefers-color-scheme.content-override': dark ? 0 : 1 },
+      });
+    },
+  },
+];
+const canRunAny = requirement('root + mount (tmpfs)', canMountTmpfs(), 'run as root') &&
   requirement('dd', hasTool('dd'), 'install coreutils');
 
 /** The little of the DOM that the page.evaluate callbacks use: the tests compile without lib "dom". */
@@ -29,6 +60,7 @@ interface PageElement {
   readonly classList: { contains(name: string): boolean };
   getAttribute(name: string): string | null;
 }
+declare function getComputedStyle(element: PageElement): { readonly backgroundColor: string };
 declare const document: {
   readonly body: PageElement;
   readonly documentElement: { readonly scrollWidth: number };
@@ -81,14 +113,20 @@ async function readPage(page: Page) {
   });
 }
 
-async function shoot(page: Page, name: string, width: number, dark = false): Promise<string> {
+async function shoot(page: Page, name: string, width: number): Promise<string> {
   await page.setViewport({ width, height: 900 });
-  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: dark ? 'dark' : 'light' }]);
   // The charts redraw to the new width (status.js waits 100 ms after a resize).
   await new Promise((resolve) => setTimeout(resolve, 400));
   const file = path.join(SHOTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+/** The page's background as the browser paints it: the relative luminance (0 black … 1 white) of body's computed colour. */
+async function backgroundLuminance(page: Page): Promise<number> {
+  const rgb = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, b] = (/(\d+)\D+(\d+)\D+(\d+)/.exec(rgb) ?? []).slice(1).map((c) => Number(c) / 255);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
 }
 
 /**
@@ -137,13 +175,11 @@ async function populatedNode(tmpfs: Tmpfs): Promise<SpawnedServer> {
   return server;
 }
 
-describe.skipIf(!canRun)('status page in headless Chromium', () => {
+describe.each(ENGINES)('status page in headless $name', (engine) => {
+  if (!canRunAny || !requirement(engine.name.toLowerCase(), existsSync(engine.path), engine.install)) return it.skip(`needs ${engine.name}`);
   let browser: Browser;
   beforeAll(async () => {
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking'],
-    });
+    browser = await engine.launch(false);
     console.log(`status page screenshots: ${SHOTS}`);
   }, 60_000);
   afterAll(async () => { await browser?.close(); });
@@ -188,12 +224,29 @@ describe.skipIf(!canRun)('status page in headless Chromium', () => {
       expect(seen.freshness).toMatch(/^Updated \d\d:\d\d UTC/);
       expect(problems).toEqual([]);
 
-      await shoot(page, 'status-ok-1100', 1100);
-      await shoot(page, 'status-ok-dark-1100', 1100, true);
-      await shoot(page, 'status-ok-360', 360);
+      const shotName = (what: string) => `status-${what}-${engine.name.toLowerCase()}`;
+      await shoot(page, shotName('ok-1100'), 1100);
+      expect(await backgroundLuminance(page)).toBeGreaterThan(0.8);
+      await shoot(page, shotName('ok-360'), 360);
       // At 360 px nothing but the tables' own scroll boxes is wider than the screen.
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
       await page.close();
+
+      // Dark: the same page in a browser whose colour scheme is dark, as readable and as free of errors.
+      const darkBrowser = await engine.launch(true);
+      try {
+        const dark = await darkBrowser.newPage();
+        const darkProblems = watch(dark);
+        await dark.setViewport({ width: 1100, height: 900 });
+        await dark.goto(`${server.url}/status`, { waitUntil: 'networkidle0' });
+        await dark.waitForSelector('#history polyline.used-line');
+        expect((await readPage(dark)).state).toBe(seen.state);
+        expect(await backgroundLuminance(dark)).toBeLessThan(0.2);
+        await shoot(dark, shotName('ok-dark-1100'), 1100);
+        expect(darkProblems).toEqual([]);
+      } finally {
+        await darkBrowser.close();
+      }
     }, 60_000);
   });
 
@@ -220,14 +273,14 @@ describe.skipIf(!canRun)('status page in headless Chromium', () => {
       expect(seen.forecast).toBe('✖ Full now: free space is inside the reserve.');
       expect(seen.text).toMatch(/Headroom for the next upload\s+0 B \(writes refused\)/);
       expect(problems).toEqual([]);
-      await shoot(page, 'status-critical-1100', 1100);
+      await shoot(page, `status-critical-${engine.name.toLowerCase()}`, 1100);
 
       await server.stop();
       await page.waitForFunction(() => document.body.classList.contains('stale'), { timeout: 20_000 });
       const stale = await readPage(page);
       expect(stale.freshness).toMatch(/^✖ STALE: the node has not answered since \d\d:\d\d UTC \(\d+ s ago\) — no connection\. The figures below are old\.$/);
       expect(stale.state).toBe('CRITICAL');
-      await shoot(page, 'status-stale-1100', 1100);
+      await shoot(page, `status-stale-${engine.name.toLowerCase()}`, 1100);
       await page.close();
     }, 60_000);
   });
