@@ -10,6 +10,7 @@ import type { Authenticator } from './http/auth.js';
 import type { Monitoring } from './monitoring/monitoring.js';
 import type { Evictor } from './eviction/evictor.js';
 import type { RetiredNames } from './retired-names.js';
+import type { Ledger } from './accounting/ledger.js';
 
 /**
  * Everything the HTTP layer needs, built by openNode() (src/node.ts) or by a
@@ -23,6 +24,8 @@ export interface NodeContext {
   readonly index: MetadataIndex;
   readonly access: AccessTimes;
   readonly guard: DiskGuard;
+  /** Holds of uploads in flight: disk reserve, tenant quotas, tenant limits. */
+  readonly ledger: Ledger;
   readonly classifier: Classifier;
   readonly uploader: Uploader;
   readonly auth: Authenticator;

@@ -16,7 +16,9 @@ import { capacityReader } from './disk/capacity.js';
 import { TmpSweeper } from './storage/tmp-sweeper.js';
 import { Classifier } from './classes.js';
 import { Evictor } from './eviction/evictor.js';
-import { TenantQuota } from './eviction/quota.js';
+import { quotaRoomMaker } from './eviction/quota.js';
+import { LocalLedger } from './accounting/local-ledger.js';
+import type { Ledger, TenantInflight } from './accounting/ledger.js';
 import { EvictionScheduler } from './eviction/scheduler.js';
 import { WatermarkTrigger } from './eviction/watermark.js';
 import { Uploader } from './upload/uploader.js';
@@ -95,16 +97,22 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   const monitoring = new Monitoring({
     config, guard, storage, index, classifier, now, logger: logger.child({ module: 'monitoring' }),
     inflightUploads: (): number => uploader.inflight,
+    inflightOf: (tenant: string): TenantInflight => ledger.inflightOf(tenant),
   });
   const retired = new RetiredNames({ retired: index.retired, retentionMs: config.upload.retirePubNamesFor, now, logger: logger.child({ module: 'retired-names' }) });
   const evictor = new Evictor({ storage, index, access, guard, classifier, now, dataDir, retired, logger: logger.child({ module: 'eviction' }) });
   monitoring.attachEviction(evictor);
+  const ledger: Ledger = new LocalLedger({
+    guard, now, limits: () => config.limits.tenant, observer: monitoring,
+    storedBytes: async (tenant, cls) => (await index.totals.tenantClass(tenant, cls)).bytes,
+    makeRoom: quotaRoomMaker(evictor),
+  });
   const uploader = new Uploader({
-    storage, files: index.files, guard, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
-    observer: monitoring, quota: new TenantQuota(index.totals, evictor), retired,
+    storage, files: index.files, guard, ledger, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
+    idleTimeoutMs: config.upload.idleTimeout, observer: monitoring, retired,
   });
   const auth = new Authenticator(config.auth.tokens, config.auth.trustedNetworks);
-  const ctx: NodeContext = { config, logger, now, storage, index, access, guard, classifier, uploader, auth, monitoring, evictor, retired };
+  const ctx: NodeContext = { config, logger, now, storage, index, access, guard, ledger, classifier, uploader, auth, monitoring, evictor, retired };
 
   const sweeper = new TmpSweeper(storage, () => guard.noteFreed(), logger.child({ module: 'tmp-sweeper' }), now, config.eviction.tmpMaxAge);
   // Everything in tmp/ now belongs to a dead process.

@@ -5,8 +5,8 @@ const HIDDEN = '********';
 
 /** The configuration with its secrets replaced: tokens by their ids, secrets by stars (null stays null). */
 export function maskSecrets(config: Config): unknown {
-  const copy = structuredClone(config) as Config & { auth: { tokens: string[]; signingSecret: string | null } };
-  copy.auth.tokens = config.auth.tokens.map(tokenId);
+  const copy = structuredClone(config) as Config & { auth: { signingSecret: string | null } };
+  copy.auth.tokens = config.auth.tokens.map((entry) => (typeof entry === 'string' ? tokenId(entry) : { ...entry, token: tokenId(entry.token) }));
   if (copy.auth.signingSecret !== null) copy.auth.signingSecret = HIDDEN;
   if (copy.storage.s3.secretAccessKey !== null) (copy.storage.s3 as { secretAccessKey: string | null }).secretAccessKey = HIDDEN;
   return copy;

@@ -21,6 +21,35 @@ const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
 
 const percent = z.number().min(0).max(100);
 
+/** A size, or a percentage ("50%") of the headroom above the disk reserve. */
+const sizeOrPercent = z.union([z.number(), z.string()]).transform((value, ctx): { bytes: number } | { percent: number } => {
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value) : null;
+  if (match) {
+    const pct = Number(match[1]);
+    if (pct > 0 && pct <= 100) return { percent: pct };
+    ctx.addIssue({ code: 'custom', message: `"${String(value)}" must be a percentage above 0 and at most 100` });
+    return z.NEVER;
+  }
+  try { return { bytes: parseSize(value) }; } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `${(err as Error).message}, or a percentage of the headroom like "50%"` });
+    return z.NEVER;
+  }
+});
+
+/** A scoped bearer token (docs/design.md §11): what it may do, for which tenants and classes. */
+const scopedToken = z.strictObject({
+  /** What logs show instead of the token. */
+  id: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'an id of 1-64 letters, digits, ".", "_", ":" or "-"'),
+  token: z.string().min(16, 'tokens must be at least 16 characters'),
+  /** Tenant globs (e.g. "acme-*"); absent: every tenant. */
+  tenants: z.array(z.string().min(1)).optional(),
+  /** Operations; absent: all of them. */
+  can: z.array(z.enum(['read', 'write', 'delete', 'admin'])).optional(),
+  /** Storage class globs; absent: every class. */
+  classes: z.array(z.string().min(1)).optional(),
+});
+export type ScopedTokenConfig = z.output<typeof scopedToken>;
+
 /** An address and a prefix length that fits it (BlockList throws at start on anything else). */
 function isCidr(value: string): boolean {
   const match = /^([0-9a-fA-F.:]+)\/(\d{1,3})$/.exec(value);
@@ -64,7 +93,18 @@ export const configSchema = z.strictObject({
      * the old bytes that long. 0 turns retiring off.
      */
     retirePubNamesFor: duration.default(365 * 86_400_000),
+    /** An upload that sends no byte for this long is ended with 408 request_timeout and its holds freed; 0 never. */
+    idleTimeout: duration.default(30_000),
   }),
+  /** Per-tenant limits against retry storms (docs/design.md §7); null disables one. */
+  limits: z.strictObject({
+    tenant: z.strictObject({
+      uploadsPerMinute: z.number().positive().nullable().default(1200),
+      bytesPerMinute: size.nullable().default(8 * 1024 ** 3),
+      inflightUploads: z.number().int().min(1).nullable().default(128),
+      inflightBytes: sizeOrPercent.nullable().default({ percent: 50 }),
+    }).prefault({}),
+  }).prefault({}),
   disk: z.strictObject({
     minFreeBytes: size,
     minFreePercent: percent,
@@ -74,7 +114,9 @@ export const configSchema = z.strictObject({
     message: 'lowWatermarkPercent must not exceed highWatermarkPercent', path: ['lowWatermarkPercent'],
   }),
   auth: z.strictObject({
-    tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')),
+    /** A string (may do everything) or a scoped token object. */
+    /** A string (may do everything) or a scoped token object. */
+    tokens: z.array(z.union([z.string().min(16, 'tokens must be at least 16 characters'), scopedToken])),
     trustedNetworks: z.array(cidr),
     signingSecret: z.string().min(16, 'signingSecret must be at least 16 characters').nullable(),
     /** The furthest a signed URL's expires may lie in the future (the server refuses longer ones, `nanocdn sign` too). */

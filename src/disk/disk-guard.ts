@@ -214,12 +214,26 @@ export class DiskGuard extends EventEmitter<{ state: [DiskState, DiskSnapshot] }
    */
   async admit(declaredBytes: number | null): Promise<Reservation> {
     await this.refresh();
+    return this.reserveNow(declaredBytes);
+  }
+
+  /**
+   * admit() on the reading at hand, without an await: a caller that checks
+   * more than the disk (src/accounting/local-ledger.ts) refreshes first and
+   * then decides everything in one synchronous step. Throws 507.
+   */
+  reserveNow(declaredBytes: number | null): Reservation {
     const want = declaredBytes ?? this.growStepBytes;
     this.ensureRoom(want, 'upload');
     const reservation = new Reservation(this, want);
     this.live.add(reservation);
     this.reservedSum += want;
     return reservation;
+  }
+
+  /** Free space above the reserve, not counting what uploads in flight hold (what a share of the headroom is a share of). */
+  roomAboveReserveBytes(): number {
+    return Math.max(0, this.headroom() + (this.reservedSum - this.settledSum));
   }
 
   private ensureRoom(bytes: number, what: 'upload' | 'growth'): void {

@@ -36,7 +36,7 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): NodeApp {
   app.disable('etag');
   app.set('query parser', 'simple');
 
-  const access = accessLog(ctx.logger, ctx.config.http);
+  const access = accessLog(ctx.logger, ctx.config.http, (req) => ctx.auth.tokenIdOf(req));
   app.use(requestLog(access));
   app.use(httpDuration(ctx.monitoring.metrics));
   app.use(onlyChunkedTransferCoding);

@@ -1,47 +1,111 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { BlockList, isIPv6 } from 'node:net';
+import picomatch from 'picomatch';
 import type { Request } from 'express';
 import { HttpError } from '../errors.js';
+import { tokenId } from '../token-id.js';
+import type { ScopedTokenConfig } from '../config/schema.js';
+
+/** What a request does: read a priv name, write (upload), delete, or admin (monitoring, POST /admin/evict). */
+export type Operation = 'read' | 'write' | 'delete' | 'admin';
+
+/** What a scoped token may do; null parts allow everything. */
+interface Scope {
+  tenants: ((tenant: string) => boolean) | null;
+  can: ReadonlySet<Operation> | null;
+  classes: ((cls: string) => boolean) | null;
+}
+
+interface KnownToken {
+  digest: Buffer;
+  /** The configured id, or tok:<8 hex of sha256> for a plain string. */
+  id: string;
+  scope: Scope | null;
+}
+
+/** Who a request is: a token (with its id and scope; null scope: everything) or a trusted address. */
+export interface Principal {
+  via: 'token' | 'network';
+  tokenId?: string;
+  scope: Scope | null;
+}
+
+/** What a request wants to touch; the parts it does not know are left out. */
+export interface Access {
+  op: Operation;
+  tenant?: string;
+  cls?: string;
+}
 
 /**
  * Who may write, delete and administer (docs/design.md §11): a bearer token from the
  * config, or a source address in trustedNetworks. A token that is presented
  * but wrong is refused even from a trusted address, so a misconfigured client
- * learns it at once.
+ * learns it at once. A token given as an object is scoped: tenants and
+ * classes (globs) and operations; outside them a request is 403 forbidden.
  */
 export class Authenticator {
-  private tokenDigests: Buffer[] = [];
+  private tokens: KnownToken[] = [];
   private trusted = new BlockList();
 
-  constructor(tokens: readonly string[], trustedNetworks: readonly string[]) {
+  constructor(tokens: readonly (string | ScopedTokenConfig)[], trustedNetworks: readonly string[]) {
     this.replace(tokens, trustedNetworks);
   }
 
   /** New tokens and networks from the next request on (SIGHUP reload). */
-  replace(tokens: readonly string[], trustedNetworks: readonly string[]): void {
+  replace(tokens: readonly (string | ScopedTokenConfig)[], trustedNetworks: readonly string[]): void {
     const trusted = new BlockList();
     for (const cidr of trustedNetworks) {
       const [address, prefix] = cidr.split('/');
       trusted.addSubnet(address, Number(prefix), isIPv6(address) ? 'ipv6' : 'ipv4');
     }
-    this.tokenDigests = tokens.map(digest);
+    this.tokens = tokens.map(known);
     this.trusted = trusted;
   }
 
-  /** 'token' or 'network' when the request is trusted, null when it carries no credentials; throws on a wrong token. */
-  identify(req: Request): 'token' | 'network' | null {
+  /** The principal of a trusted request, null when it carries no credentials; throws 401 on a wrong token. */
+  identify(req: IncomingMessage): Principal | null {
     const header = req.headers.authorization;
     if (header !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (!match || !this.isToken(match[1])) throw new HttpError('unauthorized', 'The bearer token is not valid.');
-      return 'token';
+      const token = match ? this.find(match[1]) : undefined;
+      if (!token) throw new HttpError('unauthorized', 'The bearer token is not valid.');
+      return { via: 'token', tokenId: token.id, scope: token.scope };
     }
-    return this.isTrustedAddress(req.socket.remoteAddress) ? 'network' : null;
+    return this.isTrustedAddress(req.socket.remoteAddress) ? { via: 'network', scope: null } : null;
   }
 
-  /** Throws 401 unless the request has a valid token or a trusted address. */
-  require(req: Request): void {
-    if (this.identify(req) === null) throw new HttpError('unauthorized');
+  /** Throws 401 unless the request has a valid token or a trusted address; with `access`, 403 outside the token's scope. */
+  require(req: IncomingMessage, access?: Access): Principal {
+    const principal = this.identify(req);
+    if (principal === null) throw new HttpError('unauthorized');
+    if (access) this.authorize(principal, access);
+    return principal;
+  }
+
+  /** Throws 403 forbidden when the principal's scope does not cover `access`, naming what is not allowed. */
+  authorize(principal: Principal, access: Access): void {
+    const { scope } = principal;
+    if (!scope) return;
+    const deny = (denied: 'operation' | 'tenant' | 'class', what: string) => new HttpError('forbidden',
+      `The token "${principal.tokenId}" may not ${what}.`, { denied, tokenId: principal.tokenId, operation: access.op,
+        ...(access.tenant !== undefined ? { tenant: access.tenant } : {}), ...(access.cls !== undefined ? { class: access.cls } : {}) });
+    if (scope.can && !scope.can.has(access.op)) throw deny('operation', `${access.op} (it may ${[...scope.can].join(', ') || 'nothing'})`);
+    if (access.tenant !== undefined && scope.tenants && !scope.tenants(access.tenant)) throw deny('tenant', `${access.op} for tenant "${access.tenant}"`);
+    if (access.cls !== undefined && scope.classes && !scope.classes(access.cls)) throw deny('class', `${access.op} in storage class "${access.cls}"`);
+  }
+
+  /** Whether the principal's scope restricts storage classes (a delete then looks up the file's class). */
+  restrictsClasses(principal: Principal): boolean {
+    return principal.scope?.classes != null;
+  }
+
+  /** The id of the bearer token a request presents, for access lines: the configured id, or tok:<hash> (valid or not); never the token. */
+  tokenIdOf(req: IncomingMessage): string | undefined {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!match) return undefined;
+    return this.find(match[1])?.id ?? tokenId(match[1]);
   }
 
   /**
@@ -51,12 +115,18 @@ export class Authenticator {
    * carries a Basic challenge, so the browser asks for it.
    */
   requireMonitoring(req: Request): void {
+    // A scoped token needs "admin": these pages name every tenant.
     try {
       const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.headers.authorization ?? '');
-      if (!basic) return this.require(req);
+      if (!basic) {
+        this.require(req, { op: 'admin' });
+        return;
+      }
       const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
-      if (colon < 0 || !this.isToken(decoded.slice(colon + 1))) throw new HttpError('unauthorized', 'The password is not a valid token.');
+      const token = colon < 0 ? undefined : this.find(decoded.slice(colon + 1));
+      if (!token) throw new HttpError('unauthorized', 'The password is not a valid token.');
+      this.authorize({ via: 'token', tokenId: token.id, scope: token.scope }, { op: 'admin' });
     } catch (err) {
       if (err instanceof HttpError && err.code === 'unauthorized') {
         throw new HttpError('unauthorized', err.message, err.details, { 'WWW-Authenticate': BASIC_CHALLENGE });
@@ -65,12 +135,12 @@ export class Authenticator {
     }
   }
 
-  private isToken(token: string): boolean {
+  private find(token: string): KnownToken | undefined {
     const candidate = digest(token);
     // Compare against every token, always, so timing reveals nothing.
-    let ok = false;
-    for (const known of this.tokenDigests) ok = timingSafeEqual(known, candidate) || ok;
-    return ok;
+    let found: KnownToken | undefined;
+    for (const known of this.tokens) if (timingSafeEqual(known.digest, candidate)) found ??= known;
+    return found;
   }
 
   isTrustedAddress(address: string | undefined): boolean {
@@ -83,6 +153,15 @@ export class Authenticator {
 
 /** The browser prompts for a user name and password; the password is a token. */
 const BASIC_CHALLENGE = 'Basic realm="nanocdn monitoring (password: a token)", charset="UTF-8"';
+
+function known(entry: string | ScopedTokenConfig): KnownToken {
+  if (typeof entry === 'string') return { digest: digest(entry), id: tokenId(entry), scope: null };
+  const glob = (globs: string[] | undefined) => (globs === undefined ? null : picomatch(globs, { dot: true }));
+  return {
+    digest: digest(entry.token), id: entry.id,
+    scope: { tenants: glob(entry.tenants), can: entry.can ? new Set(entry.can) : null, classes: glob(entry.classes) },
+  };
+}
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();

@@ -29,14 +29,16 @@ export interface AccessLog {
   /** Writes a line as the node's `http` module (src/logger.ts: lineWriter, cheap). */
   readonly write: LineWriter;
   readonly clientOf: (req: IncomingMessage) => string | undefined;
+  /** The id of the request's token (a scoped token's configured id); never the token. */
+  readonly tokenIdOf: (req: IncomingMessage) => string | undefined;
 }
 
-export function accessLog(logger: Logger, http: { trustedProxies: readonly string[] }): AccessLog {
-  return { logger, write: lineWriter(logger, { module: 'http' }), clientOf: clientAddressOf(http.trustedProxies) };
+export function accessLog(logger: Logger, http: { trustedProxies: readonly string[] }, tokenIdOf: (req: IncomingMessage) => string | undefined = hashedTokenIdOf): AccessLog {
+  return { logger, write: lineWriter(logger, { module: 'http' }), clientOf: clientAddressOf(http.trustedProxies), tokenIdOf };
 }
 
 /** The id of the bearer token a request presents (valid or not), never the token. */
-function tokenIdOf(req: IncomingMessage): string | undefined {
+function hashedTokenIdOf(req: IncomingMessage): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
   return match ? tokenId(match[1]) : undefined;
 }
@@ -87,7 +89,7 @@ export function logRequest(access: AccessLog, req: IncomingMessage, res: ServerR
       bytesOut: Number(res.getHeader('content-length') ?? 0),
       ms: Math.round(ms * 100) / 100,
       userAgent: req.headers['user-agent'],
-      tokenId: tokenIdOf(req),
+      tokenId: access.tokenIdOf(req),
     });
   };
   res.once('finish', log);

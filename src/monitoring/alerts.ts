@@ -17,6 +17,8 @@ export interface AlertInput {
   /** Growth of all stored bytes over the same 24 h; null without history. */
   totalGrowth24hBytes: number | null;
   refusals: RecentRefusals;
+  /** Tenants throttled (429) recently, with the limit of their last throttling; absent: none. */
+  throttledTenants?: readonly { tenant: string; throttled15m: number; limit: string | null }[];
   tmp: { files: number; bytes: number; oldestSeconds: number | null };
   /** Age after which a tmp entry is stale (eviction.tmpMaxAge). */
   tmpMaxAgeMs: number;
@@ -80,6 +82,10 @@ export function alertList(input: AlertInput, policy: AlertPolicy = DEFAULT_ALERT
       `${plural(input.refusals.count, 'write')} refused in the last 15 min (${reasons})`);
   }
   for (const text of tenantAlerts(input, policy)) warning(text);
+  // The most throttled few: a storm across many tenants must not bury the other alerts.
+  for (const t of (input.throttledTenants ?? []).filter((x) => x.throttled15m > 0).sort((a, b) => b.throttled15m - a.throttled15m).slice(0, 3)) {
+    warning(`tenant ${t.tenant} was throttled ${plural(t.throttled15m, 'time')} in the last 15 min (${t.limit ? `limit ${t.limit}` : 'limits.tenant'})`);
+  }
   const { tmp } = input;
   if (tmp.oldestSeconds !== null && tmp.oldestSeconds * 1000 > input.tmpMaxAgeMs) {
     warning(`tmp holds ${plural(tmp.files, 'file')} (${formatBytes(tmp.bytes)}), the oldest ${formatAge(tmp.oldestSeconds * 1000)} old: ` +

@@ -13,7 +13,10 @@ export const ROUTE_LABELS = ['upload', 'download', 'delete', 'usage', 'status', 
 export type RouteLabel = (typeof ROUTE_LABELS)[number];
 
 /** Upload refusals that count as "writes refused" (capacity and limits, not client mistakes). */
-const REFUSAL_REASONS = ['insufficient_storage', 'quota_exceeded', 'upload_too_large'] as const;
+const REFUSAL_REASONS = ['insufficient_storage', 'quota_exceeded', 'upload_too_large', 'rate_limited'] as const;
+
+/** The limits of limits.tenant: the one label of nanocdn_tenant_throttled_total (no tenant label: tenant names are unbounded). */
+const TENANT_LIMITS = ['uploadsPerMinute', 'bytesPerMinute', 'inflightUploads', 'inflightBytes'] as const;
 
 /**
  * Default process metrics that are gauges with a counter's `_total` suffix: `promtool check metrics`
@@ -37,6 +40,8 @@ export class NodeMetrics implements UploadObserver {
   private readonly sendTimeouts;
   private readonly http;
   private readonly connectionsRefused;
+  private readonly throttled;
+  private readonly quotaRefusals;
 
   constructor(private readonly refusals: RefusalLog) {
     const registers = [this.registry];
@@ -75,10 +80,27 @@ export class NodeMetrics implements UploadObserver {
     this.connectionsRefused = new Counter({
       name: 'nanocdn_http_connections_refused_total', help: 'Connections closed at accept because http.maxConnections were open.', registers,
     });
+    // Which tenant is in /usage and the alert sentence: a tenant label would be unbounded (names come from clients).
+    this.throttled = new Counter({
+      name: 'nanocdn_tenant_throttled_total', help: 'Uploads refused with 429 rate_limited by a tenant limit, by limit (tenants: see /usage).', labelNames: ['limit'], registers,
+    });
+    this.quotaRefusals = new Counter({
+      name: 'nanocdn_quota_refusals_total', help: 'Uploads refused with 507 quota_exceeded by a tenant quota, by storage class (tenants: see /usage).', labelNames: ['class'], registers,
+    });
     // Series exist from the start, so rate() and increase() see the first event.
     for (const result of ['created', 'exists', 'refused', 'failed']) this.uploads.inc({ result }, 0);
     for (const reason of REFUSAL_REASONS) this.refused.inc({ reason }, 0);
     for (const result of ['ok', 'failed']) this.evictionRuns.inc({ result }, 0);
+    for (const limit of TENANT_LIMITS) this.throttled.inc({ limit }, 0);
+  }
+
+  tenantThrottled(limit: string): void {
+    this.throttled.inc({ limit });
+  }
+
+  /** Classes come from the config (bounded); a class removed by a reload keeps its series until restart. */
+  quotaRefused(cls: string): void {
+    this.quotaRefusals.inc({ class: cls });
   }
 
   uploadFinished(outcome: UploadOutcome, code?: string): void {

@@ -6,8 +6,10 @@ import { UsageHistory } from './usage-history.js';
 import { UsageReporter, type UsageReporterDeps } from './usage-report.js';
 import { UploadSizes } from './upload-sizes.js';
 import type { UploadObserver, UploadOutcome } from '../upload/uploader.js';
+import type { LedgerObserver, TenantLimit } from '../accounting/ledger.js';
+import { TenantRefusals } from './tenant-refusals.js';
 
-export interface MonitoringDeps extends Omit<UsageReporterDeps, 'history' | 'refusals' | 'uploadSizes'> {
+export interface MonitoringDeps extends Omit<UsageReporterDeps, 'history' | 'refusals' | 'uploadSizes' | 'tenantRefusals'> {
   logger: Logger;
 }
 
@@ -16,8 +18,9 @@ export interface MonitoringDeps extends Omit<UsageReporterDeps, 'history' | 'ref
  * the usage history and its sampling timer. It observes the Uploader: counters
  * for /metrics, upload sizes for /usage's "writable".
  */
-export class Monitoring implements UploadObserver {
+export class Monitoring implements UploadObserver, LedgerObserver {
   readonly refusals: RefusalLog;
+  readonly tenantRefusals: TenantRefusals;
   readonly uploadSizes: UploadSizes;
   readonly history: UsageHistory;
   readonly usage: UsageReporter;
@@ -27,13 +30,26 @@ export class Monitoring implements UploadObserver {
   constructor(private readonly deps: MonitoringDeps) {
     this.refusals = new RefusalLog(deps.now);
     this.uploadSizes = new UploadSizes(deps.now);
+    this.tenantRefusals = new TenantRefusals(deps.now);
     this.history = new UsageHistory(deps.index.history);
-    this.usage = new UsageReporter({ ...deps, history: this.history, refusals: this.refusals, uploadSizes: this.uploadSizes });
+    this.usage = new UsageReporter({ ...deps, history: this.history, refusals: this.refusals, uploadSizes: this.uploadSizes, tenantRefusals: this.tenantRefusals });
     this.metrics = new NodeMetrics(this.refusals);
   }
 
   uploadFinished(outcome: UploadOutcome, code?: string): void {
     this.metrics.uploadFinished(outcome, code);
+  }
+
+  /** A tenant limit refused an upload (429). */
+  throttled(tenant: string, limit: TenantLimit, value: string): void {
+    this.tenantRefusals.throttled(tenant, `limits.tenant.${limit}: ${value}`);
+    this.metrics.tenantThrottled(limit);
+  }
+
+  /** A tenant's class quota refused an upload (507 quota_exceeded). */
+  quotaRefused(tenant: string, cls: string): void {
+    this.tenantRefusals.quotaRefused(tenant);
+    this.metrics.quotaRefused(cls);
   }
 
   uploadSized(bytes: number): void {

@@ -10,6 +10,8 @@ import { fitFillRate, type FillRate, type FillRateOptions } from './fill-rate.js
 import type { RefusalLog, WriteCounts } from './refusal-log.js';
 import type { UsageHistory } from './usage-history.js';
 import type { UploadSizes } from './upload-sizes.js';
+import type { TenantRefusals, TenantRefusalCounts } from './tenant-refusals.js';
+import type { TenantInflight } from '../accounting/ledger.js';
 import { formatBytes } from '../config/units.js';
 
 /** Without upload history (or with tiny uploads), a node with less headroom than this is not writable (one small document). */
@@ -33,10 +35,25 @@ export interface UsageReport {
   inflight: { uploads: number; reservedBytes: number };
   tmp: { files: number; bytes: number; oldestSeconds: number | null };
   classes: { class: string; files: number; bytes: number; quotaBytes: number | null }[];
+  /**
+   * The top usage.topTenants tenants by stored bytes, then (up to as many
+   * again) tenants throttled or refused by their quota in the last 24 h.
+   */
   tenants: {
     tenant: string; files: number; bytes: number; growth24hBytes: number | null;
-    /** Per class the tenant stores in: files, bytes and the class's maxBytesPerTenant (null: no quota). */
-    classes: { class: string; files: number; bytes: number; quotaBytes: number | null }[];
+    /**
+     * Per class the tenant stores in or uploads to: files, bytes, bytes held
+     * by its uploads in flight, and the class's maxBytesPerTenant (null: no quota).
+     */
+    classes: { class: string; files: number; bytes: number; inflightBytes: number; quotaBytes: number | null }[];
+    /** Uploads in flight and the disk bytes they hold. */
+    inflight: { uploads: number; bytes: number };
+    /** 429 rate_limited by a limits.tenant limit. */
+    throttled: { last15m: number; last24h: number };
+    /** 507 quota_exceeded. */
+    quotaRefused: { last15m: number; last24h: number };
+    /** The limit of its last throttling, e.g. "limits.tenant.uploadsPerMinute: 100 uploads per minute". */
+    lastLimit: string | null;
   }[];
   fillRate: FillRate;
   lastEviction: { at: string; files: number; bytes: number; durationMs: number; reason: string; error: string | null } | null;
@@ -66,6 +83,9 @@ export interface UsageReporterDeps {
   history: UsageHistory;
   refusals: RefusalLog;
   uploadSizes: UploadSizes;
+  tenantRefusals: TenantRefusals;
+  /** A tenant's uploads in flight (the ledger). */
+  inflightOf?: (tenant: string) => TenantInflight;
   inflightUploads: () => number;
   now: () => number;
   fillRate?: FillRateOptions;
@@ -114,12 +134,34 @@ export class UsageReporter {
     }));
 
     const baseline = await deps.history.growthBaseline(now);
-    const tenants = await Promise.all((await deps.index.totals.topTenants(deps.config.usage.topTenants)).map(async (row) => ({
-      ...row, growth24hBytes: baseline ? row.bytes - baseline.bytesOf(row.tenant) : null,
-      classes: (await deps.index.totals.ofTenant(row.tenant)).map((c) => ({
-        ...c, quotaBytes: deps.classifier.classes.get(c.class)?.maxBytesPerTenant ?? null,
-      })),
-    })));
+    const top = await deps.index.totals.topTenants(deps.config.usage.topTenants);
+    const refusals = new Map(deps.tenantRefusals.rows().map((row) => [row.tenant, row]));
+    const listed = new Set(top.map((row) => row.tenant));
+    // Throttled or refused tenants are named even when they store little: a retry storm of refusals stores nothing.
+    const extra = [...refusals.keys()].filter((tenant) => !listed.has(tenant)).slice(0, deps.config.usage.topTenants);
+    const rows = [...top, ...extra.map((tenant) => ({ tenant, files: 0, bytes: 0, fromRefusals: true }))];
+    const tenants = await Promise.all(rows.map(async (row) => {
+      const stored = await deps.index.totals.ofTenant(row.tenant);
+      const inflight = deps.inflightOf?.(row.tenant) ?? { uploads: 0, bytes: 0, byClass: {} };
+      const classNames = new Set([...stored.map((c) => c.class), ...Object.keys(inflight.byClass)]);
+      const counts = refusals.get(row.tenant) ?? deps.tenantRefusals.row(row.tenant);
+      const files = 'fromRefusals' in row ? stored.reduce((sum, c) => sum + c.files, 0) : row.files;
+      const bytes = 'fromRefusals' in row ? stored.reduce((sum, c) => sum + c.bytes, 0) : row.bytes;
+      return {
+        tenant: row.tenant, files, bytes, growth24hBytes: baseline ? bytes - baseline.bytesOf(row.tenant) : null,
+        classes: [...classNames].map((name) => {
+          const c = stored.find((s) => s.class === name);
+          return {
+            class: name, files: c?.files ?? 0, bytes: c?.bytes ?? 0, inflightBytes: inflight.byClass[name] ?? 0,
+            quotaBytes: deps.classifier.classes.get(name)?.maxBytesPerTenant ?? null,
+          };
+        }),
+        inflight: { uploads: inflight.uploads, bytes: inflight.bytes },
+        throttled: pick(counts.last15m, counts.last24h, 'throttled'),
+        quotaRefused: pick(counts.last15m, counts.last24h, 'refused'),
+        lastLimit: counts.lastLimit,
+      };
+    }));
     // All stored bytes are the sum of the per-class rows already read: no second query.
     const storedBytes = [...stored.values()].reduce((sum, row) => sum + row.bytes, 0);
     const totalGrowth24hBytes = baseline ? storedBytes - baseline.totalBytes : null;
@@ -136,6 +178,7 @@ export class UsageReporter {
       highWatermarkPercent: deps.config.disk.highWatermarkPercent,
       lowWatermarkPercent: deps.config.disk.lowWatermarkPercent,
       fillRate, tenants, totalGrowth24hBytes,
+      throttledTenants: [...refusals.values()].map((r) => ({ tenant: r.tenant, throttled15m: r.last15m.throttled, limit: r.lastLimit })),
       refusals: deps.refusals.recent(),
       tmp,
       tmpMaxAgeMs: deps.config.eviction.tmpMaxAge,
@@ -186,4 +229,8 @@ export class UsageReporter {
       alertDetails: alerts,
     };
   }
+}
+
+function pick(last15m: TenantRefusalCounts, last24h: TenantRefusalCounts, kind: keyof TenantRefusalCounts): { last15m: number; last24h: number } {
+  return { last15m: last15m[kind], last24h: last24h[kind] };
 }

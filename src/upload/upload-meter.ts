@@ -2,14 +2,14 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { HttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
-import type { Reservation } from '../disk/disk-guard.js';
+import type { Hold } from '../accounting/ledger.js';
 
 /** Bytes the meter may hold on each side; part of DiskGuard's unflushedBytesPerUpload. */
 export const METER_BUFFER = 16 << 10;
 
 /**
  * Sits between the request body and the storage engine: hashes, counts
- * bytes against the size limit and the disk reservation, and verifies the
+ * bytes against the size limit and the upload's hold (disk and quota), and verifies the
  * declared checksum before the last byte is handed on, so a mismatch fails
  * the write before anything becomes visible.
  */
@@ -21,7 +21,7 @@ export class UploadMeter extends Transform {
   constructor(
     private readonly limits: {
       maxBytes: number;
-      reservation: Reservation;
+      hold: Pick<Hold, 'wrote'>;
       expectedSha256?: string;
       /** Settles when the enclosing request body is known to be good (multipart); the last byte waits for it. */
       bodyComplete?: Promise<void>;
@@ -43,15 +43,21 @@ export class UploadMeter extends Transform {
       }));
       return;
     }
+    let growing: void | Promise<void>;
     try {
-      this.limits.reservation.wrote(chunk.length);
+      growing = this.limits.hold.wrote(chunk.length);
     } catch (err) {
       done(err as Error);
       return;
     }
-    this.bytes = next;
-    this.hash.update(chunk);
-    done(null, chunk);
+    const pass = () => {
+      this.bytes = next;
+      this.hash.update(chunk);
+      done(null, chunk);
+    };
+    // Growing a hold may wait (eviction, a remote ledger): the next chunk waits with it.
+    if (growing) growing.then(pass, (err: unknown) => done(err as Error));
+    else pass();
   }
 
   override _flush(done: TransformCallback): void {

@@ -5,7 +5,8 @@ import type { Logger } from '../logger.js';
 import type { StoredName } from '../names.js';
 import type { Storage } from '../storage/storage.js';
 import type { FilesPart } from '../index/index.js';
-import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
+import type { DiskGuard } from '../disk/disk-guard.js';
+import type { Hold, Ledger } from '../accounting/ledger.js';
 import type { Classifier, StorageClass } from '../classes.js';
 import { formatBytes } from '../config/units.js';
 import { UploadMeter } from './upload-meter.js';
@@ -38,30 +39,26 @@ export interface UploadObserver {
   uploadSized?(bytes: number): void;
 }
 
-/**
- * Per-tenant quotas of storage classes (src/eviction/quota.ts): either makes
- * room (evictable classes) or throws 507 quota_exceeded.
- */
-export interface QuotaGate {
-  admit(tenant: string, cls: StorageClass, incomingBytes: number): Promise<void>;
-}
-
-/** An upload that passed admission and holds its reservation. */
+/** An upload that passed admission and holds its bytes in the ledger. */
 export interface Admission {
   readonly request: UploadRequest;
   readonly cls: StorageClass;
-  readonly reservation: Reservation;
+  readonly hold: Hold;
 }
 
 export interface UploaderDeps {
   storage: Storage;
   files: Pick<FilesPart, 'put'>;
+  /** For the figures of a disk-full error; admission goes through the ledger. */
   guard: DiskGuard;
+  /** Holds of every upload: disk reserve, tenant quotas, tenant limits (src/accounting/ledger.ts). */
+  ledger: Ledger;
   classifier: Classifier;
   logger: Logger;
   now: () => number;
   maxBytes: number;
-  quota?: QuotaGate;
+  /** An upload that sends no byte for this long is ended with 408 request_timeout (0: never). */
+  idleTimeoutMs?: number;
   observer?: UploadObserver;
   /** Retired pub names: other bytes under one are refused with 409 name_retired (docs/design.md §2). */
   retired?: Pick<RetiredNames, 'check' | 'restored'>;
@@ -69,7 +66,7 @@ export interface UploaderDeps {
 
 /**
  * The one write path (docs/design.md §5) for PUT and multipart POST: admission before
- * the body, then stream → meter (hash, limits, reservation) → engine → index.
+ * the body, then stream → meter (hash, size limit, hold) → engine → index.
  */
 export class Uploader {
   /** Uploads between store() and its end. */
@@ -103,9 +100,8 @@ export class Uploader {
       if (await deps.storage.stat(request.stored)) throw this.exists(request.stored);
       // A declared checksum decides it before the body; otherwise the meter asks once the body is hashed.
       if (request.expectedSha256) await deps.retired?.check(request.stored, request.expectedSha256);
-      await deps.quota?.admit(request.stored.tenant, cls, request.declaredBytes ?? 0);
-      const reservation = await deps.guard.admit(request.declaredBytes);
-      return { request, cls, reservation };
+      const hold = await deps.ledger.admit({ tenant: request.stored.tenant, cls, declaredBytes: request.declaredBytes });
+      return { request, cls, hold };
     } catch (err) {
       this.report(err);
       throw err;
@@ -114,14 +110,14 @@ export class Uploader {
 
   /**
    * Steps 3–5: stream, verify, link into place, index. On failure nothing is
-   * visible, and the reservation is committed or released on every path.
+   * visible, and the hold is committed or released on every path.
    * `bodyComplete` (multipart): the file is linked into place only once the
    * whole request body parsed cleanly, so a bad trailing part never makes the
    * name visible, not even for a moment.
    */
   async store(admission: Admission, body: Readable, signal: AbortSignal, options: { bodyComplete?: Promise<void> } = {}): Promise<UploadResult> {
     const { deps } = this;
-    const { request, cls, reservation } = admission;
+    const { request, cls, hold } = admission;
     const controller = new AbortController();
     const abort = () => controller.abort(signal.reason);
     const shut = () => controller.abort(new HttpError('shutting_down', 'The node shut down during the upload; nothing was stored. Retry.'));
@@ -130,10 +126,11 @@ export class Uploader {
     this.active++;
     const retired = deps.retired;
     const meter = new UploadMeter({
-      maxBytes: deps.maxBytes, reservation, expectedSha256: request.expectedSha256, bodyComplete: options.bodyComplete,
+      maxBytes: deps.maxBytes, hold, expectedSha256: request.expectedSha256, bodyComplete: options.bodyComplete,
       checkSha256: retired && ((sha256) => retired.check(request.stored, sha256)),
     });
     let stored = false;
+    const idle = this.idleTimer(controller, meter);
     try {
       if (signal.aborted) abort();
       // pipe() does not forward a source error; the meter must fail with it so
@@ -161,12 +158,39 @@ export class Uploader {
       throw translated;
     } finally {
       // Exactly once on every path: a stored upload keeps its bytes, anything else frees them.
-      if (stored) reservation.commit();
-      else reservation.release();
+      idle.stop();
+      if (stored) hold.commit();
+      else hold.release();
       signal.removeEventListener('abort', abort);
       this.shutdown.signal.removeEventListener('abort', shut);
       if (--this.active === 0) this.wakeIdle();
     }
+  }
+
+  /**
+   * Ends the upload with 408 request_timeout when no body byte arrives for
+   * upload.idleTimeout; every byte the meter sees rearms it. The abort
+   * removes the tmp file and frees the holds like any other failure.
+   */
+  private idleTimer(controller: AbortController, meter: UploadMeter): { stop(): void } {
+    const ms = this.deps.idleTimeoutMs ?? 0;
+    if (ms <= 0) return { stop: () => undefined };
+    let last = meter.bytes;
+    let lastMs = Date.now();
+    const timer = setInterval(() => {
+      if (meter.bytes !== last) {
+        last = meter.bytes;
+        lastMs = Date.now();
+        return;
+      }
+      if (Date.now() - lastMs < ms) return;
+      clearInterval(timer);
+      controller.abort(new HttpError('request_timeout', `The upload sent no byte for ${ms / 1000} s (upload.idleTimeout); it was ended and nothing was stored.`, {
+        idleTimeoutSeconds: ms / 1000, receivedBytes: meter.bytes,
+      }));
+    }, Math.max(50, Math.min(1000, ms / 4)));
+    timer.unref();
+    return { stop: () => clearInterval(timer) };
   }
 
   private exists(stored: StoredName): HttpError {
@@ -197,10 +221,10 @@ export class Uploader {
     const snap = await guard.refresh(true).catch(() => guard.snapshot());
     const path = storage.localPath?.(stored) ?? stored.name;
     logger.error(`disk full during upload (${String(err.details.reason)}): ${path}`, {
-      path, name: stored.name, reason: err.details.reason, freeBytes: snap.freeBytes, writtenBytes: admission.reservation.written,
+      path, name: stored.name, reason: err.details.reason, freeBytes: snap.freeBytes, writtenBytes: admission.hold.written,
     });
     return new HttpError('insufficient_storage', err.message, {
-      ...err.details, freeBytes: snap.freeBytes, requiredBytes: (declaredBytes ?? admission.reservation.written) + snap.reserveBytes,
+      ...err.details, freeBytes: snap.freeBytes, requiredBytes: (declaredBytes ?? admission.hold.written) + snap.reserveBytes,
       reserveBytes: snap.reserveBytes,
     }, err.headers);
   }

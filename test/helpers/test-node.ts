@@ -39,7 +39,9 @@ export function fakeDisk(totalBytes: number, freeBytes: number): ReadDisk & { to
 /**
  * A node on a fresh temp data dir, for supertest (`request(node.app)`).
  * Defaults: no disk reserve (the host disk's free space must not decide
- * tests), silent logs, the engine TEST_ENGINE names. `config` is
+ * tests), no per-tenant share of the headroom (limits.tenant.inflightBytes:
+ * with a fake disk it would decide tests of the reserve; test/http/tenant-limits.test.ts
+ * sets it), silent logs, the engine TEST_ENGINE names. `config` is
  * deep-merged over config/default.json.
  */
 export async function testNode(options: { config?: Record<string, unknown>; dataDir?: string; engine?: TestEngine } & NodeOverrides = {}): Promise<TestNode> {
@@ -49,6 +51,7 @@ export async function testNode(options: { config?: Record<string, unknown>; data
     dataDir,
     logLevel: 'error',
     disk: { minFreeBytes: 0, minFreePercent: 0, highWatermarkPercent: 100, lowWatermarkPercent: 100 },
+    limits: { tenant: { inflightBytes: null } },
     ...options.config,
     storage: { engine, ...(options.config?.storage as object | undefined) },
   });

@@ -80,7 +80,15 @@ describe('GET /usage on a populated node', () => {
     expect(report.tenants[0]).toEqual({
       tenant: 'acme', files: 3, bytes: 55 * KiB, growth24hBytes: 0,
       // Per class with the class's maxBytesPerTenant (the shipped cache class: 5 GiB; default: none).
-      classes: [{ class: 'cache', files: 2, bytes: 50 * KiB, quotaBytes: 5 * GiB }, { class: 'default', files: 1, bytes: 5 * KiB, quotaBytes: null }],
+      classes: [
+        { class: 'cache', files: 2, bytes: 50 * KiB, inflightBytes: 0, quotaBytes: 5 * GiB },
+        { class: 'default', files: 1, bytes: 5 * KiB, inflightBytes: 0, quotaBytes: null },
+      ],
+      // Uploads in flight, and refusals by the tenant's limits (429) and quotas (507).
+      inflight: { uploads: 0, bytes: 0 },
+      throttled: { last15m: 0, last24h: 0 },
+      quotaRefused: { last15m: 0, last24h: 0 },
+      lastLimit: null,
     });
     expect(report.tenants.map((t) => t.tenant)).toEqual(['acme', 'globex', '-']);
     expect(Object.keys(report.fillRate).sort()).toEqual(['bytesPerHour', 'hoursToFull']);

@@ -34,7 +34,7 @@ describe('UploadMeter', () => {
     const g = guard(100 * MiB);
     const reservation = await g.admit(3 * MiB);
     const chunks = [randomBytes(MiB), randomBytes(MiB), randomBytes(MiB)];
-    const meter = new UploadMeter({ maxBytes: 10 * MiB, reservation });
+    const meter = new UploadMeter({ maxBytes: 10 * MiB, hold: reservation });
     expect(() => meter.sha256).toThrow(/before the body ended/);
     const { received, error } = await run(meter, chunks);
     expect(error).toBeUndefined();
@@ -47,7 +47,7 @@ describe('UploadMeter', () => {
 
   it('stops at the size limit with 413 before handing on the chunk that crosses it', async () => {
     const reservation = await guard(100 * MiB).admit(null);
-    const meter = new UploadMeter({ maxBytes: 1000, reservation });
+    const meter = new UploadMeter({ maxBytes: 1000, hold: reservation });
     const { received, error } = await run(meter, [randomBytes(600), randomBytes(600)]);
     expect(error?.code).toBe('upload_too_large');
     expect(received).toBeLessThanOrEqual(1000);
@@ -57,7 +57,7 @@ describe('UploadMeter', () => {
 
   it('grows a chunked reservation in steps and cuts the body with 507 when the next step does not fit', async () => {
     const reservation = await guard(12 * MiB + 100).admit(null); // room for 2 MiB above the 10 MiB reserve
-    const meter = new UploadMeter({ maxBytes: 100 * MiB, reservation });
+    const meter = new UploadMeter({ maxBytes: 100 * MiB, hold: reservation });
     const { received, error } = await run(meter, Array.from({ length: 8 }, () => randomBytes(MiB / 2)));
     expect(error?.code).toBe('insufficient_storage');
     expect(error?.status).toBe(507);
@@ -71,10 +71,10 @@ describe('UploadMeter', () => {
     const good = createHash('sha256').update(body).digest('hex');
     const g = guard(100 * MiB);
     const ok = await g.admit(5000);
-    expect((await run(new UploadMeter({ maxBytes: MiB, reservation: ok, expectedSha256: good }), [body])).error).toBeUndefined();
+    expect((await run(new UploadMeter({ maxBytes: MiB, hold: ok, expectedSha256: good }), [body])).error).toBeUndefined();
     ok.commit();
     const bad = await g.admit(5000);
-    const { error } = await run(new UploadMeter({ maxBytes: MiB, reservation: bad, expectedSha256: '0'.repeat(64) }), [body]);
+    const { error } = await run(new UploadMeter({ maxBytes: MiB, hold: bad, expectedSha256: '0'.repeat(64) }), [body]);
     expect(error?.code).toBe('checksum_mismatch');
     expect(error?.details).toMatchObject({ expectedSha256: '0'.repeat(64), actualSha256: good });
     bad.release();

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { Request } from 'express';
 import type { NodeContext } from '../../context.js';
 import { HttpError } from '../../errors.js';
 import type { StoredName } from '../../names.js';
@@ -20,6 +19,6 @@ export function authorizeRead(ctx: NodeContext, req: IncomingMessage, stored: St
     verifySignature(secret, stored.name, expires, sig, ctx.now(), ctx.config.auth.maxSignedTtl);
     return;
   }
-  // The Authenticator reads only the Authorization header and the peer address, which a bare IncomingMessage has.
-  ctx.auth.require(req as Request);
+  // A scoped token reads only its tenants' priv names.
+  ctx.auth.require(req, { op: 'read', tenant: stored.tenant });
 }

@@ -10,12 +10,12 @@ const LIST_LIMIT = 1000;
 /**
  * POST /admin/evict: one eviction run now (the scheduled pass: expiry, age,
  * idle, size limits), or with ?dryRun=1 only what it would remove. Optional
- * ?tenant= and ?class= narrow it. Needs a token or a trusted address.
+ * ?tenant= and ?class= narrow it. Needs a token that may admin, or a trusted address.
  */
 export function adminRoutes(ctx: NodeContext): Router {
   const router = express.Router();
   router.post('/admin/evict', async (req, res) => {
-    ctx.auth.require(req);
+    ctx.auth.require(req, { op: 'admin' });
     const query = req.query as Record<string, string | undefined>;
     const dryRun = query.dryRun === '1' || query.dryRun === 'true';
     const cls = query.class;

@@ -25,7 +25,7 @@ export function uploadRoutes(ctx: NodeContext): Router {
 
   router.put(/^\/upload\/.+$/, async (req, res) => {
     const admission = await admit(ctx, req, res);
-    // store() commits or releases the reservation itself, on every path.
+    // store() commits or releases the hold itself, on every path.
     created(res, await ctx.uploader.store(admission, req, abortSignalOf(res)));
   });
 
@@ -44,8 +44,8 @@ export function uploadRoutes(ctx: NodeContext): Router {
       if (!result) throw new HttpError('invalid_request', 'The multipart body has no part named "file".');
       created(res, result);
     } finally {
-      // A body without a "file" part never reached store(): its reservation ends here (a no-op otherwise).
-      admission.reservation.release();
+      // A body without a "file" part never reached store(): its hold ends here (a no-op otherwise).
+      admission.hold.release();
     }
   });
 
@@ -53,7 +53,7 @@ export function uploadRoutes(ctx: NodeContext): Router {
 }
 
 async function admit(ctx: NodeContext, req: Request, res: Response): Promise<Admission> {
-  ctx.auth.require(req);
+  const principal = ctx.auth.require(req);
   const stored = parseEncodedName(req.path.slice(PREFIX.length));
   res.locals.name = stored.name;
   res.locals.tenant = stored.tenant;
@@ -64,6 +64,8 @@ async function admit(ctx: NodeContext, req: Request, res: Response): Promise<Adm
     storageClass: req.get('x-storage-class')?.trim(),
     expireAfterMs: expireAfterHeader(req),
   };
+  // A scoped token writes only for its tenants, and only into its classes (X-Storage-Class included).
+  ctx.auth.authorize(principal, { op: 'write', tenant: stored.tenant, cls: ctx.classifier.classify(stored.name, request.storageClass).name });
   const admission = await ctx.uploader.admit(request);
   res.locals.bytesIn = request.declaredBytes ?? undefined;
   // Only now that the upload is admitted may a 100-continue client send its body.

@@ -1,0 +1,72 @@
+import type { StorageClass } from '../classes.js';
+
+/**
+ * The one accounting seam of uploads (docs/design.md §6, §7): every byte an
+ * upload may write is held here before it is written — against the disk
+ * reserve, against its tenant's quota in its storage class, and against its
+ * tenant's limits — and given back when the upload ends.
+ *
+ * The node's own implementation is in-process (LocalLedger). The interface
+ * is narrow and every call may be asynchronous so that a clustered node can
+ * put it behind IPC to one primary, and several nodes behind a shared
+ * database, without touching the write path: admission is one call per
+ * upload, growth one call per grow step (not per chunk), and the end one
+ * call.
+ */
+export interface Ledger {
+  /**
+   * Admits an upload before a byte of its body is read: limits (429
+   * rate_limited), the tenant's class quota (507 quota_exceeded; an
+   * evictable class first makes room from that tenant's own least recently
+   * used files), the disk reserve (507 insufficient_storage). Resolves to the
+   * upload's hold, or rejects with that HttpError.
+   */
+  admit(request: HoldRequest): Promise<Hold>;
+  /** What a tenant holds now (for /usage). */
+  inflightOf(tenant: string): TenantInflight;
+}
+
+/** What an upload declares to the ledger. */
+export interface HoldRequest {
+  tenant: string;
+  cls: StorageClass;
+  /** Content-Length; null (chunked): the hold starts at one grow step and grows as bytes arrive. */
+  declaredBytes: number | null;
+}
+
+/**
+ * What one upload holds; finished exactly once, by commit() or release().
+ * Invariant: a tenant's stored + held bytes in a class never exceed its
+ * quota, and all holds never reach into the disk reserve.
+ */
+export interface Hold {
+  /** Bytes counted so far. */
+  readonly written: number;
+  /**
+   * Counts bytes about to be written; grows the hold by a step when they do
+   * not fit. Returns a promise only when growing has to wait (eviction in an
+   * evictable class, a remote ledger); throws or rejects with 507/429 when
+   * the upload may not grow.
+   */
+  wrote(bytes: number): void | Promise<void>;
+  /** The upload is stored (its index row written): its bytes count as stored now. */
+  commit(): void;
+  /** The upload failed or was aborted: everything it held is free at once. No-op once finished. */
+  release(): void;
+}
+
+/** A tenant's uploads in flight: how many, the disk bytes they hold, and their quota holds per class. */
+export interface TenantInflight {
+  uploads: number;
+  bytes: number;
+  byClass: Record<string, number>;
+}
+
+/** The names of limits.tenant, as 429 answers and metrics name them. */
+export type TenantLimit = 'uploadsPerMinute' | 'bytesPerMinute' | 'inflightUploads' | 'inflightBytes';
+
+/** Told about every refusal by a tenant limit or quota (monitoring counts them). */
+export interface LedgerObserver {
+  throttled(tenant: string, limit: TenantLimit, value: string): void;
+  quotaRefused(tenant: string, cls: string): void;
+}

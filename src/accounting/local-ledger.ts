@@ -1,0 +1,393 @@
+import { HttpError } from '../errors.js';
+import { formatBytes } from '../config/units.js';
+import type { StorageClass } from '../classes.js';
+import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
+import type { Hold, HoldRequest, Ledger, LedgerObserver, TenantInflight, TenantLimit } from './ledger.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** limits.tenant of the config: null disables a limit; inflightBytes is bytes or a share of the room above the reserve. */
+export interface TenantLimits {
+  uploadsPerMinute: number | null;
+  bytesPerMinute: number | null;
+  inflightUploads: number | null;
+  inflightBytes: { bytes: number } | { percent: number } | null;
+}
+
+export interface LocalLedgerDeps {
+  guard: DiskGuard;
+  /** Bytes a tenant stores in a class now (the index). */
+  storedBytes(tenant: string, cls: string): Promise<number>;
+  /** Evicts at least `bytes` of the tenant's own least recently used files of an evictable class (best effort). */
+  makeRoom(tenant: string, cls: StorageClass, bytes: number): Promise<void>;
+  limits: () => TenantLimits;
+  now: () => number;
+  observer?: LedgerObserver;
+}
+
+/** What the ledger knows of one (tenant, class) with a quota. */
+interface QuotaState {
+  /** Bytes held by live uploads. */
+  held: number;
+  holds: number;
+  /** Admissions between their first reading and their decision. */
+  admitting: number;
+  /** The last index reading of the stored bytes, and the sequence number at its start. */
+  lastStored: number;
+  lastReadSeq: number;
+  /** Uploads committed after some reading started: that reading may not contain them. */
+  commits: { bytes: number; seq: number }[];
+  /** Readings in progress (their start sequence numbers). */
+  reading: Set<number>;
+}
+
+interface TenantState {
+  uploads: number;
+  /** Disk bytes held (reservations). */
+  bytes: number;
+  byClass: Map<string, number>;
+}
+
+/** Buckets are swept for full ones every this many admissions, so the maps stay as small as the tenants active in the last minute. */
+const SWEEP_EVERY = 1024;
+
+/**
+ * The ledger of one process (docs/design.md §7): quotas, limits and the disk
+ * reserve decided in one synchronous step after the only awaits (the index
+ * reading of a tenant's stored bytes, eviction, the statfs refresh), so
+ * concurrent admissions in this process cannot overshoot together.
+ *
+ * A tenant's use of a class is the last index reading + uploads committed
+ * since that reading started + holds of live uploads. A commit is counted
+ * twice rather than not at all (it may already be in a reading that started
+ * before it); the state of a (tenant, class) is dropped when nothing is held
+ * and nothing is being read, so the next admission reads the index afresh.
+ */
+export class LocalLedger implements Ledger {
+  private seq = 0;
+  private readonly quotas = new Map<string, QuotaState>();
+  private readonly tenants = new Map<string, TenantState>();
+  private readonly uploadBuckets = new Map<string, TokenBucket>();
+  private readonly byteBuckets = new Map<string, TokenBucket>();
+  private admissions = 0;
+
+  constructor(private readonly deps: LocalLedgerDeps) {}
+
+  get growStepBytes(): number {
+    return this.deps.guard.growStepBytes;
+  }
+
+  async admit(request: HoldRequest): Promise<Hold> {
+    const { deps } = this;
+    const { tenant, cls, declaredBytes } = request;
+    const quota = cls.maxBytesPerTenant;
+    const want = declaredBytes ?? (quota === null ? this.growStepBytes : Math.min(this.growStepBytes, quota));
+    // Cheap refusals first: a retry storm is turned away before any index or disk reading.
+    this.checkLimits(tenant, want);
+    if (deps.limits().uploadsPerMinute !== null) this.bucketOf(this.uploadBuckets, tenant, deps.limits().uploadsPerMinute!).take(1, deps.now());
+    if (++this.admissions % SWEEP_EVERY === 0) this.sweepBuckets();
+
+    if (quota === null) {
+      await deps.guard.refresh();
+      return this.decide(request, want, undefined);
+    }
+    const key = keyOf(tenant, cls.name);
+    const state = this.quotaState(key);
+    // Keeps the state (its last reading) alive until this admission has decided.
+    state.admitting++;
+    try {
+      // A chunked body needs any room at all; it then holds up to a step of it.
+      const need = declaredBytes ?? 1;
+      const used = await this.readUsed(key, tenant, cls.name);
+      if (need > quota || (used + need > quota && !cls.evictable)) throw this.exceeded(tenant, cls, key, want);
+      if (used + want > quota && cls.evictable) {
+        await deps.makeRoom(tenant, cls, used + want - quota);
+        await this.readUsed(key, tenant, cls.name);
+      }
+      await deps.guard.refresh();
+      return this.decide(request, want, state);
+    } finally {
+      state.admitting--;
+      this.dropIfIdle(key, state);
+    }
+  }
+
+  /** The synchronous end of admit(): limits, quota and disk on the same numbers, then the holds. */
+  private decide(request: HoldRequest, want: number, state: QuotaState | undefined): Hold {
+    const { deps } = this;
+    const { tenant, cls, declaredBytes } = request;
+    // uploadsPerMinute was taken at the start: an admission counts once.
+    this.checkLimits(tenant, want, false);
+    let quotaHeld = 0;
+    if (state) {
+      const room = (cls.maxBytesPerTenant ?? 0) - this.usedOf(state);
+      if (declaredBytes !== null ? declaredBytes > room : room <= 0) throw this.exceeded(tenant, cls, keyOf(tenant, cls.name), want);
+      quotaHeld = declaredBytes ?? Math.min(want, room);
+    }
+    const reservation = deps.guard.reserveNow(declaredBytes);
+    if (declaredBytes !== null && deps.limits().bytesPerMinute !== null) {
+      this.bucketOf(this.byteBuckets, tenant, deps.limits().bytesPerMinute!).take(declaredBytes, deps.now());
+    }
+    if (state) {
+      state.held += quotaHeld;
+      state.holds++;
+    }
+    const t = this.tenantState(tenant);
+    t.uploads++;
+    t.bytes += reservation.reserved;
+    t.byClass.set(cls.name, (t.byClass.get(cls.name) ?? 0) + (state ? quotaHeld : reservation.reserved));
+    return new LocalHold(this, { tenant, cls, chunked: declaredBytes === null }, reservation, quotaHeld);
+  }
+
+  inflightOf(tenant: string): TenantInflight {
+    const t = this.tenants.get(tenant);
+    return { uploads: t?.uploads ?? 0, bytes: t?.bytes ?? 0, byClass: Object.fromEntries(t?.byClass ?? []) };
+  }
+
+  /** Throws 429 when one more upload of `bytes` would pass a limit of the tenant. */
+  private checkLimits(tenant: string, bytes: number, countUpload = true): void {
+    const limits = this.deps.limits();
+    const nowMs = this.deps.now();
+    const t = this.tenants.get(tenant);
+    if (countUpload && limits.uploadsPerMinute !== null) {
+      const wait = this.bucketOf(this.uploadBuckets, tenant, limits.uploadsPerMinute).waitSeconds(1, nowMs);
+      if (wait > 0) throw this.limited(tenant, 'uploadsPerMinute', `${limits.uploadsPerMinute} uploads per minute`, wait);
+    }
+    if (limits.bytesPerMinute !== null) {
+      const wait = this.bucketOf(this.byteBuckets, tenant, limits.bytesPerMinute).waitSeconds(bytes, nowMs);
+      if (wait > 0) throw this.limited(tenant, 'bytesPerMinute', `${formatBytes(limits.bytesPerMinute)} per minute`, wait);
+    }
+    if (limits.inflightUploads !== null && (t?.uploads ?? 0) + 1 > limits.inflightUploads) {
+      throw this.limited(tenant, 'inflightUploads', `${limits.inflightUploads} uploads in flight`, 1);
+    }
+    this.checkInflightBytes(tenant, bytes);
+  }
+
+  /** @internal Throws 429 when holding `bytes` more would put the tenant past limits.tenant.inflightBytes. */
+  checkInflightBytes(tenant: string, bytes: number): void {
+    const limit = this.deps.limits().inflightBytes;
+    if (limit === null) return;
+    const held = this.tenants.get(tenant)?.bytes ?? 0;
+    const max = 'bytes' in limit ? limit.bytes : Math.floor((limit.percent / 100) * this.deps.guard.roomAboveReserveBytes());
+    if (held + bytes <= max) return;
+    const value = 'bytes' in limit ? formatBytes(limit.bytes) : `${limit.percent} % of the room above the reserve (${formatBytes(max)} now)`;
+    throw this.limited(tenant, 'inflightBytes', `${value} in flight`, 1, { inflightBytes: held, requestedBytes: bytes, limitBytes: max });
+  }
+
+  private limited(tenant: string, limit: TenantLimit, value: string, retryAfterSeconds: number, details: Record<string, unknown> = {}): HttpError {
+    this.deps.observer?.throttled(tenant, limit, value);
+    return new HttpError('rate_limited',
+      `Tenant "${tenant}" is over its limit of ${value} (limits.tenant.${limit}); retry in ${retryAfterSeconds} s.`,
+      { tenant, limit, value, retryAfterSeconds, ...details }, { 'Retry-After': String(retryAfterSeconds) });
+  }
+
+  /** @internal A 507 quota_exceeded for `incomingBytes` more in the tenant's class. */
+  exceeded(tenant: string, cls: StorageClass, key: string, incomingBytes: number, midStream = false): HttpError {
+    const state = this.quotas.get(key);
+    const usedBytes = state ? this.usedOf(state) : 0;
+    const inflightBytes = state?.held ?? 0;
+    const quotaBytes = cls.maxBytesPerTenant ?? 0;
+    this.deps.observer?.quotaRefused(tenant, cls.name);
+    const start = midStream ? 'This upload grew past the quota and was cut off; nothing was stored. ' : '';
+    return new HttpError('quota_exceeded',
+      `${start}Tenant "${tenant}" uses ${formatBytes(usedBytes)} of its ${formatBytes(quotaBytes)} quota in class "${cls.name}" ` +
+      `(${formatBytes(inflightBytes)} of it held by uploads in flight); this upload of ${formatBytes(incomingBytes)} does not fit. ` +
+      `Delete files or raise classes.${cls.name}.maxBytesPerTenant.`,
+      { tenant, class: cls.name, usedBytes, inflightBytes, quotaBytes, incomingBytes });
+  }
+
+  /** Reads the tenant's stored bytes of a class from the index; returns stored + committed since + held. */
+  private async readUsed(key: string, tenant: string, cls: string): Promise<number> {
+    const state = this.quotaState(key);
+    const start = ++this.seq;
+    state.reading.add(start);
+    let stored: number;
+    try {
+      stored = await this.deps.storedBytes(tenant, cls);
+    } finally {
+      state.reading.delete(start);
+    }
+    if (start > state.lastReadSeq) {
+      state.lastStored = stored;
+      state.lastReadSeq = start;
+    }
+    const oldest = Math.min(state.lastReadSeq, ...state.reading);
+    state.commits = state.commits.filter((c) => c.seq > oldest);
+    return this.usedOf(state);
+  }
+
+  /** @internal stored (last reading) + committed since that reading started + held by live uploads. */
+  usedOf(state: QuotaState): number {
+    let committed = 0;
+    for (const c of state.commits) if (c.seq > state.lastReadSeq) committed += c.bytes;
+    return state.lastStored + committed + state.held;
+  }
+
+  /** @internal */
+  quotaState(key: string): QuotaState {
+    let state = this.quotas.get(key);
+    if (!state) {
+      // Never read: lastReadSeq 0 is older than any commit, and the first admission reads before it decides.
+      state = { held: 0, holds: 0, admitting: 0, lastStored: 0, lastReadSeq: 0, commits: [], reading: new Set() };
+      this.quotas.set(key, state);
+    }
+    return state;
+  }
+
+  /** @internal Nothing held, nothing being read: a fresh index reading contains every commit, so forget the state. */
+  dropIfIdle(key: string, state: QuotaState): void {
+    if (state.holds === 0 && state.admitting === 0 && state.reading.size === 0) this.quotas.delete(key);
+  }
+
+  /**
+   * @internal Grows a hold's quota part by at least `missing` bytes (a step
+   * when it fits), evicting in an evictable class; throws 507 quota_exceeded.
+   */
+  growQuota(hold: LocalHold, missing: number): void | Promise<void> {
+    const { tenant, cls } = hold.owner;
+    const quota = cls.maxBytesPerTenant!;
+    const key = keyOf(tenant, cls.name);
+    const state = this.quotaState(key);
+    const take = (): boolean => {
+      const room = quota - this.usedOf(state);
+      if (room < missing) return false;
+      const grow = Math.min(Math.max(this.growStepBytes, missing), room);
+      hold.quotaHeld += grow;
+      state.held += grow;
+      this.addClassBytes(tenant, cls.name, grow);
+      return true;
+    };
+    if (take()) return;
+    if (!cls.evictable) throw this.exceeded(tenant, cls, key, hold.written + missing, true);
+    return (async () => {
+      await this.deps.makeRoom(tenant, cls, this.usedOf(state) + missing - quota);
+      await this.readUsed(key, tenant, cls.name);
+      if (!take()) throw this.exceeded(tenant, cls, key, hold.written + missing, true);
+    })();
+  }
+
+  /** @internal */
+  addClassBytes(tenant: string, cls: string, bytes: number): void {
+    const t = this.tenantState(tenant);
+    t.byClass.set(cls, (t.byClass.get(cls) ?? 0) + bytes);
+  }
+
+  /** @internal The disk part of a hold grew or ended. */
+  addTenantBytes(tenant: string, bytes: number): void {
+    this.tenantState(tenant).bytes += bytes;
+  }
+
+  /** @internal A chunked upload's bytes count against bytesPerMinute as they arrive. */
+  countBytes(tenant: string, bytes: number): void {
+    const perMinute = this.deps.limits().bytesPerMinute;
+    if (perMinute !== null) this.bucketOf(this.byteBuckets, tenant, perMinute).take(bytes, this.deps.now());
+  }
+
+  /** @internal A hold ended: stored (commit) or not. */
+  finish(hold: LocalHold, reservation: Reservation, kept: boolean): void {
+    const { tenant, cls } = hold.owner;
+    const t = this.tenantState(tenant);
+    t.uploads--;
+    t.bytes -= reservation.reserved;
+    const classBytes = (t.byClass.get(cls.name) ?? 0) - (cls.maxBytesPerTenant === null ? reservation.reserved : hold.quotaHeld);
+    if (classBytes > 0) t.byClass.set(cls.name, classBytes);
+    else t.byClass.delete(cls.name);
+    if (t.uploads === 0) this.tenants.delete(tenant);
+    if (cls.maxBytesPerTenant !== null) {
+      const key = keyOf(tenant, cls.name);
+      const state = this.quotaState(key);
+      state.held -= hold.quotaHeld;
+      state.holds--;
+      if (kept && hold.written > 0) state.commits.push({ bytes: hold.written, seq: ++this.seq });
+      this.dropIfIdle(key, state);
+    }
+  }
+
+  private tenantState(tenant: string): TenantState {
+    let t = this.tenants.get(tenant);
+    if (!t) {
+      t = { uploads: 0, bytes: 0, byClass: new Map() };
+      this.tenants.set(tenant, t);
+    }
+    return t;
+  }
+
+  private bucketOf(buckets: Map<string, TokenBucket>, tenant: string, perMinute: number): TokenBucket {
+    let bucket = buckets.get(tenant);
+    if (!bucket) {
+      bucket = new TokenBucket(perMinute, this.deps.now());
+      buckets.set(tenant, bucket);
+    }
+    return bucket;
+  }
+
+  private sweepBuckets(): void {
+    const nowMs = this.deps.now();
+    for (const buckets of [this.uploadBuckets, this.byteBuckets]) {
+      for (const [tenant, bucket] of buckets) if (bucket.isFull(nowMs)) buckets.delete(tenant);
+    }
+  }
+}
+
+/** One upload's holds: its disk reservation and its quota part; finished once. */
+class LocalHold implements Hold {
+  /** @internal Bytes held against the tenant's class quota (0 without a quota). */
+  quotaHeld: number;
+  private finished = false;
+
+  constructor(
+    private readonly ledger: LocalLedger,
+    readonly owner: { tenant: string; cls: StorageClass; chunked: boolean },
+    private readonly reservation: Reservation,
+    quotaHeld: number,
+  ) {
+    this.quotaHeld = quotaHeld;
+  }
+
+  get written(): number {
+    return this.reservation.written;
+  }
+
+  wrote(bytes: number): void | Promise<void> {
+    if (this.finished) throw new Error('bytes written after the hold was finished');
+    const missing = this.written + bytes - this.quotaHeld;
+    if (this.owner.cls.maxBytesPerTenant !== null && missing > 0) {
+      const growing = this.ledger.growQuota(this, missing);
+      if (growing) return growing.then(() => this.wroteDisk(bytes));
+    }
+    this.wroteDisk(bytes);
+  }
+
+  private wroteDisk(bytes: number): void {
+    const { reservation, ledger, owner } = this;
+    const missing = reservation.written + bytes - reservation.reserved;
+    if (missing > 0) ledger.checkInflightBytes(owner.tenant, Math.max(ledger.growStepBytes, missing));
+    const before = reservation.reserved;
+    reservation.wrote(bytes);
+    if (reservation.reserved !== before) {
+      ledger.addTenantBytes(owner.tenant, reservation.reserved - before);
+      if (owner.cls.maxBytesPerTenant === null) ledger.addClassBytes(owner.tenant, owner.cls.name, reservation.reserved - before);
+    }
+    if (owner.chunked) ledger.countBytes(owner.tenant, bytes);
+  }
+
+  commit(): void {
+    this.end(true);
+  }
+
+  release(): void {
+    this.end(false);
+  }
+
+  private end(kept: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    // The ledger reads the reservation's size before the guard forgets it.
+    this.ledger.finish(this, this.reservation, kept);
+    if (kept) this.reservation.commit();
+    else this.reservation.release();
+  }
+}
+
+function keyOf(tenant: string, cls: string): string {
+  return `${cls}\u0000${tenant}`;
+}

@@ -1,0 +1,211 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { indexedFiles } from '../helpers/index-file.js';
+import { pause } from '../http/raw-http.js';
+
+/**
+ * Tenants that cannot take the node down (docs/design.md §7): exact quotas
+ * with bytes in flight, limits against retry storms, idle uploads ended —
+ * against the built server in its own process, with truly concurrent
+ * clients on real sockets.
+ */
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const CLASSES = {
+  tickets: { match: ['*/*/tickets/**'], evictable: false, maxBytesPerTenant: '1MiB' },
+  cache: { match: ['*/*/cache/**'], evictable: true, maxBytesPerTenant: '1MiB' },
+  default: { evictable: false, maxBytesPerTenant: null },
+};
+
+/** A body fetch sends chunked (no Content-Length). */
+function chunked(body: Buffer): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      for (let i = 0; i < body.length; i += 64 * KiB) controller.enqueue(body.subarray(i, i + 64 * KiB));
+      controller.close();
+    },
+  });
+}
+
+async function put(server: SpawnedServer, name: string, body: Buffer, options: { chunked?: boolean; token?: string } = {}): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const res = await fetch(`${server.url}/upload/${name}`, {
+    method: 'PUT',
+    body: options.chunked ? chunked(body) : body,
+    headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
+    ...(options.chunked ? { duplex: 'half' } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) as Record<string, unknown> : {}, headers: res.headers };
+}
+
+async function usage(server: SpawnedServer): Promise<Record<string, unknown> & { inflight: { uploads: number; reservedBytes: number }; headroomBytes: number; alerts: string[] }> {
+  return (await fetch(`${server.url}/usage`)).json() as never;
+}
+
+async function storedOf(server: SpawnedServer, tenant: string, cls: string): Promise<number> {
+  const rows = await indexedFiles(server.dataDir);
+  return rows.filter((r) => r.tenant === tenant && r.class === cls).reduce((sum, r) => sum + r.size, 0);
+}
+
+/** Opens a raw connection, sends the head of a PUT declaring `declared` bytes and `sent` bytes of body, then stays silent. */
+function stall(server: SpawnedServer, name: string, declared: number, sent: number): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(server.port, '127.0.0.1');
+    let text = '';
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    socket.on('error', () => undefined);
+    socket.once('connect', () => {
+      socket.write(`PUT /upload/${name} HTTP/1.1\r\nHost: x\r\nContent-Length: ${declared}\r\n\r\n`);
+      socket.write(Buffer.alloc(sent, 1));
+      resolve({ socket, received: () => text, closed });
+    });
+    socket.once('error', reject);
+  });
+}
+
+async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check()) && Date.now() < deadline) await pause(50);
+}
+
+describe('tenant quotas count bytes in flight (built server, concurrent clients)', () => {
+  let server: SpawnedServer;
+  beforeAll(async () => {
+    server = await spawnServer({ config: { disk: { minFreeBytes: '1MiB', minFreePercent: 0, highWatermarkPercent: 100, lowWatermarkPercent: 100 }, classes: CLASSES } });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('10 concurrent 800 KB PUTs into a 1 MiB non-evictable quota: exactly one 201, the rest 507 quota_exceeded', async () => {
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => put(server, `pub/acme/tickets/t-${i}.pdf`, randomBytes(800 * 1000))));
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses).toEqual([201, ...Array(9).fill(507)]);
+    for (const r of results.filter((x) => x.status === 507)) {
+      expect(r.json).toMatchObject({ error: 'quota_exceeded', tenant: 'acme', class: 'tickets', quotaBytes: MiB });
+    }
+    expect(await storedOf(server, 'acme', 'tickets')).toBeLessThanOrEqual(MiB);
+  });
+
+  it('the same with chunked bodies (no Content-Length): exactly one 201', async () => {
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => put(server, `pub/bravo/tickets/t-${i}.pdf`, randomBytes(800 * 1000), { chunked: true })));
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses).toEqual([201, ...Array(9).fill(507)]);
+    for (const r of results.filter((x) => x.status === 507)) expect(r.json.error).toBe('quota_exceeded');
+    expect(await storedOf(server, 'bravo', 'tickets')).toBeLessThanOrEqual(MiB);
+  });
+
+  it('an evictable class under the same race ends at or under its quota', async () => {
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => put(server, `pub/charlie/cache/r${round}-${i}.pdf`, randomBytes(800 * 1000), { chunked: i % 2 === 1 })));
+      for (const r of results) expect([201, 507]).toContain(r.status);
+      expect(results.some((r) => r.status === 201)).toBe(true);
+      expect(await storedOf(server, 'charlie', 'cache')).toBeLessThanOrEqual(MiB);
+    }
+    const u = await usage(server);
+    expect(u.inflight).toEqual({ uploads: 0, reservedBytes: 0 });
+  });
+});
+
+describe('idle uploads end and a stalled tenant does not stop another (built server)', () => {
+  let server: SpawnedServer;
+  beforeAll(async () => {
+    server = await spawnServer({
+      config: {
+        upload: { maxBytes: '1TiB', idleTimeout: '1s' },
+        disk: { minFreeBytes: '1MiB', minFreePercent: 0, highWatermarkPercent: 100, lowWatermarkPercent: 100 },
+      },
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('an upload declared as the whole headroom − 0.5 MB that stalls does not make tenant B\'s uploads 507', async () => {
+    const headroom = (await usage(server)).headroomBytes;
+    const hog = await stall(server, 'pub/hog/big.bin', headroom - 500_000, 10);
+    await pause(200);
+    const b = await put(server, 'pub/bee/a.bin', randomBytes(MiB));
+    expect(b.status).toBe(201);
+    hog.socket.destroy();
+    await eventually(async () => (await usage(server)).inflight.uploads === 0);
+  });
+
+  it('a stalled upload is ended after upload.idleTimeout with 408 request_timeout JSON, its tmp file gone and its holds freed', async () => {
+    const a = await stall(server, 'pub/hog/slow.bin', 4 * MiB, 1000);
+    await eventually(async () => (await usage(server)).inflight.uploads === 1, 3000);
+    expect((await usage(server)).inflight.reservedBytes).toBeGreaterThan(0);
+    // Meanwhile tenant B writes.
+    expect((await put(server, 'pub/bee/b.bin', randomBytes(100 * KiB))).status).toBe(201);
+    await eventually(() => a.received().includes('\r\n\r\n'), 10_000);
+    expect(a.received()).toMatch(/^HTTP\/1\.1 408 /);
+    const body = a.received().slice(a.received().indexOf('\r\n\r\n') + 4);
+    expect(JSON.parse(body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1))).toMatchObject({ error: 'request_timeout' });
+    await eventually(async () => (await usage(server)).inflight.uploads === 0);
+    expect((await usage(server)).inflight).toEqual({ uploads: 0, reservedBytes: 0 });
+    expect(readdirSync(path.join(server.dataDir, 'tmp'))).toEqual([]);
+    a.socket.destroy();
+  });
+});
+
+describe('retry storm: 32 clients hammer tenant A while 2 upload steadily for tenant B (built server)', () => {
+  let server: SpawnedServer;
+  beforeAll(async () => {
+    server = await spawnServer({
+      config: {
+        disk: { minFreeBytes: '1MiB', minFreePercent: 0, highWatermarkPercent: 100, lowWatermarkPercent: 100 },
+        classes: CLASSES,
+        limits: { tenant: { uploadsPerMinute: 100, bytesPerMinute: '64MiB', inflightUploads: 8, inflightBytes: '50%' } },
+      },
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('B gets only 201s, A only 201/429/507, 429s carry Retry-After, and /usage names A', async () => {
+    const aStatuses = new Map<number, number>();
+    const bStatuses = new Map<number, number>();
+    let minRoom = Infinity;
+    let running = true;
+    let n = 0;
+    const storm = Array.from({ length: 32 }, async () => {
+      while (running) {
+        const res = await put(server, `pub/alpha/tickets/${n++}.pdf`, randomBytes(16 * KiB));
+        aStatuses.set(res.status, (aStatuses.get(res.status) ?? 0) + 1);
+        if (res.status === 429) {
+          expect(res.json).toMatchObject({ error: 'rate_limited', tenant: 'alpha' });
+          expect(typeof res.json.limit).toBe('string');
+          expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+        }
+      }
+    });
+    const steady = Array.from({ length: 2 }, async (_, c) => {
+      for (let i = 0; i < 15; i++) {
+        const res = await put(server, `pub/beta/docs/${c}-${i}.pdf`, randomBytes(64 * KiB));
+        bStatuses.set(res.status, (bStatuses.get(res.status) ?? 0) + 1);
+        const u = await usage(server);
+        minRoom = Math.min(minRoom, (u as unknown as { disk: { freeBytes: number; reserveBytes: number } }).disk.freeBytes -
+          (u as unknown as { disk: { reserveBytes: number } }).disk.reserveBytes);
+        await pause(100);
+      }
+    });
+    await Promise.all(steady);
+    running = false;
+    await Promise.all(storm);
+    expect([...bStatuses.keys()]).toEqual([201]);
+    for (const status of aStatuses.keys()) expect([201, 429, 507]).toContain(status);
+    expect(aStatuses.get(429) ?? 0).toBeGreaterThan(0);
+    expect(minRoom).toBeGreaterThanOrEqual(0);
+    const u = await usage(server);
+    expect(u.alerts.some((a) => /tenant alpha was throttled \d[\d,]* times in the last 15 min \(limit /.test(a))).toBe(true);
+    const alpha = (u.tenants as { tenant: string; throttled: { last15m: number } }[]).find((t) => t.tenant === 'alpha');
+    expect(alpha?.throttled.last15m).toBeGreaterThan(0);
+  });
+});
