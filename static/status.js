@@ -219,20 +219,31 @@ function drawHistory(u, h) {
 
 function quotaUse(t) {
   if (!t.classes) return 'not tracked yet';
-  const parts = t.classes.map((c) => (c.quotaBytes === null
-    ? `${c.class}: ${bytes(c.bytes)}, no quota`
-    : `${c.class}: ${bytes(c.bytes)} of ${bytes(c.quotaBytes)} (${percent(c.bytes, c.quotaBytes)})`));
+  const parts = t.classes.map((c) => {
+    // Bytes of uploads in flight count against the quota too.
+    const held = c.inflightBytes ? ` + ${bytes(c.inflightBytes)} in flight` : '';
+    return c.quotaBytes === null
+      ? `${c.class}: ${bytes(c.bytes)}${held}, no quota`
+      : `${c.class}: ${bytes(c.bytes)}${held} of ${bytes(c.quotaBytes)} (${percent(c.bytes + (c.inflightBytes ?? 0), c.quotaBytes)})`;
+  });
   return parts.join('; ') || '–';
 }
 
+/** "15 min / 24 h" counts of a tenant's refusals; older nodes do not send them. */
+function perWindow(counts) {
+  return counts ? `${count(counts.last15m)} / ${count(counts.last24h)}` : '–';
+}
+
 function drawTenants(u) {
-  const tenants = [...u.tenants].sort((a, b) => (b.growth24hBytes ?? -Infinity) - (a.growth24hBytes ?? -Infinity) || b.bytes - a.bytes);
+  const refusals = (t) => (t.throttled?.last24h ?? 0) + (t.quotaRefused?.last24h ?? 0);
+  const tenants = [...u.tenants].sort((a, b) => (b.growth24hBytes ?? -Infinity) - (a.growth24hBytes ?? -Infinity) || b.bytes - a.bytes || refusals(b) - refusals(a));
   rows($('tenants'), tenants.map((t) => [
     t.tenant, t.growth24hBytes === null ? 'no history yet' : `${t.growth24hBytes > 0 ? '+' : ''}${bytes(t.growth24hBytes)}`,
-    bytes(t.bytes), count(t.files), quotaUse(t),
+    bytes(t.bytes), count(t.files), quotaUse(t), perWindow(t.throttled), perWindow(t.quotaRefused),
   ]), 'No files stored.');
-  $('tenants-note').textContent = 'Sorted by growth among the tenants that hold the most bytes (at most usage.topTenants of them). ' +
-    'Refused and throttled uploads per tenant: not tracked yet (the node counts refusals per reason only, below).';
+  $('tenants-note').textContent = 'Sorted by growth among the tenants that hold the most bytes (at most usage.topTenants of them), ' +
+    'then tenants throttled or refused in the last 24 h. Throttled: 429 by a limits.tenant limit; quota refused: 507 quota_exceeded; ' +
+    'each as last 15 min / last 24 h, counted in this process\'s memory.';
 }
 
 function refusedText(refused) {

@@ -81,8 +81,9 @@ export class LocalLedger implements Ledger {
     const { tenant, cls, declaredBytes } = request;
     const quota = cls.maxBytesPerTenant;
     const want = declaredBytes ?? (quota === null ? this.growStepBytes : Math.min(this.growStepBytes, quota));
-    // Cheap refusals first: a retry storm is turned away before any index or disk reading.
-    this.checkLimits(tenant, want);
+    // Cheap refusals first: a retry storm is turned away before any index or disk reading
+    // (inflightBytes, a share of the disk, waits for the refreshed reading below).
+    this.checkLimits(tenant, want, true, false);
     if (deps.limits().uploadsPerMinute !== null) this.bucketOf(this.uploadBuckets, tenant, deps.limits().uploadsPerMinute!).take(1, deps.now());
     if (++this.admissions % SWEEP_EVERY === 0) this.sweepBuckets();
 
@@ -116,7 +117,7 @@ export class LocalLedger implements Ledger {
     const { deps } = this;
     const { tenant, cls, declaredBytes } = request;
     // uploadsPerMinute was taken at the start: an admission counts once.
-    this.checkLimits(tenant, want, false);
+    this.checkLimits(tenant, want, false, true);
     let quotaHeld = 0;
     if (state) {
       const room = (cls.maxBytesPerTenant ?? 0) - this.usedOf(state);
@@ -144,7 +145,7 @@ export class LocalLedger implements Ledger {
   }
 
   /** Throws 429 when one more upload of `bytes` would pass a limit of the tenant. */
-  private checkLimits(tenant: string, bytes: number, countUpload = true): void {
+  private checkLimits(tenant: string, bytes: number, countUpload: boolean, checkBytes: boolean): void {
     const limits = this.deps.limits();
     const nowMs = this.deps.now();
     const t = this.tenants.get(tenant);
@@ -159,7 +160,7 @@ export class LocalLedger implements Ledger {
     if (limits.inflightUploads !== null && (t?.uploads ?? 0) + 1 > limits.inflightUploads) {
       throw this.limited(tenant, 'inflightUploads', `${limits.inflightUploads} uploads in flight`, 1);
     }
-    this.checkInflightBytes(tenant, bytes);
+    if (checkBytes) this.checkInflightBytes(tenant, bytes);
   }
 
   /** @internal Throws 429 when holding `bytes` more would put the tenant past limits.tenant.inflightBytes. */

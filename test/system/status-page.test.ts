@@ -108,6 +108,8 @@ async function readPage(page: Page) {
       freshness: document.getElementById('freshness')!.textContent,
       stale: document.body.classList.contains('stale'),
       tenants: [...document.querySelectorAll('#tenants tbody th')].map((th) => th.textContent),
+      tenantRows: [...document.querySelectorAll('#tenants tbody tr')]
+        .map((tr) => Array.from((tr as unknown as { children: ArrayLike<{ textContent: string | null }> }).children, (cell) => cell.textContent ?? '')),
       text: document.body.innerText,
     };
   });
@@ -168,10 +170,12 @@ async function populatedNode(tmpfs: Tmpfs): Promise<SpawnedServer> {
     await index.close();
   }
 
-  const server = await spawnServer({ dataDir, config });
+  // A tight upload rate, so one upload of globex is throttled (429) and the tenants table counts it.
+  const server = await spawnServer({ dataDir, config: { ...config, limits: { tenant: { uploadsPerMinute: 2 } } } });
   for (let i = 0; i < 2; i++) expect(await put(server, `pub/globex/exports/small-${i}.csv`, 64 * 1024)).toBe(201);
   expect(await put(server, 'pub/acme/cachedtickets/ticket-0.pdf', MiB)).toBe(409);
   expect(await put(server, 'pub/acme/cachedtickets/huge.pdf', 5 * MiB)).toBe(413);
+  expect(await put(server, 'pub/globex/exports/small-2.csv', 64 * 1024)).toBe(429);
   return server;
 }
 
@@ -208,8 +212,9 @@ describe.each(ENGINES)('status page in headless $name', (engine) => {
       expect(seen.alerts).toEqual(usage.alertDetails.map((a) => `${a.severity === 'critical' ? '✖' : '▲'} ${a.severity.toUpperCase()} ${a.text}`));
       expect(usage.alerts).toEqual(expect.arrayContaining([
         expect.stringMatching(/^disk full in \d+\.\d h at /),
-        '1 write refused in the last 15 min (upload_too_large 1)',
+        '2 writes refused in the last 15 min (upload_too_large 1, rate_limited 1)',
         expect.stringMatching(/^tenant acme grew 14\.0 MiB in 24 h/),
+        'tenant globex was throttled 1 time in the last 15 min (limit limits.tenant.uploadsPerMinute: 2 uploads per minute)',
       ]));
       // 287 injected samples (47.8 h) and the nodes' own (one at each start, one a minute), each one point of the line.
       expect(seen.dataPoints).toBeGreaterThanOrEqual(289);
@@ -219,7 +224,11 @@ describe.each(ENGINES)('status page in headless $name', (engine) => {
       expect(await page.$$eval('#history line.forecast-line', (lines) => lines.length)).toBe(1);
       expect(seen.tenants[0]).toBe('acme');
       expect(seen.text).toMatch(/Headroom for the next upload\s+[\d.]+ MiB/);
-      expect(seen.text).toMatch(/Last 15 min.*\s2\s+1\s+0\s+1: upload_too_large 1/);
+      expect(seen.text).toMatch(/Last 15 min.*\s2\s+1\s+0\s+2: upload_too_large 1, rate_limited 1/);
+      // The tenants table: throttled and quota-refused uploads per tenant, 15 min / 24 h.
+      const globex = seen.tenantRows.find((row) => row[0] === 'globex')!;
+      expect(globex.slice(-2)).toEqual(['1 / 1', '0 / 0']);
+      expect(seen.tenantRows.find((row) => row[0] === 'acme')!.slice(-2)).toEqual(['0 / 0', '0 / 0']);
       expect(seen.text).toMatch(/admin\s+0\s+0 B\s+\d+ ms\s+✔ ok/);
       expect(seen.freshness).toMatch(/^Updated \d\d:\d\d UTC/);
       expect(problems).toEqual([]);
