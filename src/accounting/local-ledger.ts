@@ -117,7 +117,7 @@ export class LocalLedger implements Ledger {
     const { deps } = this;
     const { tenant, cls, declaredBytes } = request;
     // uploadsPerMinute was taken at the start: an admission counts once.
-    this.checkLimits(tenant, want, false, true);
+    this.checkLimits(tenant, want, false, false);
     let quotaHeld = 0;
     if (state) {
       const room = (cls.maxBytesPerTenant ?? 0) - this.usedOf(state);
@@ -125,6 +125,13 @@ export class LocalLedger implements Ledger {
       quotaHeld = declaredBytes ?? Math.min(want, room);
     }
     const reservation = deps.guard.reserveNow(declaredBytes);
+    // After the disk: an upload the disk cannot take at all is a 507, whatever the tenant holds.
+    try {
+      this.checkInflightBytes(tenant, reservation.reserved);
+    } catch (err) {
+      reservation.release();
+      throw err;
+    }
     if (declaredBytes !== null && deps.limits().bytesPerMinute !== null) {
       this.bucketOf(this.byteBuckets, tenant, deps.limits().bytesPerMinute!).take(declaredBytes, deps.now());
     }
@@ -360,15 +367,14 @@ class LocalHold implements Hold {
 
   private wroteDisk(bytes: number): void {
     const { reservation, ledger, owner } = this;
-    const missing = reservation.written + bytes - reservation.reserved;
-    if (missing > 0) ledger.checkInflightBytes(owner.tenant, Math.max(ledger.growStepBytes, missing));
     const before = reservation.reserved;
+    // The disk first (507 when the step does not fit), then the tenant's share of it (429).
     reservation.wrote(bytes);
-    if (reservation.reserved !== before) {
-      ledger.addTenantBytes(owner.tenant, reservation.reserved - before);
-      if (owner.cls.maxBytesPerTenant === null) ledger.addClassBytes(owner.tenant, owner.cls.name, reservation.reserved - before);
-    }
     if (owner.chunked) ledger.countBytes(owner.tenant, bytes);
+    if (reservation.reserved === before) return;
+    ledger.addTenantBytes(owner.tenant, reservation.reserved - before);
+    if (owner.cls.maxBytesPerTenant === null) ledger.addClassBytes(owner.tenant, owner.cls.name, reservation.reserved - before);
+    ledger.checkInflightBytes(owner.tenant, 0);
   }
 
   commit(): void {

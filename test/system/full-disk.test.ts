@@ -27,7 +27,9 @@ async function serverOnTmpfs(minFreeBytes: string): Promise<{ tmpfs: Tmpfs; serv
   try {
     const server = await spawnServer({
       dataDir: tmpfs.dir,
-      config: { disk: { minFreeBytes, minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 } },
+      // The disk reserve alone: no tenant's share of the headroom (limits.tenant.inflightBytes would
+      // answer 429 to one tenant's upload of more than half the room left; test/system/tenant-limits.test.ts).
+      config: { disk: { minFreeBytes, minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 }, limits: { tenant: { inflightBytes: null } } },
     });
     return { tmpfs, server };
   } catch (err) {
