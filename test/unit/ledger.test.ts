@@ -76,8 +76,8 @@ describe('LocalLedger: exact quotas with bytes in flight', () => {
     setReadDelay(3);
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => ledger.admit({ tenant: 'acme', cls: tickets, declaredBytes: 800_000 })));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    for (const r of results.filter((x) => x.status === 'rejected')) {
-      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'quota_exceeded', details: { tenant: 'acme', class: 'tickets', quotaBytes: MiB, inflightBytes: 800_000 } });
+    for (const r of results.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) {
+      expect(r.reason).toMatchObject({ code: 'quota_exceeded', details: { tenant: 'acme', class: 'tickets', quotaBytes: MiB, inflightBytes: 800_000 } });
     }
     expect(refused).toHaveLength(9);
     expect(ledger.inflightOf('acme')).toMatchObject({ uploads: 1, byClass: { tickets: 800_000 } });
@@ -86,7 +86,7 @@ describe('LocalLedger: exact quotas with bytes in flight', () => {
   it('counts an upload committed while a reading of the index was in flight (the reading may not contain it)', async () => {
     const { ledger, setReadDelay, store } = ledgerOn();
     const first = await ledger.admit({ tenant: 'acme', cls: tickets, declaredBytes: 800_000 });
-    first.wrote(800_000);
+    await first.wrote(800_000);
     setReadDelay(5);
     // The second admission reads "0 stored" (before the first commits) ...
     const second = ledger.admit({ tenant: 'acme', cls: tickets, declaredBytes: 800_000 });
@@ -104,8 +104,8 @@ describe('LocalLedger: exact quotas with bytes in flight', () => {
     const { ledger } = ledgerOn();
     const hold = await ledger.admit({ tenant: 'acme', cls: cls('small', 3 * MiB / 2), declaredBytes: null });
     expect(ledger.inflightOf('acme').byClass.small).toBe(MiB);
-    hold.wrote(MiB);
-    hold.wrote(MiB / 2); // grows by what is left: 0.5 MiB
+    await hold.wrote(MiB);
+    await hold.wrote(MiB / 2); // grows by what is left: 0.5 MiB
     expect(ledger.inflightOf('acme').byClass.small).toBe(3 * MiB / 2);
     const err = await refusal(() => hold.wrote(1));
     expect(err.code).toBe('quota_exceeded');
@@ -129,7 +129,7 @@ describe('LocalLedger: exact quotas with bytes in flight', () => {
     stored.set('acme/cache', 900 * KiB);
     const hold = await ledger.admit({ tenant: 'acme', cls: cache, declaredBytes: 500 * KiB });
     expect(evictions).toEqual([{ tenant: 'acme', bytes: 900 * KiB + 500 * KiB - MiB }]);
-    hold.wrote(500 * KiB);
+    await hold.wrote(500 * KiB);
     store('acme', 'cache', hold);
     const chunked = await ledger.admit({ tenant: 'acme', cls: cache, declaredBytes: null });
     await chunked.wrote(MiB / 2);
@@ -178,7 +178,7 @@ describe('LocalLedger: limits.tenant (429 rate_limited with Retry-After)', () =>
     expect(err.details).toMatchObject({ limit: 'bytesPerMinute', retryAfterSeconds: 12 });
     advance(12_000);
     const chunked = await ledger.admit({ tenant: 'acme', cls: plain, declaredBytes: null });
-    chunked.wrote(4 * MiB);
+    await chunked.wrote(4 * MiB);
     chunked.release();
     expect((await refusal(ledger.admit({ tenant: 'acme', cls: plain, declaredBytes: 1 }))).details).toMatchObject({ limit: 'bytesPerMinute' });
   });
