@@ -76,6 +76,8 @@ export function multipartParser(engine: StorageEngine, limits: Options['limits']
     limits,
     streamHandler: (req, busboy) => {
       req.res!.locals.bodyComplete = watchParser(busboy);
+      // The route ends a body that stalls before its file part (src/http/routes/upload.ts).
+      req.res!.locals.parser = busboy;
       req.pipe(busboy);
     },
   };

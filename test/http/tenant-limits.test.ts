@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fakeDisk, testNode, type TestNode } from '../helpers/test-node.js';
@@ -105,5 +106,61 @@ describe('tenant limits over HTTP', () => {
     expect(text).toMatch(/^nanocdn_quota_refusals_total\{class="tickets"\} 1$/m);
     expect(text).toMatch(/^nanocdn_writes_refused_total\{reason="rate_limited"\} 2$/m);
     for (const line of text.split('\n').filter((l) => /^nanocdn_(tenant_throttled|quota_refusals)_total/.test(l))) expect(line).not.toMatch(/tenant=/);
+  });
+});
+
+/** Sends `head` and `body` on a raw socket, then stays silent; resolves with everything read once the server closes. */
+function stallingClient(port: number, head: string, body: Buffer): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve(text));
+    socket.once('connect', () => { socket.write(head); socket.write(body); });
+  });
+}
+
+describe('idle uploads end (upload.idleTimeout) with 408, their holds freed', () => {
+  let node: TestNode;
+  let server: Listening;
+  beforeAll(async () => {
+    node = await testNode({ config: { upload: { maxBytes: '10MiB', idleTimeout: '300ms' } } });
+    server = await listen(node.app);
+  });
+  afterAll(async () => {
+    await server.close();
+    await node.close();
+  });
+
+  const bodyJson = (text: string) => JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1)) as Record<string, unknown>;
+
+  it('a PUT that stops sending mid-body', async () => {
+    const text = await stallingClient(server.port, 'PUT /upload/pub/slow/a.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 102400\r\n\r\n', randomBytes(KiB));
+    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+    expect(text).toMatch(/connection: close/i);
+    expect(bodyJson(text)).toMatchObject({ error: 'request_timeout', idleTimeoutSeconds: 0.3, receivedBytes: KiB });
+    expect(node.ctx.ledger.inflightOf('slow')).toEqual({ uploads: 0, bytes: 0, byClass: {} });
+    expect(node.ctx.guard.snapshot()).toMatchObject({ reservedBytes: 0, uploads: 0 });
+    expect(await spoolEntries(node)).toBe(0);
+  });
+
+  it('a multipart POST that stalls before its file part', async () => {
+    const head = 'POST /upload/pub/slow/b.bin HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 102400\r\n\r\n';
+    const text = await stallingClient(server.port, head, Buffer.from('--XyZ\r\nContent-Disposition: form-da'));
+    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+    expect(bodyJson(text)).toMatchObject({ error: 'request_timeout' });
+    expect(node.ctx.ledger.inflightOf('slow')).toEqual({ uploads: 0, bytes: 0, byClass: {} });
+    expect(node.ctx.guard.snapshot()).toMatchObject({ reservedBytes: 0, uploads: 0 });
+    expect(await spoolEntries(node)).toBe(0);
+  });
+
+  it('a multipart POST that stalls inside its file part', async () => {
+    const head = 'POST /upload/pub/slow/c.bin HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 102400\r\n\r\n';
+    const part = Buffer.concat([Buffer.from('--XyZ\r\nContent-Disposition: form-data; name="file"; filename="c.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'), randomBytes(2 * KiB)]);
+    const text = await stallingClient(server.port, head, part);
+    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+    expect(node.ctx.ledger.inflightOf('slow')).toEqual({ uploads: 0, bytes: 0, byClass: {} });
+    expect(await spoolEntries(node)).toBe(0);
   });
 });

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import type { Request, Response, Router } from 'express';
 import express from 'express';
 import { HttpError } from '../../errors.js';
@@ -37,9 +38,15 @@ export function uploadRoutes(ctx: NodeContext): Router {
     try {
       res.locals.admission = admission;
       res.locals.signal = abortSignalOf(res);
-      await new Promise<void>((resolve, reject) => {
+      const parsing = new Promise<void>((resolve, reject) => {
         parseMultipart(req, res, (err: unknown) => (err ? reject(multerErrorToHttp(err)) : resolve()));
       }).finally(() => res.locals.writing as Promise<void> | undefined);
+      const idle = idleBeforeFilePart(req, res, ctx.config.upload.idleTimeout);
+      try {
+        await Promise.race([parsing, idle.timedOut]);
+      } finally {
+        idle.stop();
+      }
       const result = (req.file as unknown as { result?: UploadResult } | undefined)?.result;
       if (!result) throw new HttpError('invalid_request', 'The multipart body has no part named "file".');
       created(res, result);
@@ -71,6 +78,40 @@ async function admit(ctx: NodeContext, req: Request, res: Response): Promise<Adm
   // Only now that the upload is admitted may a 100-continue client send its body.
   if (req.get('expect')?.toLowerCase() === '100-continue') res.writeContinue();
   return admission;
+}
+
+/**
+ * upload.idleTimeout on a multipart body, from the socket's bytes: a client
+ * that stalls (before its file part, or in it) gets 408 request_timeout and
+ * its hold ends with the route, instead of when the client goes (multer
+ * answers an error only once the request body has ended). The parser is
+ * stopped, so no file part is handed on afterwards; a part being written is
+ * ended by the uploader's own idle watch (src/upload/uploader.ts).
+ */
+function idleBeforeFilePart(req: Request, res: Response, ms: number): { timedOut: Promise<never>; stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_resolve, reject) => {
+    if (ms <= 0) return;
+    let last = req.socket.bytesRead;
+    let lastMs = Date.now();
+    timer = setInterval(() => {
+      if (req.socket.bytesRead !== last) { last = req.socket.bytesRead; lastMs = Date.now(); return; }
+      if (Date.now() - lastMs < ms) return;
+      clearInterval(timer);
+      const err = new HttpError('request_timeout', `The upload sent no byte for ${ms / 1000} s (upload.idleTimeout); it was ended and nothing was stored.`, { idleTimeoutSeconds: ms / 1000 });
+      const parser = res.locals.parser as Writable | undefined;
+      if (parser) {
+        req.unpipe(parser);
+        parser.destroy(err);
+      }
+      // A file part being written is ended by the uploader's own idle watch: answer once its tmp file is gone.
+      void Promise.resolve(res.locals.writing as Promise<void> | undefined).then(() => reject(err));
+    }, Math.max(50, Math.min(1000, ms / 4)));
+    timer.unref();
+  });
+  // Only the race awaits it.
+  timedOut.catch(() => undefined);
+  return { timedOut, stop: () => clearInterval(timer) };
 }
 
 function created(res: Response, result: UploadResult): void {
