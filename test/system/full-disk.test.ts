@@ -226,7 +226,10 @@ describe.skipIf(!canRun)('full disk: filled to 100 % by another writer (dd)', ()
     expect(res.json.reason).toBe('ENOSPC');
     expect(await fsp.readdir(tmpDir)).toEqual([]);
     expect(existsSync(path.join(tmpfs.dir, 'files', name))).toBe(false);
-    const lines = server.output().split('\n').filter((line) => line.includes('disk full during upload'));
+    // Log lines reach stdout once per event-loop turn, and the pipe may deliver them after the answer: wait for it.
+    const linesOf = () => server.output().split('\n').filter((line) => line.includes('disk full during upload'));
+    for (let i = 0; i < 100 && linesOf().length === 0; i++) await pause(20);
+    const lines = linesOf();
     expect(lines).toHaveLength(1);
     const logged = JSON.parse(lines[0]) as Record<string, unknown>;
     expect(logged.level).toBe('error');
