@@ -31,7 +31,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadKind, LoadReport, LoadSpec } from './clients-load.js';
 import { childPids, installExitHandlers, stopAll, stopProcess } from './processes.js';
-import { startNginx, startNode, type Target } from './targets.js';
+import { NO_TENANT_LIMITS, startNginx, startNode, type Target } from './targets.js';
 import { detectTools, missingToolsMessage } from './tools.js';
 
 const MB = 1e6;
@@ -193,6 +193,8 @@ async function startTarget(kind: 'node' | 'nginx', runDir: string, cliPath: stri
     config: {
       durability: 'none',
       disk: { minFreeBytes: 0, minFreePercent: 0 },
+      // Memory per hostile client, like nginx (which has no per-tenant limits): thousands of slow uploaders of one tenant would get 429.
+      limits: { tenant: NO_TENANT_LIMITS },
       // nginx's keepalive_timeout default, so held keep-alive connections are held by both.
       // (--no-cap: a build from before http.maxConnections existed.)
       http: { keepAliveTimeout: '75s', ...(noCap ? {} : { maxConnections: 12_000 }) },

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { checkGet, checkPut, placeFixture, removeStored } from './fixtures.js';
 import { authHeaders } from './measure.js';
 import { fixtureName, type Scenario, type TargetId } from './scenarios.js';
-import { startFront, startNginx, startNode, type Target } from './targets.js';
+import { NO_TENANT_LIMITS, startFront, startNginx, startNode, type Target } from './targets.js';
 
 export interface SetupOptions {
   workDir: string;
@@ -24,6 +24,8 @@ function nodeConfig(durability: 'fsync' | 'none', extra: Record<string, unknown>
     // priv reads through the token path: trust no address, not even loopback.
     auth: { trustedNetworks: [] },
     disk: { minFreeBytes: 0, minFreePercent: 0 },
+    // The write path's throughput, not the per-tenant limits: one bench tenant PUTs far past 1,200 uploads a minute.
+    limits: { tenant: NO_TENANT_LIMITS },
     ...extra,
   };
 }

@@ -6,6 +6,9 @@ import { mimeTypes, renderFront, renderMainConfig, renderStaticServer } from './
 import { startProcess, stopProcess } from './processes.js';
 import { nginxHasErrorLogFlag } from './tools.js';
 
+/** limits.tenant all off (README "Tenants"): benches measure capacity, and all their load is one tenant. */
+export const NO_TENANT_LIMITS = { uploadsPerMinute: null, bytesPerMinute: null, inflightUploads: null, inflightBytes: null };
+
 /** Something the bench measures: an HTTP server on 127.0.0.1 that it started itself. */
 export interface Target {
   id: string;
