@@ -10,6 +10,7 @@ import { registerSign } from './commands/sign.js';
 import { registerReindex } from './commands/reindex.js';
 import { registerCleanup } from './commands/cleanup.js';
 import { registerConfig } from './commands/config-check.js';
+import { registerScrub } from './commands/scrub.js';
 import { VERSION } from './package-root.js';
 
 // `nanocdn … | head`: a reader that went away is not an error of ours (EPIPE).
@@ -31,6 +32,7 @@ registerServe(program);
 registerSign(program);
 registerReindex(program);
 registerCleanup(program);
+registerScrub(program);
 registerConfig(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

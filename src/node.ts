@@ -107,6 +107,8 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     storedBytes: async (tenant, cls) => (await index.totals.tenantClass(tenant, cls)).bytes,
     makeRoom: quotaRoomMaker(evictor),
   });
+  // Runs recorded from here on are counted: this node's and those of other processes on the data dir.
+  await monitoring.runLog.start();
   const uploader = new Uploader({
     storage, files: index.files, guard, ledger, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
     idleTimeoutMs: config.upload.idleTimeout, observer: monitoring, retired,
@@ -145,8 +147,11 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
           if (drift.skippedCount > 0) {
             logger.warn('files/ holds entries that are not stored files (never followed nor served; remove them)', { count: drift.skippedCount, sample: drift.skipped.slice(0, 10) });
           }
-          if (drift.addedCount || drift.removedCount) {
-            logger.warn('index drift reconciled', { added: drift.addedCount, removed: drift.removedCount, sample: [...drift.added, ...drift.removed].slice(0, 10) });
+          if (drift.addedCount || drift.changedCount || drift.removedCount) {
+            logger.warn('index drift reconciled', {
+              added: drift.addedCount, changed: drift.changedCount, removed: drift.removedCount,
+              sample: [...drift.added, ...drift.changed.map((c) => c.name), ...drift.removed].slice(0, 10),
+            });
           } else {
             logger.info('index reconciled: no drift', { checked: drift.checked });
           }

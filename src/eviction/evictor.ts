@@ -10,7 +10,7 @@ import { parseName } from '../names.js';
 import { removeFiles } from '../remove-file.js';
 import type { RetiredNames } from '../retired-names.js';
 import { acquireEvictionLock, lockHolder, LockHeldError, type LockHolder } from './lock.js';
-import type { EvictionReport, EvictionRun } from './report.js';
+import type { EvictionReport, EvictionRun, RunFilter } from './report.js';
 import type { Victim } from './select-victims.js';
 import { Planner } from './plan.js';
 import { summarize, type RunRequest, type RunSummary } from './run.js';
@@ -41,7 +41,7 @@ export interface EvictorDeps {
  * call run(). It plans with selectVictims over batches of candidates, then
  * deletes in batches (file first, then index row), yielding between them.
  */
-export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements EvictionReport {
+export class Evictor extends EventEmitter<{ run: [RunSummary, boolean] }> implements EvictionReport {
   private readonly planner: Planner;
   private readonly batchSize: number;
   private current: { controller: AbortController; done: Promise<unknown>; sinceMs: number } | undefined;
@@ -55,14 +55,15 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
     this.planner = new Planner({ ...deps, totals: deps.index.totals, candidates: deps.index.candidates, batchSize: this.batchSize });
   }
 
-  /** The last real run, of this process or another one (from the index), for /usage. */
-  async lastRun(): Promise<EvictionRun | null> {
+  /** The last real run (or the last that removed files, or that succeeded), of this process or another one (from the index), for /usage. */
+  async lastRun(filter: RunFilter = 'any'): Promise<EvictionRun | null> {
     let logged: EvictionRun | null = null;
     try {
-      const run = await this.deps.index.runs.last();
+      const run = await this.deps.index.runs.last(filter);
       logged = run && toEvictionRun(run);
     } catch { /* the index is unreadable: what this process knows */ }
-    if (this.lastHere && (!logged || this.lastHere.at > logged.at)) return this.lastHere;
+    const here = this.lastHere && matches(this.lastHere, filter) ? this.lastHere : null;
+    if (here && (!logged || here.at > logged.at)) return here;
     return logged;
   }
 
@@ -78,17 +79,11 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
 
   /** Calls `listener` after each real run of this process (metrics). */
   onRun(listener: (run: EvictionRun) => void): void {
-    this.on('run', (summary) => {
+    this.on('run', (summary, logged) => {
       if (summary.dryRun) return;
-      const byReason: Record<string, { files: number; bytes: number }> = {};
-      for (const v of summary.victims) {
-        const entry = (byReason[v.reason] ??= { files: 0, bytes: 0 });
-        entry.files++;
-        entry.bytes += v.size;
-      }
       listener({
         at: Date.parse(summary.at), files: summary.files, bytes: summary.bytes, durationMs: summary.durationMs,
-        reason: summary.reason, error: summary.error, byReason,
+        reason: summary.reason, error: summary.error, byReason: byReasonOf(summary), logged,
       });
     });
   }
@@ -173,15 +168,19 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
       reason: summary.reason, dryRun: summary.dryRun, files: summary.files, bytes: summary.bytes, failed,
       durationMs: Math.round(summary.durationMs), error, groups: summary.groups.slice(0, 20),
     });
+    let logged = false;
     if (!request.dryRun) {
       this.lastHere = { at: atMs, files: summary.files, bytes: summary.bytes, durationMs: summary.durationMs, reason: request.reason, error };
       try {
-        await deps.index.runs.record({ atMs, reason: request.reason, files: summary.files, bytes: summary.bytes, durationMs: summary.durationMs, error });
+        await deps.index.runs.record({
+          atMs, reason: request.reason, files: summary.files, bytes: summary.bytes, durationMs: summary.durationMs, error, byReason: byReasonOf(summary),
+        });
+        logged = true;
       } catch (err) {
         deps.logger.warn('could not record the eviction run', { error: (err as Error).message });
       }
     }
-    this.emit('run', summary);
+    this.emit('run', summary, logged);
     return summary;
   }
 
@@ -212,4 +211,19 @@ export class Evictor extends EventEmitter<{ run: [RunSummary] }> implements Evic
 
 function toEvictionRun(run: RunRecord): EvictionRun {
   return { at: run.atMs, files: run.files, bytes: run.bytes, durationMs: run.durationMs, reason: run.reason, error: run.error };
+}
+
+function matches(run: EvictionRun, filter: RunFilter): boolean {
+  return filter === 'any' || (filter === 'removed' ? run.files > 0 : run.error === null);
+}
+
+/** Files and bytes removed per eviction reason. */
+function byReasonOf(summary: RunSummary): Record<string, { files: number; bytes: number }> {
+  const byReason: Record<string, { files: number; bytes: number }> = {};
+  for (const v of summary.victims) {
+    const entry = (byReason[v.reason] ??= { files: 0, bytes: 0 });
+    entry.files++;
+    entry.bytes += v.size;
+  }
+  return byReason;
 }

@@ -1,3 +1,5 @@
+import type { RunFilter } from '../index/index.js';
+
 /** One eviction run, as the run log keeps it and monitoring reports it. */
 export interface EvictionRun {
   /** Epoch ms when the run started. */
@@ -11,7 +13,15 @@ export interface EvictionRun {
   error: string | null;
   /** Files and bytes per eviction reason (expired, maxAge, maxIdle, quota, watermark…); absent: all under `reason`. */
   byReason?: Readonly<Record<string, { files: number; bytes: number }>>;
+  /**
+   * The run reached the shared run log: the node counts it from there, with
+   * the runs of other processes (src/monitoring/run-log.ts), not from this
+   * event, so no run is counted twice.
+   */
+  logged?: boolean;
 }
+
+export type { RunFilter } from '../index/index.js';
 
 /**
  * What monitoring (src/monitoring/) needs from eviction: the last run and a
@@ -19,7 +29,8 @@ export interface EvictionRun {
  * monitoring imports it from here, eviction never imports monitoring.
  */
 export interface EvictionReport {
-  lastRun(): Promise<EvictionRun | null>;
+  /** The last real run of any process (`filter` "any", the default), the last that removed files, or the last that succeeded. */
+  lastRun(filter?: RunFilter): Promise<EvictionRun | null>;
   /** The last `limit` runs, newest first. */
   recentRuns(limit: number): Promise<EvictionRun[]>;
   onRun(listener: (run: EvictionRun) => void): void;

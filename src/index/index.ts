@@ -15,6 +15,7 @@ export interface MetadataIndex {
   readonly runs: RunsPart;
   readonly claims: ClaimsPart;
   readonly retired: RetiredPart;
+  readonly scrubs: ScrubsPart;
   /** True when this open created the index (nothing was stored before): the node rebuilds it from storage. */
   readonly created: boolean;
   /** The index answers (for /readyz). */
@@ -156,15 +157,55 @@ export interface RunRecord {
   bytes: number;
   durationMs: number;
   error: string | null;
+  /** Files and bytes removed per eviction reason (expired, max-age…); absent for runs recorded before it was kept. */
+  byReason?: Readonly<Record<string, { files: number; bytes: number }>>;
 }
 
-/** The eviction run log, shared by every process on this index (the cleanup command's runs show in /usage). */
+/** A recorded run with its place in the log (ids only grow). */
+export interface LoggedRun extends RunRecord {
+  id: number;
+}
+
+/** Which last run: any, the last that removed a file, the last without an error. */
+export type RunFilter = 'any' | 'removed' | 'succeeded';
+
+/**
+ * The eviction run log, shared by every process on this index (the cleanup
+ * command's runs show in /usage and in the serving node's counters).
+ */
 export interface RunsPart {
-  /** Records a run; only the last 100 are kept. */
-  record(run: RunRecord): Promise<void>;
-  last(): Promise<RunRecord | null>;
+  /** Records a run; returns its id. Keeps the last 100 runs, and every run of the last 10 minutes up to 10,000. */
+  record(run: RunRecord): Promise<number>;
+  last(filter?: RunFilter): Promise<RunRecord | null>;
   /** The last `limit` runs, newest first. */
   recent(limit: number): Promise<RunRecord[]>;
+  /** The id of the newest run, 0 when there is none: where a reader of since() starts. */
+  cursor(): Promise<number>;
+  /** At most `limit` runs with an id above `afterId`, oldest first. */
+  since(afterId: number, limit: number): Promise<LoggedRun[]>;
+}
+
+/** One run of `nanocdn scrub`. */
+export interface ScrubRecord {
+  /** When it started (epoch ms). */
+  atMs: number;
+  durationMs: number;
+  /** Files read and verified, and their bytes. */
+  files: number;
+  bytes: number;
+  /** Files whose size or sha256 differed from the row, or that could not be read. */
+  corrupt: number;
+  /** Rows whose file was gone. */
+  missing: number;
+  /** Corrupt files moved to the quarantine. */
+  quarantined: number;
+}
+
+/** The scrub run log (the serving node exports the last run). */
+export interface ScrubsPart {
+  /** Records a run; keeps the last 100. */
+  record(run: ScrubRecord): Promise<void>;
+  last(): Promise<ScrubRecord | null>;
 }
 
 /** A name claimed by an upload that the store has not confirmed yet. */

@@ -22,7 +22,10 @@ export interface AlertInput {
   tmp: { files: number; bytes: number; oldestSeconds: number | null };
   /** Age after which a tmp entry is stale (eviction.tmpMaxAge). */
   tmpMaxAgeMs: number;
+  /** The last eviction run, whatever it removed (a failure shows even when it removed nothing). */
   lastEviction: { at: number; error: string | null } | null;
+  /** The last `nanocdn scrub` run: when, and the bad files it found. */
+  scrub?: { at: number; bad: number; quarantined: number } | null;
 }
 
 /** Thresholds of the alert sentences (the Prometheus rules use the same ones). */
@@ -93,6 +96,10 @@ export function alertList(input: AlertInput, policy: AlertPolicy = DEFAULT_ALERT
   }
   if (input.lastEviction?.error) {
     warning(`eviction failed at ${clock(input.lastEviction.at)}: ${input.lastEviction.error}`);
+  }
+  if (input.scrub && input.scrub.bad > 0) {
+    warning(`scrub at ${clock(input.scrub.at)} found ${plural(input.scrub.bad, 'bad file')}${input.scrub.quarantined ? ` (${count(input.scrub.quarantined)} quarantined)` : ''}: ` +
+      '`nanocdn scrub --json` lists them');
   }
   // Stable: within a severity the order above stays.
   return [...alerts.filter((a) => a.severity === 'critical'), ...alerts.filter((a) => a.severity === 'warning')];

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { UploadObserver, UploadOutcome } from '../upload/uploader.js';
 import type { EvictionRun } from '../eviction/report.js';
+import type { LoggedRun } from '../index/index.js';
 import type { RefusalLog } from './refusal-log.js';
 import type { UsageReport } from './usage-report.js';
 import { VERSION } from '../package-root.js';
@@ -63,6 +64,9 @@ export class NodeMetrics implements UploadObserver {
       inflight: gauge('nanocdn_inflight_uploads', 'Uploads being written now.'),
       ready: gauge('nanocdn_ready', 'Whether GET /readyz answers 200 now (1) or 503 (0).'),
       diskState: gauge('nanocdn_disk_state', 'The disk guard\'s state: 1 for the current one of ok, warning, critical; 0 for the others.', ['state']),
+      evictionLastSuccess: gauge('nanocdn_eviction_last_success_timestamp_seconds', 'When the last eviction run without an error started (any process on this data dir, kept in the run log); 0 before the first.'),
+      scrubLastRun: gauge('nanocdn_scrub_last_run_timestamp_seconds', 'When the last `nanocdn scrub` run started (recorded in the index); 0 before the first.'),
+      scrubCorrupt: gauge('nanocdn_scrub_corrupt_files', 'Files the last `nanocdn scrub` run found bad: size or sha256 not as indexed, unreadable, or missing.'),
     };
     // Which build answers: 1, with the version and the Node.js that runs it as labels.
     gauge('nanocdn_build_info', 'The nanocdn version and Node.js version of this process (always 1).', ['version', 'node'])
@@ -116,7 +120,17 @@ export class NodeMetrics implements UploadObserver {
     this.connectionsRefused.inc();
   }
 
+  /** A run of this process; one that reached the run log is counted by loggedRun() instead. */
   evictionFinished(run: EvictionRun): void {
+    if (!run.logged) this.countRun(run);
+  }
+
+  /** A run read from the shared run log: of this process or of another one (`nanocdn cleanup`). */
+  loggedRun(run: LoggedRun): void {
+    this.countRun({ at: run.atMs, files: run.files, bytes: run.bytes, durationMs: run.durationMs, reason: run.reason, error: run.error, byReason: run.byReason });
+  }
+
+  private countRun(run: EvictionRun): void {
     this.evictionRuns.inc({ result: run.error ? 'failed' : 'ok' });
     const byReason = run.byReason ?? { [run.reason]: { files: run.files, bytes: run.bytes } };
     for (const [reason, evicted] of Object.entries(byReason)) {
@@ -157,6 +171,9 @@ export class NodeMetrics implements UploadObserver {
     g.tmpOldest.set(report.tmp.oldestSeconds ?? 0);
     g.inflight.set(report.inflight.uploads);
     for (const state of DISK_STATES) g.diskState.set({ state }, report.status === state ? 1 : 0);
+    g.evictionLastSuccess.set(report.eviction.lastSuccessAt === null ? 0 : Date.parse(report.eviction.lastSuccessAt) / 1000);
+    g.scrubLastRun.set(report.scrub === null ? 0 : Date.parse(report.scrub.at) / 1000);
+    g.scrubCorrupt.set(report.scrub === null ? 0 : report.scrub.corrupt + report.scrub.missing);
     return this.registry.metrics();
   }
 

@@ -5,6 +5,7 @@ import { RefusalLog } from './refusal-log.js';
 import { UsageHistory } from './usage-history.js';
 import { UsageReporter, type UsageReporterDeps } from './usage-report.js';
 import { UploadSizes } from './upload-sizes.js';
+import { RunLogFollower } from './run-log.js';
 import type { UploadObserver, UploadOutcome } from '../upload/uploader.js';
 import type { LedgerObserver, TenantLimit } from '../accounting/ledger.js';
 import { TenantRefusals } from './tenant-refusals.js';
@@ -25,7 +26,9 @@ export class Monitoring implements UploadObserver, LedgerObserver {
   readonly history: UsageHistory;
   readonly usage: UsageReporter;
   readonly metrics: NodeMetrics;
-  private timer: NodeJS.Timeout | undefined;
+  /** Counts every eviction run in the shared log, this node's and other processes', once. */
+  readonly runLog: RunLogFollower;
+  private timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly deps: MonitoringDeps) {
     this.refusals = new RefusalLog(deps.now);
@@ -34,6 +37,13 @@ export class Monitoring implements UploadObserver, LedgerObserver {
     this.history = new UsageHistory(deps.index.history);
     this.usage = new UsageReporter({ ...deps, history: this.history, refusals: this.refusals, uploadSizes: this.uploadSizes, tenantRefusals: this.tenantRefusals });
     this.metrics = new NodeMetrics(this.refusals);
+    this.runLog = new RunLogFollower(deps.index.runs, (run) => this.metrics.loggedRun(run));
+  }
+
+  /** The /metrics text: the run log read up to now first, so a run that ended before the scrape is in the counters. */
+  async renderMetrics(now: { ready: boolean }): Promise<string> {
+    await this.runLog.catchUp().catch((err: unknown) => this.deps.logger.warn('reading the eviction run log failed', { error: (err as Error).message }));
+    return this.metrics.render(await this.usage.build(), now);
   }
 
   uploadFinished(outcome: UploadOutcome, code?: string): void {
@@ -73,18 +83,21 @@ export class Monitoring implements UploadObserver, LedgerObserver {
     if (snap.totalBytes > 0) await this.history.record(this.deps.now(), snap.usedBytes);
   }
 
-  /** Samples now and every `intervalMs`. */
-  start(intervalMs = 60_000): void {
+  /** Samples now and every `intervalMs`; reads the run log every `runLogMs` (runs stay in it at least 10 minutes). */
+  start(intervalMs = 60_000, runLogMs = 10_000): void {
     const tick = () => {
       this.sample().catch((err: unknown) => this.deps.logger.warn('usage sample failed', { error: (err as Error).message }));
     };
+    const follow = () => {
+      this.runLog.catchUp().catch((err: unknown) => this.deps.logger.warn('reading the eviction run log failed', { error: (err as Error).message }));
+    };
     tick();
-    this.timer = setInterval(tick, intervalMs);
-    this.timer.unref();
+    this.timers = [setInterval(tick, intervalMs), setInterval(follow, runLogMs)];
+    for (const timer of this.timers) timer.unref();
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
   }
 }

@@ -5,7 +5,7 @@ import type { Classifier } from '../classes.js';
 import type { MetadataIndex } from '../index/index.js';
 import type { Storage } from '../storage/storage.js';
 import { alertList, DEFAULT_ALERT_POLICY, type Alert, type AlertPolicy } from './alerts.js';
-import type { EvictionReport } from '../eviction/report.js';
+import type { EvictionReport, EvictionRun } from '../eviction/report.js';
 import { fitFillRate, type FillRate, type FillRateOptions } from './fill-rate.js';
 import type { RefusalLog, WriteCounts } from './refusal-log.js';
 import type { UsageHistory } from './usage-history.js';
@@ -16,6 +16,9 @@ import { formatBytes } from '../config/units.js';
 
 /** Without upload history (or with tiny uploads), a node with less headroom than this is not writable (one small document). */
 export const TYPICAL_UPLOAD_FLOOR = 64 * 1024;
+
+/** One eviction run as /usage shows it. */
+export interface RunView { at: string; files: number; bytes: number; durationMs: number; reason: string; error: string | null }
 
 /** The GET /usage document (docs/design.md §8). */
 export interface UsageReport {
@@ -56,13 +59,20 @@ export interface UsageReport {
     lastLimit: string | null;
   }[];
   fillRate: FillRate;
-  lastEviction: { at: string; files: number; bytes: number; durationMs: number; reason: string; error: string | null } | null;
+  /** The last eviction run that removed files (any process): an empty scheduled run after it does not hide it. */
+  lastEviction: RunView | null;
+  /** The last eviction run of any kind (any process), also one that removed nothing or failed. */
+  lastRun: RunView | null;
+  /** The last `nanocdn scrub` run (recorded in the index), null before the first. */
+  scrub: { at: string; durationMs: number; files: number; bytes: number; corrupt: number; missing: number; quarantined: number } | null;
   /** Uploads and refusals of this process over 15 min and 24 h. */
   writes: { last15m: WriteCounts; last24h: WriteCounts };
   /** The last runs (any process), the next scheduled one, the lock holder. */
   eviction: {
-    runs: { at: string; reason: string; files: number; bytes: number; durationMs: number; error: string | null }[];
+    runs: RunView[];
     nextRunAt: string | null;
+    /** When the last run without an error started (any process); null before the first. */
+    lastSuccessAt: string | null;
     /** The process holding the eviction lock (a run in progress, here or in another process), null when free. */
     lockHolderPid: number | null;
     /** How long it has held it. */
@@ -77,8 +87,8 @@ export interface UsageReporterDeps {
   config: Config;
   guard: DiskGuard;
   storage: Storage;
-  /** The index: totals per class and tenant, usage history. */
-  index: Pick<MetadataIndex, 'totals' | 'history'>;
+  /** The index: totals per class and tenant, usage history, the eviction and scrub run logs. */
+  index: Pick<MetadataIndex, 'totals' | 'history' | 'runs' | 'scrubs'>;
   classifier: Classifier;
   history: UsageHistory;
   refusals: RefusalLog;
@@ -170,7 +180,10 @@ export class UsageReporter {
     samples.push({ atMs: now, usedBytes: snap.usedBytes });
     const fillRate = fitFillRate(samples, snap.freeBytes - snap.reserveBytes, { windowMs: FILL_WINDOW_MS, ...deps.fillRate });
 
-    const run = (await this.eviction?.lastRun()) ?? null;
+    const run = (await this.eviction?.lastRun('any')) ?? null;
+    const removing = (await this.eviction?.lastRun('removed')) ?? null;
+    const success = (await this.eviction?.lastRun('succeeded')) ?? null;
+    const scrub = await deps.index.scrubs.last().catch(() => null);
     const holder = (await this.eviction?.lockHolder().catch(() => null)) ?? null;
     const alerts = alertList({
       nowMs: now,
@@ -183,6 +196,7 @@ export class UsageReporter {
       tmp,
       tmpMaxAgeMs: deps.config.eviction.tmpMaxAge,
       lastEviction: run,
+      scrub: scrub && { at: scrub.atMs, bad: scrub.corrupt + scrub.missing, quarantined: scrub.quarantined },
     }, deps.alertPolicy ?? DEFAULT_ALERT_POLICY);
 
     const headroomBytes = deps.guard.headroomBytes();
@@ -213,15 +227,17 @@ export class UsageReporter {
       classes,
       tenants,
       fillRate,
-      lastEviction: run && {
-        at: new Date(run.at).toISOString(), files: run.files, bytes: run.bytes, durationMs: run.durationMs, reason: run.reason, error: run.error,
+      lastEviction: removing && runView(removing),
+      lastRun: run && runView(run),
+      scrub: scrub && {
+        at: new Date(scrub.atMs).toISOString(), durationMs: scrub.durationMs, files: scrub.files, bytes: scrub.bytes,
+        corrupt: scrub.corrupt, missing: scrub.missing, quarantined: scrub.quarantined,
       },
       writes: { last15m: deps.refusals.writes(15 * MINUTE_MS), last24h: deps.refusals.writes(24 * 60 * MINUTE_MS) },
       eviction: {
-        runs: ((await this.eviction?.recentRuns(RECENT_RUNS)) ?? []).map((r) => ({
-          at: new Date(r.at).toISOString(), reason: r.reason, files: r.files, bytes: r.bytes, durationMs: r.durationMs, error: r.error,
-        })),
+        runs: ((await this.eviction?.recentRuns(RECENT_RUNS)) ?? []).map(runView),
         nextRunAt: this.nextScheduledRun()?.toISOString() ?? null,
+        lastSuccessAt: success && new Date(success.at).toISOString(),
         lockHolderPid: holder?.pid ?? null,
         lockSinceSeconds: holder && Math.max(0, Math.round((Date.now() - holder.sinceMs) / 1000)),
       },
@@ -233,4 +249,8 @@ export class UsageReporter {
 
 function pick(last15m: TenantRefusalCounts, last24h: TenantRefusalCounts, kind: keyof TenantRefusalCounts): { last15m: number; last24h: number } {
   return { last15m: last15m[kind], last24h: last24h[kind] };
+}
+
+function runView(run: EvictionRun): RunView {
+  return { at: new Date(run.at).toISOString(), files: run.files, bytes: run.bytes, durationMs: run.durationMs, reason: run.reason, error: run.error };
 }

@@ -8,11 +8,10 @@ import { readinessOf } from '../readiness.js';
 export function metricsRoutes(ctx: NodeContext, isShuttingDown: () => boolean = () => false): Router {
   const router = express.Router();
   router.get('/metrics', monitoringAccess(ctx), async (_req, res) => {
-    const { usage, metrics } = ctx.monitoring;
     const { ready } = await readinessOf(ctx, isShuttingDown);
-    const body = await metrics.render(await usage.build(), { ready });
+    const body = await ctx.monitoring.renderMetrics({ ready });
     res.setHeader('Cache-Control', 'no-store');
-    res.type(metrics.contentType).send(body);
+    res.type(ctx.monitoring.metrics.contentType).send(body);
   });
   return router;
 }

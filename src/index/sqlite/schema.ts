@@ -80,8 +80,30 @@ CREATE TABLE IF NOT EXISTS retired_names (
 CREATE INDEX IF NOT EXISTS retired_names_age ON retired_names (retired_ms);
 `;
 
+/**
+ * The eviction run log says what each run removed per eviction
+ * reason (so the serving node counts the runs of other processes, e.g.
+ * `nanocdn cleanup`, in its counters), and `nanocdn scrub` records its runs.
+ */
+const RUN_LOG_AND_SCRUBS = `
+ALTER TABLE eviction_runs ADD COLUMN by_reason TEXT;
+CREATE INDEX eviction_runs_removed ON eviction_runs (id) WHERE files > 0;
+CREATE INDEX eviction_runs_succeeded ON eviction_runs (id) WHERE error IS NULL;
+
+CREATE TABLE scrub_runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  files INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  corrupt INTEGER NOT NULL,
+  missing INTEGER NOT NULL,
+  quarantined INTEGER NOT NULL
+);
+`;
+
 /** Migration n (1-based) takes a database from user_version n − 1 to n. Append only; never edit a released one. */
-export const MIGRATIONS: readonly string[] = [V1, RETIRED_NAMES];
+export const MIGRATIONS: readonly string[] = [V1, RETIRED_NAMES, RUN_LOG_AND_SCRUBS];
 
 /** The schema version this code writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

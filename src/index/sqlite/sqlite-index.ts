@@ -7,6 +7,7 @@ import { SqliteFiles } from './files.js';
 import { SqliteHistory } from './history.js';
 import { SqliteRetired } from './retired.js';
 import { SqliteRuns } from './runs.js';
+import { SqliteScrubs } from './scrubs.js';
 import { checkVersion, migrate } from './schema.js';
 import { SqliteTotals } from './totals.js';
 
@@ -52,6 +53,7 @@ export function openSqliteIndex(file: string, options: SqliteIndexOptions = {}):
       runs: new SqliteRuns(db),
       claims: new SqliteClaims(db),
       retired: new SqliteRetired(db),
+      scrubs: new SqliteScrubs(db),
       created,
       isOpen: async () => db.open,
       close: async () => {
