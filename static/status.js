@@ -273,8 +273,13 @@ function drawEviction(u, nowMs) {
   figures($('eviction-figures'), [
     ['Next scheduled run', next === null ? 'not scheduled' : `${clock(next)} (in ${age(next - nowMs)})`],
     ['Lock', !ev ? 'not reported' : ev.lockHolderPid === null ? 'free: no run in progress' : `held by process ${ev.lockHolderPid}: a run is in progress`],
+    // The last run that removed files, which empty scheduled runs since do not hide.
+    ['Last removal', u.lastEviction
+      ? `${clock(Date.parse(u.lastEviction.at))} (${age(nowMs - Date.parse(u.lastEviction.at))} ago), ${u.lastEviction.reason}: ${plural(u.lastEviction.files, 'file')}, ${bytes(u.lastEviction.bytes)}`
+      : 'nothing removed yet'],
   ]);
-  const runs = ev?.runs ?? (u.lastEviction ? [{ ...u.lastEviction, error: null }] : []);
+  const last = u.lastRun ?? u.lastEviction;
+  const runs = ev?.runs ?? (last ? [last] : []);
   rows($('runs'), runs.map((r) => [
     `${r.at.slice(0, 10)} ${r.at.slice(11, 19)}`, r.reason, count(r.files), bytes(r.bytes), duration(r.durationMs),
     r.error ? `✖ failed: ${r.error}` : '✔ ok',

@@ -61,7 +61,7 @@ describe('GET /usage on a populated node', () => {
   it('has exactly the fields of docs/design.md §8 and docs/monitoring.md, with their types', async () => {
     const report = await usage(node);
     expect(Object.keys(report).sort()).toEqual(['alertDetails', 'alerts', 'classes', 'disk', 'eviction', 'fillRate', 'headroomBytes', 'inflight',
-      'lastEviction', 'status', 'tenants', 'tmp', 'typicalUploadBytes', 'writable', 'writableReason', 'writes']);
+      'lastEviction', 'lastRun', 'scrub', 'status', 'tenants', 'tmp', 'typicalUploadBytes', 'writable', 'writableReason', 'writes']);
     expect(Object.keys(report.disk).sort()).toEqual(['freeBytes', 'highWatermarkPercent', 'lowWatermarkPercent', 'path', 'reserveBytes',
       'totalBytes', 'usedBytes', 'usedPercent']);
     expect(report.disk.path).toBe(node.dataDir);
@@ -94,6 +94,8 @@ describe('GET /usage on a populated node', () => {
     expect(Object.keys(report.fillRate).sort()).toEqual(['bytesPerHour', 'hoursToFull']);
     expect(report.fillRate).toEqual({ bytesPerHour: null, hoursToFull: null });
     expect(report.lastEviction).toBeNull();
+    expect(report.lastRun).toBeNull();
+    expect(report.scrub).toBeNull();
     expect(report.alerts).toEqual([]);
     expect(await put(node, 'pub/acme/cachedtickets/order-3.pdf', KiB).then((r) => r.status)).toBe(201);
     expect((await usage(node)).tenants[0].growth24hBytes).toBe(KiB);
@@ -132,6 +134,7 @@ describe('GET /usage on a populated node', () => {
     last = { at: Date.UTC(2026, 10, 27, 4, 15), files: 12, bytes: 3 * KiB, durationMs: 41, reason: 'schedule', error: 'EACCES' };
     const report = await usage(node);
     expect(report.lastEviction).toEqual({ at: '2026-11-27T04:15:00.000Z', files: 12, bytes: 3 * KiB, durationMs: 41, reason: 'schedule', error: 'EACCES' });
+    expect(report.lastRun).toEqual(report.lastEviction);
     expect(report.eviction).toMatchObject({ lockHolderPid: 4242, lockSinceSeconds: 90 });
     expect(report.alerts).toContain('eviction failed at 04:15: EACCES');
   });
@@ -161,6 +164,46 @@ describe('GET /usage after an eviction run', () => {
     expect(metrics).toContain('nanocdn_evicted_files_total{reason="max-age"} 3');
     expect(metrics).toContain(`nanocdn_evicted_bytes_total{reason="max-age"} ${6 * KiB}`);
     expect(metrics).toContain('nanocdn_eviction_runs_total{result="ok"} 1');
+    expect(metrics).toContain(`nanocdn_eviction_last_success_timestamp_seconds ${clock / 1000}`);
+  });
+
+  it('an empty run after it is lastRun; lastEviction stays the run that removed files; a failed run is lastRun and an alert', async () => {
+    const removing = (await usage(node)).lastEviction;
+    expect(removing).toMatchObject({ files: 3, reason: 'admin' });
+    clock += 60_000;
+    await request(node.app).post('/admin/evict').expect(200);
+    let report = await usage(node);
+    expect(report.lastEviction).toEqual(removing);
+    expect(report.lastRun).toMatchObject({ at: new Date(clock).toISOString(), files: 0, bytes: 0, reason: 'admin', error: null });
+    expect(report.eviction.lastSuccessAt).toBe(new Date(clock).toISOString());
+    const succeededAt = clock;
+    clock += 60_000;
+    await node.ctx.evictor.recordFailure('schedule', 'EACCES: permission denied');
+    report = await usage(node);
+    expect(report.lastEviction).toEqual(removing);
+    expect(report.lastRun).toMatchObject({ at: new Date(clock).toISOString(), files: 0, reason: 'schedule', error: 'EACCES: permission denied' });
+    expect(report.eviction.lastSuccessAt).toBe(new Date(succeededAt).toISOString());
+    expect(report.alerts.some((a) => a.startsWith('eviction failed at ') && a.endsWith('EACCES: permission denied'))).toBe(true);
+    const metrics = (await request(node.app).get('/metrics').expect(200)).text;
+    expect(metrics).toContain(`nanocdn_eviction_last_success_timestamp_seconds ${succeededAt / 1000}`);
+    expect(metrics).toContain('nanocdn_eviction_runs_total{result="ok"} 2');
+    expect(metrics).toContain('nanocdn_eviction_runs_total{result="failed"} 1');
+    expect(metrics).toContain('nanocdn_evicted_files_total{reason="max-age"} 3');
+  });
+
+  it('a scrub recorded by another process shows in /usage, its alert and /metrics', async () => {
+    const other = openSqliteIndex(path.join(node.dataDir, 'index.sqlite'));
+    try {
+      await other.scrubs.record({ atMs: Date.UTC(2026, 10, 27, 4, 15), durationMs: 900, files: 10, bytes: 10 * KiB, corrupt: 2, missing: 1, quarantined: 2 });
+    } finally {
+      await other.close();
+    }
+    const report = await usage(node);
+    expect(report.scrub).toEqual({ at: '2026-11-27T04:15:00.000Z', durationMs: 900, files: 10, bytes: 10 * KiB, corrupt: 2, missing: 1, quarantined: 2 });
+    expect(report.alerts).toContain('scrub at 04:15 found 3 bad files (2 quarantined): `nanocdn scrub --json` lists them');
+    const metrics = (await request(node.app).get('/metrics').expect(200)).text;
+    expect(metrics).toContain(`nanocdn_scrub_last_run_timestamp_seconds ${Date.UTC(2026, 10, 27, 4, 15) / 1000}`);
+    expect(metrics).toContain('nanocdn_scrub_corrupt_files 3');
   });
 });
 
@@ -348,7 +391,7 @@ describe('GET /usage: the figures of the status page', () => {
     // The node began a moment ago: the 24 h window is counted since then.
     expect(Date.now() - report.writes.last24h.sinceMs).toBeLessThan(60_000);
     expect(report.alertDetails).toEqual([{ severity: 'warning', text: '1 write refused in the last 15 min (upload_too_large 1)' }]);
-    expect(report.eviction).toEqual({ runs: [], nextRunAt: null, lockHolderPid: null, lockSinceSeconds: null });
+    expect(report.eviction).toEqual({ runs: [], nextRunAt: null, lastSuccessAt: null, lockHolderPid: null, lockSinceSeconds: null });
 
     // The schedule starts with the background work (close() stops it).
     node.runtime.startBackground();

@@ -144,6 +144,36 @@ describe('index schema migrations', () => {
     expect(userVersion(file)).toBe(SCHEMA_VERSION);
   });
 
+  it('migration 3: an index of version 2 keeps its runs (without per-reason figures), then records per-reason runs and scrub runs', async () => {
+    const v2 = new Database(file);
+    v2.pragma('journal_mode = WAL');
+    v2.exec(MIGRATIONS[0]);
+    v2.exec(MIGRATIONS[1]);
+    v2.pragma('user_version = 2');
+    v2.prepare('INSERT INTO eviction_runs (at_ms, reason, files, bytes, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?)').run(7000, 'cli', 2, 500, 12, null);
+    v2.prepare('INSERT INTO eviction_runs (at_ms, reason, files, bytes, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?)').run(8000, 'schedule', 0, 0, 3, null);
+    v2.close();
+    const index = openSqliteIndex(file);
+    try {
+      expect(userVersion(file)).toBe(SCHEMA_VERSION);
+      expect(await index.runs.last()).toEqual({ atMs: 8000, reason: 'schedule', files: 0, bytes: 0, durationMs: 3, error: null });
+      expect(await index.runs.last('removed')).toEqual({ atMs: 7000, reason: 'cli', files: 2, bytes: 500, durationMs: 12, error: null });
+      const id = await index.runs.record({ atMs: 9000, reason: 'cli', files: 1, bytes: 10, durationMs: 1, error: null, byReason: { 'max-age': { files: 1, bytes: 10 } } });
+      expect(await index.runs.since(id - 1, 10)).toEqual([
+        { id, atMs: 9000, reason: 'cli', files: 1, bytes: 10, durationMs: 1, error: null, byReason: { 'max-age': { files: 1, bytes: 10 } } },
+      ]);
+      expect(await index.scrubs.last()).toBeNull();
+      await index.scrubs.record({ atMs: 10_000, durationMs: 5, files: 3, bytes: 30, corrupt: 1, missing: 0, quarantined: 1 });
+      expect(await index.scrubs.last()).toEqual({ atMs: 10_000, durationMs: 5, files: 3, bytes: 30, corrupt: 1, missing: 0, quarantined: 1 });
+    } finally {
+      await index.close();
+    }
+    const fresh = path.join(dir, 'fresh.sqlite');
+    await openSqliteIndex(fresh).close();
+    expect(schemaObjects(file)).toEqual(schemaObjects(fresh));
+    expect(schemaObjects(fresh)).toContain('table scrub_runs');
+  });
+
   it('opening an up-to-date index again changes nothing', async () => {
     const first = openSqliteIndex(file);
     expect(first.created).toBe(true);

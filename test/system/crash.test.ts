@@ -105,7 +105,7 @@ describe('crash safety: kill -9 during uploads, restart on the same data dir', (
 
     const check = reindex(dataDir, '--check');
     expect(check.status).toBe(1);
-    expect(check.stdout).toMatch(/1 without a row, 1 rows without a file \(nothing changed\)/);
+    expect(check.stdout).toMatch(/1 without a row, 1 rows without a file, 0 changed \(nothing changed\)/);
     expect(check.stdout).toContain('pub/hand/added.txt');
     expect(check.stdout).toContain(gone);
     // Nothing changed: the same drift is still there.
@@ -114,7 +114,7 @@ describe('crash safety: kill -9 during uploads, restart on the same data dir', (
 
     const fix = reindex(dataDir);
     expect(fix.status).toBe(0);
-    expect(fix.stdout).toMatch(/1 without a row, 1 rows without a file \(fixed\)/);
+    expect(fix.stdout).toMatch(/1 without a row, 1 rows without a file, 0 changed \(fixed\)/);
     expect(reindex(dataDir, '--check').status).toBe(0);
     // A fresh connection: the reindex runs took longer than the server's keep-alive timeout.
     expect((await rawRequest(server.port, { method: 'GET', path: '/pub/hand/added.txt' })).status).toBe(200);

@@ -29,7 +29,7 @@ describe.runIf(requirement('promtool', hasTool('promtool'), 'apt-get install pro
   const metrics = async () => (await fetch(`${server.url}/metrics`)).text();
 
   beforeAll(async () => {
-    server = await spawnServer({ config: { logLevel: 'error', upload: { maxBytes: 64 * KiB } } });
+    server = await spawnServer({ config: { logLevel: 'error', upload: { maxBytes: 64 * KiB }, eviction: { schedule: '0 0 1 1 *' } } });
     expect(await upload('pub/acme/cachedtickets/a.pdf', 10 * KiB)).toBe(201);
     expect(await upload('pub/acme/cachedtickets/a.pdf', 10 * KiB)).toBe(409);
     expect(await upload('priv/globex/b.pdf', 20 * KiB)).toBe(201);
@@ -88,5 +88,28 @@ describe.runIf(requirement('promtool', hasTool('promtool'), 'apt-get install pro
     const body = await metrics();
     expect(gauge(body, 'nanocdn_stored_bytes', '{class="cache"}')).toBe(0);
     expect(gauge(body, 'nanocdn_tenant_stored_bytes', '{tenant="acme"}')).toBeUndefined();
+  });
+
+  it('the CLI run is in the node\'s eviction counters once, however often it is scraped; the node\'s own runs count once too', async () => {
+    const counted = (body: string) => ({
+      files: gauge(body, 'nanocdn_evicted_files_total', '{reason="max-age"}'),
+      bytes: gauge(body, 'nanocdn_evicted_bytes_total', '{reason="max-age"}'),
+      ok: gauge(body, 'nanocdn_eviction_runs_total', '{result="ok"}'),
+    });
+    const first = await metrics();
+    expect(counted(first)).toEqual({ files: 2, bytes: 310 * KiB, ok: 1 });
+    expect(counted(await metrics())).toEqual(counted(first));
+    const lastSuccess = gauge(first, 'nanocdn_eviction_last_success_timestamp_seconds')!;
+    expect(lastSuccess * 1000).toBe(Date.parse((await usage()).lastRun!.at));
+    // A run of the node itself that removes nothing: one more run, no more files, and lastEviction still the CLI's.
+    const admin = await fetch(`${server.url}/admin/evict`, { method: 'POST' });
+    expect(admin.status).toBe(200);
+    const after = await metrics();
+    expect(counted(after)).toEqual({ files: 2, bytes: 310 * KiB, ok: 2 });
+    expect(counted(await metrics())).toEqual(counted(after));
+    expect(gauge(after, 'nanocdn_eviction_last_success_timestamp_seconds')).toBeGreaterThanOrEqual(lastSuccess);
+    const report = await usage();
+    expect(report.lastEviction).toMatchObject({ files: 2, reason: 'cli' });
+    expect(report.lastRun).toMatchObject({ files: 0, reason: 'admin', error: null });
   });
 });
