@@ -66,6 +66,9 @@ export function registerReindex(program: Command): void {
         }
         for (const entry of summary.skippedSample) process.stdout.write(`  skipped: ${entry.name} (${entry.why})\n`);
         if (check && summary.drift) process.stdout.write('run `nanocdn reindex` to fix (safe while the server runs)\n');
+        if (check && drift.changed.some((c) => c.why === 'sha256')) {
+          process.stdout.write('bytes changed at the same size are not re-hashed by `nanocdn reindex`: `nanocdn scrub --quarantine` moves them out of files/\n');
+        }
       }
       process.exitCode = check && summary.drift ? EXIT.failure : EXIT.ok;
     });
