@@ -230,6 +230,8 @@ describe.each(ENGINES)('status page in headless $name', (engine) => {
       expect(globex.slice(-2)).toEqual(['1 / 1', '0 / 0']);
       expect(seen.tenantRows.find((row) => row[0] === 'acme')!.slice(-2)).toEqual(['0 / 0', '0 / 0']);
       expect(seen.text).toMatch(/admin\s+0\s+0 B\s+\d+ ms\s+✔ ok/);
+      // The only run removed nothing: no last removal to show (lastEviction), the run itself listed (lastRun).
+      expect(seen.text).toMatch(/Last removal\s+nothing removed yet/);
       expect(seen.freshness).toMatch(/^Updated \d\d:\d\d UTC/);
       expect(problems).toEqual([]);
 
