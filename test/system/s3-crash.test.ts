@@ -1,6 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -126,6 +127,31 @@ describe.runIf(runs)('s3 node: kill -9 during uploads, restart, reindex (OpenSta
       rmSync(fresh, { recursive: true, force: true });
     }
   });
+
+  it('`nanocdn scrub` reads each object from the bucket: one overwritten behind the node\'s back is reported, then quarantined', async () => {
+    const configFile = writeConfig(config);
+    const scrub = (...args: string[]) => spawnSync(process.execPath, [CLI, 'scrub', '--json', ...args], {
+      env: { ...process.env, ...env(), NANOCDN_CONFIG: configFile, NANOCDN_DATA_DIR: dataDir }, encoding: 'utf8', timeout: 120_000,
+    });
+    const clean = scrub();
+    expect(clean.status, clean.stderr).toBe(0);
+    expect(JSON.parse(clean.stdout)).toMatchObject({ checked: acknowledged.size, ok: acknowledged.size, corrupt: 0, missing: 0 });
+    const [name] = [...acknowledged.keys()].filter((n) => n !== 'pub/acme/ok-0.bin');
+    const size = (await indexedFiles(dataDir)).find((r) => r.name === name)!.size;
+    const other = randomBytes(size);
+    await swift.s3.send(new PutObjectCommand({ Bucket: bucket, Key: name, Body: other }));
+    const found = scrub();
+    expect(found.status, found.stderr).toBe(1);
+    expect(JSON.parse(found.stdout)).toMatchObject({ checked: acknowledged.size, corrupt: 1, bad: [{ name, problem: 'sha256', actualSize: size, actualSha256: sha256(other) }] });
+    const moved = scrub('--quarantine');
+    expect(moved.status, moved.stderr).toBe(1);
+    const quarantined = path.join(dataDir, 'quarantine', name);
+    expect(JSON.parse(moved.stdout)).toMatchObject({ quarantined: 1, bad: [{ name, quarantinedTo: quarantined }] });
+    expect(sha256(readFileSync(quarantined))).toBe(sha256(other));
+    expect(await swift.keys(bucket)).not.toContain(name);
+    expect((await indexedFiles(dataDir)).map((r) => r.name)).not.toContain(name);
+    acknowledged.delete(name);
+  }, 180_000);
 
   it('a bucket that does not exist is a clear start-up error, not a node that fails later', async () => {
     const err = await spawnServer({ config, env: { ...env(), NANOCDN_S3_BUCKET: 'nanocdn-no-such-bucket' } }).catch((e: unknown) => e as Error);
