@@ -174,7 +174,7 @@ export type RunFilter = 'any' | 'removed' | 'succeeded';
  * command's runs show in /usage and in the serving node's counters).
  */
 export interface RunsPart {
-  /** Records a run; returns its id. Keeps the last 100 runs, and every run of the last 10 minutes up to 10,000. */
+  /** Records a run, all or nothing, and returns its id. Keeps the last 100 runs, and every run of the last 10 minutes up to 10,000. */
   record(run: RunRecord): Promise<number>;
   last(filter?: RunFilter): Promise<RunRecord | null>;
   /** The last `limit` runs, newest first. */

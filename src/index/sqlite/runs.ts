@@ -27,6 +27,8 @@ function toRecord(row: Row): RunRecord {
 /** The eviction run log (`eviction_runs`), shared by every process on this database. */
 export class SqliteRuns implements RunsPart {
   private readonly stmts;
+  /** Insert and prune at once: a run is in the log (its id returned) or, on failure, not at all, so a caller never counts it twice. */
+  private readonly insertAndPrune: (run: RunRecord) => number;
 
   constructor(db: Database.Database) {
     this.stmts = {
@@ -39,13 +41,16 @@ export class SqliteRuns implements RunsPart {
       cursor: db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM eviction_runs'),
       since: db.prepare<[number, number], Row>(`SELECT ${COLUMNS} FROM eviction_runs WHERE id > ? ORDER BY id LIMIT ?`),
     };
+    this.insertAndPrune = db.transaction((run: RunRecord) => {
+      const { lastInsertRowid } = this.stmts.insert.run(run.atMs, run.reason, run.files, run.bytes, Math.round(run.durationMs), run.error,
+        run.byReason ? JSON.stringify(run.byReason) : null);
+      this.stmts.prune.run(KEEP_RUNS, run.atMs - KEEP_RECENT_MS, MAX_RUNS);
+      return Number(lastInsertRowid);
+    });
   }
 
   async record(run: RunRecord): Promise<number> {
-    const { lastInsertRowid } = this.stmts.insert.run(run.atMs, run.reason, run.files, run.bytes, Math.round(run.durationMs), run.error,
-      run.byReason ? JSON.stringify(run.byReason) : null);
-    this.stmts.prune.run(KEEP_RUNS, run.atMs - KEEP_RECENT_MS, MAX_RUNS);
-    return Number(lastInsertRowid);
+    return this.insertAndPrune(run);
   }
 
   async last(filter: RunFilter = 'any'): Promise<RunRecord | null> {
