@@ -35,7 +35,9 @@ describe('a low-disk eviction that cannot run is a failure, not a silent wait', 
     }
     const usage = (await request(node.app).get('/usage')).body;
     expect(usage.eviction).toMatchObject({ lockHolderPid: holder.pid, lockSinceSeconds: expect.any(Number) });
-    expect(usage.lastEviction).toMatchObject({ reason: 'low-disk', error: expect.stringContaining(`held by pid ${holder.pid}`) });
+    // The failed run removed nothing: it is the last run, not the last eviction (the last run that removed files).
+    expect(usage.lastRun).toMatchObject({ reason: 'low-disk', files: 0, error: expect.stringContaining(`held by pid ${holder.pid}`) });
+    expect(usage.lastEviction).toBeNull();
     expect(usage.alerts.some((a: string) => a.startsWith('eviction failed at') && a.includes(`pid ${holder!.pid}`))).toBe(true);
   });
 });
