@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { formatBytes } from '../config/units.js';
+import { cliLogger } from '../logger.js';
+import { RetiredNames } from '../retired-names.js';
 import { FsStorage } from '../storage/fs-storage.js';
 import { openIndex } from '../index/open.js';
 import { Pacer } from '../scrub/pacer.js';
@@ -44,6 +46,8 @@ async function run(options: ScrubOptions): Promise<void> {
   requireDataDir(dataDir, { index: true });
   const index = openIndex(dataDir);
   const quarantineDir = quarantineDirOf(dataDir);
+  // A quarantined pub name is retired like any removed one: caches may hold the bytes it was served with.
+  const retired = new RetiredNames({ retired: index.retired, retentionMs: config.upload.retirePubNamesFor, now: Date.now, logger: cliLogger() });
   let result: ScrubResult;
   try {
     // The s3 engine (and the AWS SDK) is loaded only when configured.
@@ -53,7 +57,7 @@ async function run(options: ScrubOptions): Promise<void> {
     try {
       result = await scrub({
         storage, files: index.files, now: Date.now, pacer: new Pacer(rateMBps > 0 ? rateMBps * 1e6 : null),
-        quarantine: options.quarantine ? (name) => quarantineFile(storage, index.files, quarantineDir, name) : undefined,
+        quarantine: options.quarantine ? (name) => quarantineFile(storage, index.files, quarantineDir, name, retired.retireAt(name)) : undefined,
       });
     } finally {
       await storage.close();

@@ -16,10 +16,12 @@ export function quarantineDirOf(dataDir: string): string {
  * §10): its bytes are copied, as they are, to `<quarantine>/<name>` (a
  * `.<epoch ms>` suffix when that exists already), then the object and its
  * index row are removed, so the node answers 404 instead of wrong bytes and
- * the totals drop it. Works through open/remove, on every engine. Returns
- * where the bytes went.
+ * the totals drop it. With `retiredMs` (a pub name, src/retired-names.ts)
+ * the name is retired with the row's checksum, the one it was served with:
+ * an upload of those original bytes restores it, other bytes are refused.
+ * Works through open/remove, on every engine. Returns where the bytes went.
  */
-export async function quarantineFile(storage: Storage, files: FilesPart, quarantineDir: string, name: StoredName): Promise<string> {
+export async function quarantineFile(storage: Storage, files: FilesPart, quarantineDir: string, name: StoredName, retiredMs: number | null = null): Promise<string> {
   const target = pathOf(quarantineDir, name);
   const dest = existsSync(target) ? `${target}.${Date.now()}` : target;
   await fsp.mkdir(path.dirname(dest), { recursive: true });
@@ -32,6 +34,6 @@ export async function quarantineFile(storage: Storage, files: FilesPart, quarant
     throw err;
   }
   await storage.remove(name);
-  await files.remove(name.name);
+  await files.remove(name.name, retiredMs);
   return dest;
 }

@@ -139,6 +139,14 @@ describe('nanocdn scrub on a data dir a server owns', () => {
     expect(rows).toEqual([names.gone, names.fine].sort());
     expect((await fetch(`${server.url}/${names.truncated}`)).status).toBe(404);
     expect((await fetch(`${server.url}/${names.fine}`)).status).toBe(200);
+    // The pub name is retired with the checksum it was served with: other bytes are refused, the original bytes restore it.
+    const other = await fetch(`${server.url}/upload/${names.truncated}`, { method: 'PUT', body: Buffer.alloc(64 * KiB, 9) });
+    expect(other.status).toBe(409);
+    expect(((await other.json()) as { error: string }).error).toBe('name_retired');
+    const restore = await fetch(`${server.url}/upload/${names.truncated}`, { method: 'PUT', body: Buffer.alloc(64 * KiB, 2) });
+    expect(restore.status).toBe(201);
+    expect(nanocdn(['scrub', '--json'], env()).stdout).toContain('"checked":3');
+    await fetch(`${server.url}/${names.truncated}`, { method: 'DELETE' });
     const again = JSON.parse(nanocdn(['scrub', '--json'], env()).stdout) as Report;
     expect(again).toMatchObject({ checked: 2, ok: 1, corrupt: 0, missing: 1 });
     // `nanocdn reindex` drops the row of the missing file; then the scrub is clean.
