@@ -209,7 +209,10 @@ describe.each(ENGINES)('status page in headless $name', (engine) => {
 
       expect(seen.state).toBe(usage.status.toUpperCase());
       expect(usage.status).toBe('ok');
-      expect(seen.alerts).toEqual(usage.alertDetails.map((a) => `${a.severity === 'critical' ? '✖' : '▲'} ${a.severity.toUpperCase()} ${a.text}`));
+      // The forecast moves while the node runs (the fit takes the disk as it is now, the index's WAL grows):
+      // the page's copy and this later one may round to another tenth of an hour.
+      const forecastless = (text: string | null) => (text ?? '').replace(/disk full in \d+\.\d h/, 'disk full in N h');
+      expect(seen.alerts.map(forecastless)).toEqual(usage.alertDetails.map((a) => forecastless(`${a.severity === 'critical' ? '✖' : '▲'} ${a.severity.toUpperCase()} ${a.text}`)));
       expect(usage.alerts).toEqual(expect.arrayContaining([
         expect.stringMatching(/^disk full in \d+\.\d h at /),
         '2 writes refused in the last 15 min (upload_too_large 1, rate_limited 1)',
