@@ -4,9 +4,9 @@ import type { ServerResponse } from 'node:http';
 /** Read size for bodies that are streamed: 1 MiB reads cost far fewer syscalls and callbacks than 64 KiB ones. */
 export const READ_BUFFER_BYTES = 1024 * 1024;
 /** Read size once the node's chunks waiting in sockets reach WAITING_BUDGET_BYTES. */
-export const SMALL_READ_BYTES = 32 * 1024;
+export const SMALL_READ_BYTES = 16 * 1024;
 /** Bytes of all responses' chunks handed to sockets and not yet taken by the kernel, beyond which reads are small. */
-export const WAITING_BUDGET_BYTES = 16 * 1024 * 1024;
+export const WAITING_BUDGET_BYTES = 48 * 1024 * 1024;
 /** Free bytes kept for reuse per buffer size (at most 32 MiB each); more in flight at once are allocated and left to the GC. */
 const POOL_BYTES = 32 * 1024 * 1024;
 const pools = new Map<number, Buffer[]>();
@@ -29,9 +29,10 @@ export function bytesWaitingInSockets(): number {
  * A chunk whose client stopped reading stays in the node until the client
  * reads or download.sendTimeout cuts it, so the chunks waiting in sockets
  * are bounded node-wide: reads are 1 MiB while all waiting chunks together
- * stay within 16 MiB, and 32 KiB beyond (1,000 stalled readers: +1 GB RSS
- * with 1 MiB chunks for all; README, Performance). Clients that keep up
- * take their chunks at once and hold no budget for long. The next read
+ * stay within 48 MiB (48 downloads at full speed, each with a chunk on its
+ * way), and 16 KiB beyond (1,000 stalled readers: +1 GB RSS with 1 MiB
+ * chunks for all; README, Performance). Clients that keep up take their
+ * chunks quickly and hold their share of the budget only meanwhile. The next read
  * starts while the socket still takes the previous chunk, unless it pushes
  * back. A client that goes away stops the reads; a read error or a file
  * shorter than `end` cuts the response (its Content-Length can no longer
