@@ -84,6 +84,16 @@ describe('scoped tokens: the tenant × operation × class matrix', () => {
     await request(node.app).get('/priv/globex/docs/p.pdf').set(bearer(OPS.token)).expect(403);
   });
 
+  it('reads priv names only in its classes (the class the file got at upload), before any byte or header of the file', async () => {
+    await put(PLAIN, 'priv/acme/docs/contract.pdf').expect(201);
+    const cls = await request(node.app).get('/priv/acme/docs/contract.pdf').set(bearer(WORKERS.token)).expect(403);
+    expect(cls.body).toMatchObject({ error: 'forbidden', denied: 'class', class: 'default', operation: 'read', tokenId: 'workers-acme' });
+    expect(cls.headers.etag).toBeUndefined();
+    await request(node.app).head('/priv/acme/docs/contract.pdf').set(bearer(WORKERS.token)).expect(403);
+    // A token without a class scope reads it.
+    await request(node.app).get('/priv/acme/docs/contract.pdf').set(bearer(READER.token)).expect(200);
+  });
+
   it('monitoring needs admin, as Bearer and as the Basic password', async () => {
     await request(node.app).get('/usage').set(bearer(OPS.token)).expect(200);
     await request(node.app).get('/metrics').auth('', OPS.token).expect(200);

@@ -5,7 +5,7 @@ import { HttpError, isHttpError } from '../../errors.js';
 import { parseEncodedName } from '../../names.js';
 import { sendError } from '../error-handler.js';
 import { logRequest, type AccessLog } from '../request-log.js';
-import { authorizeRead } from './authorize.js';
+import { authorizeRead, authorizeReadClass } from './authorize.js';
 import { decide } from './conditions.js';
 import { accelTarget, addBodyHeaders, fileHeaders, sandboxRule } from './headers.js';
 import { ReadCache } from './read-cache.js';
@@ -41,9 +41,10 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     const stored = parseEncodedName(path.slice(1));
     locals.name = stored.name;
     locals.tenant = stored.tenant;
-    authorizeRead(ctx, req, stored, query === undefined ? {} : parseQuery(query));
+    const classScoped = authorizeRead(ctx, req, stored, query === undefined ? {} : parseQuery(query));
     const record = await ctx.index.files.get(stored.name);
     if (record === undefined) throw new HttpError('not_found', undefined, { name: stored.name });
+    if (classScoped !== undefined) authorizeReadClass(ctx, classScoped, stored, record.class);
     const source = await open(stored, record);
     const headers = fileHeaders(source.entity, stored, sandboxed(stored.name));
 
