@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { DiskGuard, type DiskGuardOptions, type DiskState } from '../../src/disk/disk-guard.js';
 import { diskStateOf } from '../../src/disk/disk-state.js';
-import { HttpError } from '../../src/errors.js';
+import type { HttpError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 import type { DiskReading } from '../../src/disk/statfs.js';
 import { fakeDisk } from '../helpers/test-node.js';
+import { refusal } from '../helpers/refusal.js';
 
 const MiB = 1 << 20;
 
@@ -30,16 +31,6 @@ function guardOn(disk: () => Promise<DiskReading>, options: Partial<DiskGuardOpt
     ...options,
   });
   return { guard, logger, reads: () => reads, advance: (ms: number) => { now += ms; } };
-}
-
-async function refusal(promise: Promise<unknown> | (() => unknown)): Promise<HttpError> {
-  try {
-    await (typeof promise === 'function' ? promise() : promise);
-  } catch (err) {
-    expect(err).toBeInstanceOf(HttpError);
-    return err as HttpError;
-  }
-  throw new Error('expected a 507');
 }
 
 describe('reserve = max(minFreeBytes, minFreePercent of the disk)', () => {

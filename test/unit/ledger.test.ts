@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { DiskGuard } from '../../src/disk/disk-guard.js';
-import { HttpError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { LocalLedger, type TenantLimits } from '../../src/accounting/local-ledger.js';
 import type { StorageClass } from '../../src/classes.js';
 import type { Hold } from '../../src/accounting/ledger.js';
 import { fakeDisk } from '../helpers/test-node.js';
+import { refusal } from '../helpers/refusal.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -56,16 +56,6 @@ function ledgerOn(options: { limits?: Partial<TenantLimits>; free?: number } = {
     setReadDelay: (turns: number) => { readDelay = turns; },
     advance: (ms: number) => { nowMs += ms; },
   };
-}
-
-async function refusal(promise: Promise<unknown> | (() => unknown)): Promise<HttpError> {
-  try {
-    await (typeof promise === 'function' ? promise() : promise);
-  } catch (err) {
-    expect(err).toBeInstanceOf(HttpError);
-    return err as HttpError;
-  }
-  throw new Error('expected a refusal');
 }
 
 describe('LocalLedger: exact quotas with bytes in flight', () => {
