@@ -23,16 +23,18 @@ export class RetiredNames {
   /**
    * Throws `409 name_retired` when `stored` is retired within the retention
    * with a checksum other than `sha256`. A row past the retention is dropped
-   * here (the name is free again).
+   * here (the name is free again). True when the name is retired with these
+   * very bytes: the upload restores it, and then calls restored().
    */
-  async check(stored: StoredName, sha256: string): Promise<void> {
-    if (!this.applies(stored)) return;
+  async check(stored: StoredName, sha256: string): Promise<boolean> {
+    if (!this.applies(stored)) return false;
     const row = await this.deps.retired.get(stored.name);
-    if (!row || row.sha256 === sha256) return;
+    if (!row) return false;
+    if (row.sha256 === sha256) return true;
     const untilMs = row.retiredMs + this.deps.retentionMs;
     if (this.deps.now() >= untilMs) {
       await this.deps.retired.drop(stored.name);
-      return;
+      return false;
     }
     const at = new Date(row.retiredMs).toISOString();
     const until = new Date(untilMs).toISOString();
@@ -42,9 +44,8 @@ export class RetiredNames {
       { name: stored.name, retiredAt: at, retiredUntil: until, retiredSha256: row.sha256 });
   }
 
-  /** After an upload under `stored` succeeded: a retired row (same bytes) is no longer needed. */
+  /** After an upload that restores `stored` (check() said so) succeeded: its retired row is no longer needed. */
   async restored(stored: StoredName): Promise<void> {
-    if (stored.visibility !== 'pub') return;
     try {
       await this.deps.retired.drop(stored.name);
     } catch (err) {

@@ -44,6 +44,8 @@ export interface Admission {
   readonly request: UploadRequest;
   readonly cls: StorageClass;
   readonly hold: Hold;
+  /** The name is retired with the declared bytes: storing them restores it (src/retired-names.ts). */
+  readonly restoresRetired: boolean;
 }
 
 export interface UploaderDeps {
@@ -99,9 +101,9 @@ export class Uploader {
       if (request.declaredBytes !== null) deps.observer?.uploadSized?.(request.declaredBytes);
       if (await deps.storage.stat(request.stored)) throw this.exists(request.stored);
       // A declared checksum decides it before the body; otherwise the meter asks once the body is hashed.
-      if (request.expectedSha256) await deps.retired?.check(request.stored, request.expectedSha256);
+      const restoresRetired = request.expectedSha256 !== undefined && (await deps.retired?.check(request.stored, request.expectedSha256)) === true;
       const hold = await deps.ledger.admit({ tenant: request.stored.tenant, cls, declaredBytes: request.declaredBytes });
-      return { request, cls, hold };
+      return { request, cls, hold, restoresRetired };
     } catch (err) {
       this.report(err);
       throw err;
@@ -125,9 +127,13 @@ export class Uploader {
     this.shutdown.signal.addEventListener('abort', shut, { once: true });
     this.active++;
     const retired = deps.retired;
+    let restoresRetired = admission.restoresRetired;
     const meter = new UploadMeter({
       maxBytes: deps.maxBytes, hold, expectedSha256: request.expectedSha256, bodyComplete: options.bodyComplete,
-      checkSha256: retired && ((sha256) => retired.check(request.stored, sha256)),
+      // Checked at admission when the checksum was declared (the meter then holds the body to it).
+      checkSha256: retired && request.expectedSha256 === undefined
+        ? async (sha256) => { restoresRetired = await retired.check(request.stored, sha256); }
+        : undefined,
     });
     let stored = false;
     const idle = this.idleTimer(controller, meter);
@@ -146,7 +152,7 @@ export class Uploader {
         name: request.stored.name, tenant: request.stored.tenant, class: cls.name, size, sha256: meter.sha256,
         createdMs: now, accessedMs: now, expiresMs: request.expireAfterMs !== undefined ? now + request.expireAfterMs : null,
       }));
-      await deps.retired?.restored(request.stored);
+      if (restoresRetired) await deps.retired?.restored(request.stored);
       if (request.declaredBytes === null) deps.observer?.uploadSized?.(size);
       deps.observer?.uploadFinished('created');
       return { name: request.stored.name, url: `/${request.stored.name}`, size, sha256: meter.sha256 };
