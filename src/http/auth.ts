@@ -48,6 +48,8 @@ export interface Access {
 export class Authenticator {
   private tokens: KnownToken[] = [];
   private trusted = new BlockList();
+  /** tokenOf() per request, for the header it saw and the tokens it looked in (a reload replaces them). */
+  private readonly seen = new WeakMap<IncomingMessage, { header: string | undefined; tokens: KnownToken[]; token: KnownToken | undefined }>();
 
   constructor(tokens: readonly (string | ScopedTokenConfig)[], trustedNetworks: readonly string[]) {
     this.replace(tokens, trustedNetworks);
@@ -66,10 +68,8 @@ export class Authenticator {
 
   /** The principal of a trusted request, null when it carries no credentials; throws 401 on a wrong token. */
   identify(req: IncomingMessage): Principal | null {
-    const header = req.headers.authorization;
-    if (header !== undefined) {
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      const token = match ? this.find(match[1]) : undefined;
+    if (req.headers.authorization !== undefined) {
+      const token = this.tokenOf(req);
       if (!token) throw new HttpError('unauthorized', 'The bearer token is not valid.');
       return { via: 'token', tokenId: token.id, scope: token.scope };
     }
@@ -103,9 +103,24 @@ export class Authenticator {
 
   /** The id of the bearer token a request presents, for access lines: the configured id, or tok:<hash> (valid or not); never the token. */
   tokenIdOf(req: IncomingMessage): string | undefined {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (!match) return undefined;
-    return this.find(match[1])?.id ?? tokenId(match[1]);
+    const presented = bearerOf(req);
+    if (presented === undefined) return undefined;
+    return this.tokenOf(req)?.id ?? tokenId(presented);
+  }
+
+  /**
+   * The configured token a request's bearer token is, looked up (hashed and
+   * compared with every token) once per request: authorization and the
+   * access line both ask.
+   */
+  private tokenOf(req: IncomingMessage): KnownToken | undefined {
+    const header = req.headers.authorization;
+    const seen = this.seen.get(req);
+    if (seen !== undefined && seen.header === header && seen.tokens === this.tokens) return seen.token;
+    const presented = bearerOf(req);
+    const token = presented === undefined ? undefined : this.find(presented);
+    this.seen.set(req, { header, tokens: this.tokens, token });
+    return token;
   }
 
   /**
@@ -161,6 +176,11 @@ function known(entry: string | ScopedTokenConfig): KnownToken {
     digest: digest(entry.token), id: entry.id,
     scope: { tenants: glob(entry.tenants), can: entry.can ? new Set(entry.can) : null, classes: glob(entry.classes) },
   };
+}
+
+/** The token of an `Authorization: Bearer <token>` header, if the request has one. */
+function bearerOf(req: IncomingMessage): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
 }
 
 function digest(token: string): Buffer {

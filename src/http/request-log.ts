@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import { lineWriter, type LineWriter, type Logger } from '../logger.js';
-import { tokenId } from '../token-id.js';
 import { clientAddressOf } from './client-address.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -33,14 +32,8 @@ export interface AccessLog {
   readonly tokenIdOf: (req: IncomingMessage) => string | undefined;
 }
 
-export function accessLog(logger: Logger, http: { trustedProxies: readonly string[] }, tokenIdOf: (req: IncomingMessage) => string | undefined = hashedTokenIdOf): AccessLog {
+export function accessLog(logger: Logger, http: { trustedProxies: readonly string[] }, tokenIdOf: (req: IncomingMessage) => string | undefined): AccessLog {
   return { logger, write: lineWriter(logger, { module: 'http' }), clientOf: clientAddressOf(http.trustedProxies), tokenIdOf };
-}
-
-/** The id of the bearer token a request presents (valid or not), never the token. */
-function hashedTokenIdOf(req: IncomingMessage): string | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-  return match ? tokenId(match[1]) : undefined;
 }
 
 /**
