@@ -10,6 +10,7 @@ import type { Hold, Ledger } from '../accounting/ledger.js';
 import type { Classifier, StorageClass } from '../classes.js';
 import { formatBytes } from '../config/units.js';
 import { UploadMeter } from './upload-meter.js';
+import { watchIdle } from './idle-watch.js';
 import type { RetiredNames } from '../retired-names.js';
 
 /** Everything an upload declares before its body is read. */
@@ -136,7 +137,8 @@ export class Uploader {
         : undefined,
     });
     let stored = false;
-    const idle = this.idleTimer(controller, meter);
+    // upload.idleTimeout: every byte the meter sees rearms it; the abort removes the tmp file and frees the holds like any other failure.
+    const idle = watchIdle(deps.idleTimeoutMs ?? 0, () => meter.bytes, (err) => controller.abort(err));
     try {
       if (signal.aborted) abort();
       // pipe() does not forward a source error; the meter must fail with it so
@@ -171,32 +173,6 @@ export class Uploader {
       this.shutdown.signal.removeEventListener('abort', shut);
       if (--this.active === 0) this.wakeIdle();
     }
-  }
-
-  /**
-   * Ends the upload with 408 request_timeout when no body byte arrives for
-   * upload.idleTimeout; every byte the meter sees rearms it. The abort
-   * removes the tmp file and frees the holds like any other failure.
-   */
-  private idleTimer(controller: AbortController, meter: UploadMeter): { stop(): void } {
-    const ms = this.deps.idleTimeoutMs ?? 0;
-    if (ms <= 0) return { stop: () => undefined };
-    let last = meter.bytes;
-    let lastMs = Date.now();
-    const timer = setInterval(() => {
-      if (meter.bytes !== last) {
-        last = meter.bytes;
-        lastMs = Date.now();
-        return;
-      }
-      if (Date.now() - lastMs < ms) return;
-      clearInterval(timer);
-      controller.abort(new HttpError('request_timeout', `The upload sent no byte for ${ms / 1000} s (upload.idleTimeout); it was ended and nothing was stored.`, {
-        idleTimeoutSeconds: ms / 1000, receivedBytes: meter.bytes,
-      }));
-    }, Math.max(50, Math.min(1000, ms / 4)));
-    timer.unref();
-    return { stop: () => clearInterval(timer) };
   }
 
   private exists(stored: StoredName): HttpError {

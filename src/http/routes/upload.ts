@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import type { Request, Response, Router } from 'express';
 import express from 'express';
 import { HttpError } from '../../errors.js';
+import { watchIdle } from '../../upload/idle-watch.js';
 import { parseEncodedName } from '../../names.js';
 import type { NodeContext } from '../../context.js';
 import type { Admission, UploadRequest, UploadResult } from '../../upload/uploader.js';
@@ -89,16 +90,9 @@ async function admit(ctx: NodeContext, req: Request, res: Response): Promise<Adm
  * ended by the uploader's own idle watch (src/upload/uploader.ts).
  */
 function idleBeforeFilePart(req: Request, res: Response, ms: number): { timedOut: Promise<never>; stop(): void } {
-  let timer: NodeJS.Timeout | undefined;
+  let watch = { stop: () => undefined as void };
   const timedOut = new Promise<never>((_resolve, reject) => {
-    if (ms <= 0) return;
-    let last = req.socket.bytesRead;
-    let lastMs = Date.now();
-    timer = setInterval(() => {
-      if (req.socket.bytesRead !== last) { last = req.socket.bytesRead; lastMs = Date.now(); return; }
-      if (Date.now() - lastMs < ms) return;
-      clearInterval(timer);
-      const err = new HttpError('request_timeout', `The upload sent no byte for ${ms / 1000} s (upload.idleTimeout); it was ended and nothing was stored.`, { idleTimeoutSeconds: ms / 1000 });
+    watch = watchIdle(ms, () => req.socket.bytesRead, (err) => {
       const parser = res.locals.parser as Writable | undefined;
       if (parser) {
         req.unpipe(parser);
@@ -106,12 +100,11 @@ function idleBeforeFilePart(req: Request, res: Response, ms: number): { timedOut
       }
       // A file part being written is ended by the uploader's own idle watch: answer once its tmp file is gone.
       void Promise.resolve(res.locals.writing as Promise<void> | undefined).then(() => reject(err));
-    }, Math.max(50, Math.min(1000, ms / 4)));
-    timer.unref();
+    });
   });
   // Only the race awaits it.
   timedOut.catch(() => undefined);
-  return { timedOut, stop: () => clearInterval(timer) };
+  return { timedOut, stop: () => watch.stop() };
 }
 
 function created(res: Response, result: UploadResult): void {
