@@ -82,6 +82,14 @@ export const configSchema = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(0).max(65535),
   dataDir: z.string().min(1),
+  /**
+   * Worker processes serving the one port (src/cluster/): a number, or
+   * "auto" = the cores available to the process; 1 runs the node in one
+   * process without a primary.
+   */
+  workers: z.union([z.literal('auto'), z.number().int().min(1), z.string().regex(/^[1-9]\d*$/).transform(Number)], {
+    error: 'must be a number of worker processes (1-256) or "auto"',
+  }).refine((n) => n === 'auto' || n <= 256, 'must be a number of worker processes (1-256) or "auto"').default('auto'),
   logLevel: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']),
   /** "fsync": file and directory are fsynced before a 201; "none": page cache only. */
   durability: z.enum(['fsync', 'none']),
