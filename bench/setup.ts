@@ -18,7 +18,7 @@ export interface SetupOptions {
 }
 
 /** The node's config in the bench (NANOCDN_CONFIG), deep-merged over the defaults by the node. */
-function nodeConfig(durability: 'fsync' | 'none', extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function nodeConfig(durability: 'fsync' | 'none', extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     durability,
     // priv reads through the token path: trust no address, not even loopback.

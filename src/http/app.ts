@@ -11,7 +11,7 @@ import { usageHistoryRoutes } from './routes/usage-history.js';
 import { statusRoutes } from './routes/status.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { httpDuration } from './http-duration.js';
-import { uploadRoutes } from './routes/upload.js';
+import { uploadPath, uploadRoutes } from './routes/upload.js';
 import { deleteRoutes } from './routes/delete.js';
 import { readPath } from './read/read-path.js';
 import { adminRoutes } from './routes/admin.js';
@@ -28,7 +28,9 @@ export type NodeApp = (req: IncomingMessage, res: ServerResponse) => void;
 /**
  * The HTTP API of docs/design.md §3 on a NodeContext; no listen(), so
  * supertest can drive it. Reads of stored names are answered by the read
- * path (src/http/read/read-path.ts) before Express; Express has the rest.
+ * path (src/http/read/read-path.ts) and raw uploads (PUT /upload/<name>)
+ * by the upload path (src/http/routes/upload.ts) before Express, whose
+ * per-request work was much of their cost; Express has the rest.
  */
 export function createApp(ctx: NodeContext, options: AppOptions = {}): NodeApp {
   const app = express();
@@ -61,7 +63,8 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): NodeApp {
   app.use(errorHandler(ctx.logger.child({ module: 'http' })));
 
   const reads = readPath(ctx, access);
+  const uploads = uploadPath(ctx, access);
   return (req, res) => {
-    if (!reads(req, res)) app(req, res);
+    if (!reads(req, res) && !uploads(req, res)) app(req, res);
   };
 }

@@ -1,7 +1,8 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Request, Response, Router } from 'express';
 import express from 'express';
-import { HttpError } from '../../errors.js';
+import { HttpError, isHttpError } from '../../errors.js';
 import { watchIdle } from '../../upload/idle-watch.js';
 import { parseEncodedName } from '../../names.js';
 import type { NodeContext } from '../../context.js';
@@ -9,13 +10,66 @@ import type { Admission, UploadRequest, UploadResult } from '../../upload/upload
 import { MultipartStorageEngine, multerErrorToHttp, multipartParser } from '../../upload/multipart-engine.js';
 import { abortSignalOf } from '../abort.js';
 import { removeFile } from '../../remove-file.js';
+import { sendError } from '../error-handler.js';
+import { logRequest, type AccessLog } from '../request-log.js';
+import { unknownTransferCoding } from '../transfer-coding.js';
 
 const PREFIX = '/upload/';
 
 /**
- * PUT /upload/<name> (raw body) and POST /upload/<name> (multipart, one part
- * "file"): both admit before reading a byte, then hand the body to the one
- * write path (src/upload/uploader.ts).
+ * Takes a request and returns true when it is a raw upload (`PUT
+ * /upload/<name>`) and now answered (asynchronously), false otherwise
+ * (nothing written): the upload path in front of Express.
+ */
+export type UploadPath = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+/**
+ * PUT /upload/<name> with a raw body, in front of Express as the read path
+ * is (Express's per-request work was a large share of an upload's CPU):
+ * the transfer coding (501 unless chunked), who may write, admission before
+ * a byte of the body is read (then 100 Continue), the one write path
+ * (src/upload/uploader.ts), 201 with the JSON of the stored file. Every error
+ * is the JSON of src/http/error-handler.ts; it logs its one request line and
+ * times the "upload" route like the Express routes do.
+ */
+export function uploadPath(ctx: NodeContext, access: AccessLog): UploadPath {
+  const logger = ctx.logger.child({ module: 'http' });
+  const metrics = ctx.monitoring.metrics;
+
+  const answer = async (req: IncomingMessage, res: ServerResponse, path: string, locals: Record<string, unknown>): Promise<void> => {
+    const refused = unknownTransferCoding(req, res);
+    if (refused) throw refused;
+    const admission = await admit(ctx, req, res, path, locals);
+    // store() commits or releases the hold itself, on every path.
+    created(res, locals, await ctx.uploader.store(admission, req, abortSignalOf(res)));
+  };
+
+  return (req, res) => {
+    if (req.method !== 'PUT') return false;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (!path.startsWith(PREFIX) || path.length === PREFIX.length) return false;
+
+    const started = process.hrtime.bigint();
+    const locals: Record<string, unknown> = {};
+    const requestId = logRequest(access, req, res, path, locals, started);
+    res.once('close', () => metrics.observeRequest('upload', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
+    answer(req, res, path, locals).catch((err: unknown) => {
+      if (!isHttpError(err)) logger.error('unhandled error', { requestId, error: (err as Error)?.stack ?? String(err) });
+      const error = isHttpError(err) ? err : new HttpError('internal');
+      locals.errorCode = error.code;
+      if (res.headersSent) res.destroy();
+      else sendError(req, res, error);
+    });
+    return true;
+  };
+}
+
+/**
+ * POST /upload/<name> (multipart, one part "file"): admits before reading a
+ * byte, then hands the part to the one write path (src/upload/uploader.ts).
+ * PUT is the upload path's, in front of Express (uploadPath above).
  */
 export function uploadRoutes(ctx: NodeContext): Router {
   const router = express.Router();
@@ -25,17 +79,11 @@ export function uploadRoutes(ctx: NodeContext): Router {
   });
   const parseMultipart = multipartParser(engine, { files: 1, fields: 0, parts: 1, fileSize: ctx.config.upload.maxBytes, headerPairs: 100 });
 
-  router.put(/^\/upload\/.+$/, async (req, res) => {
-    const admission = await admit(ctx, req, res);
-    // store() commits or releases the hold itself, on every path.
-    created(res, await ctx.uploader.store(admission, req, abortSignalOf(res)));
-  });
-
   router.post(/^\/upload\/.+$/, async (req, res) => {
     if (!req.is('multipart/form-data')) {
       throw new HttpError('invalid_request', 'POST /upload/<name> needs a multipart/form-data body with one part "file"; use PUT for a raw body.');
     }
-    const admission = await admit(ctx, req, res);
+    const admission = await admit(ctx, req, res, req.path, res.locals);
     try {
       res.locals.admission = admission;
       res.locals.signal = abortSignalOf(res);
@@ -50,7 +98,7 @@ export function uploadRoutes(ctx: NodeContext): Router {
       }
       const result = (req.file as unknown as { result?: UploadResult } | undefined)?.result;
       if (!result) throw new HttpError('invalid_request', 'The multipart body has no part named "file".');
-      created(res, result);
+      created(res, res.locals, result);
     } finally {
       // A body without a "file" part never reached store(): its hold ends here (a no-op otherwise).
       admission.hold.release();
@@ -60,24 +108,25 @@ export function uploadRoutes(ctx: NodeContext): Router {
   return router;
 }
 
-async function admit(ctx: NodeContext, req: Request, res: Response): Promise<Admission> {
+/** `locals`: the request's fields for its access line (name, tenant, bytesIn). */
+async function admit(ctx: NodeContext, req: IncomingMessage, res: ServerResponse, path: string, locals: Record<string, unknown>): Promise<Admission> {
   const principal = ctx.auth.require(req);
-  const stored = parseEncodedName(req.path.slice(PREFIX.length));
-  res.locals.name = stored.name;
-  res.locals.tenant = stored.tenant;
+  const stored = parseEncodedName(path.slice(PREFIX.length));
+  locals.name = stored.name;
+  locals.tenant = stored.tenant;
   const request: UploadRequest = {
     stored,
     declaredBytes: contentLength(req),
     expectedSha256: checksumHeader(req),
-    storageClass: req.get('x-storage-class')?.trim(),
+    storageClass: header(req, 'x-storage-class')?.trim(),
     expireAfterMs: expireAfterHeader(req),
   };
   // A scoped token writes only for its tenants, and only into its classes (X-Storage-Class included).
   ctx.auth.authorize(principal, { op: 'write', tenant: stored.tenant, cls: ctx.classifier.classify(stored.name, request.storageClass).name });
   const admission = await ctx.uploader.admit(request);
-  res.locals.bytesIn = request.declaredBytes ?? undefined;
+  locals.bytesIn = request.declaredBytes ?? undefined;
   // Only now that the upload is admitted may a 100-continue client send its body.
-  if (req.get('expect')?.toLowerCase() === '100-continue') res.writeContinue();
+  if (header(req, 'expect')?.toLowerCase() === '100-continue') res.writeContinue();
   return admission;
 }
 
@@ -107,20 +156,29 @@ function idleBeforeFilePart(req: Request, res: Response, ms: number): { timedOut
   return { timedOut, stop: () => watch.stop() };
 }
 
-function created(res: Response, result: UploadResult): void {
-  res.locals.bytesIn = result.size;
-  res.status(201).location(result.url).json(result);
+/** 201 with the stored file's JSON; its URL (a valid name: nothing to escape) in Location. */
+function created(res: ServerResponse, locals: Record<string, unknown>, result: UploadResult): void {
+  locals.bytesIn = result.size;
+  const body = JSON.stringify(result);
+  res.writeHead(201, { Location: result.url, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
 }
 
-function contentLength(req: Request): number | null {
+/** A request header as one string (Node joins repeated custom headers). */
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function contentLength(req: IncomingMessage): number | null {
   const raw = req.headers['content-length'];
   if (raw === undefined) return null;
   if (!/^\d+$/.test(raw)) throw new HttpError('invalid_request', 'Content-Length must be a number of bytes.', { header: 'Content-Length' });
   return Number(raw);
 }
 
-function checksumHeader(req: Request): string | undefined {
-  const raw = req.get('x-checksum-sha256');
+function checksumHeader(req: IncomingMessage): string | undefined {
+  const raw = header(req, 'x-checksum-sha256');
   if (raw === undefined) return undefined;
   const value = raw.trim().toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(value)) {
@@ -129,8 +187,8 @@ function checksumHeader(req: Request): string | undefined {
   return value;
 }
 
-function expireAfterHeader(req: Request): number | undefined {
-  const raw = req.get('x-expire-after');
+function expireAfterHeader(req: IncomingMessage): number | undefined {
+  const raw = header(req, 'x-expire-after');
   if (raw === undefined) return undefined;
   if (!/^\d{1,10}$/.test(raw.trim())) {
     throw new HttpError('invalid_request', 'X-Expire-After must be a whole number of seconds.', { header: 'X-Expire-After' });
