@@ -46,18 +46,20 @@ export class Measurer {
     const cpu = cpuMeter(target);
     const common = { connections: scenario.connections, threads: WRK_THREADS, durationSec, headers: authHeaders(variant, this.ctx.token) };
     if (scenario.method === 'GET') {
-      const result = cpu(await runWrk({ ...common, url: `${target.url}/${variant.name}`, script: this.getScript }));
-      return { result, problems: statusProblems(result) };
+      const result = cpu.finish(await runWrk({ ...common, url: `${target.url}/${variant.name}`, script: this.getScript }));
+      return { result: { ...result, cpuMsPerRequest: perRequest(result.serverCpuSec, result.requests) }, problems: statusProblems(result) };
     }
 
     const namePrefix = `pub/bench-put/run${++this.runs}`;
     const script = writePutScript(this.ctx.workDir, `run${this.runs}`, {
       pathPrefix: target.putPath(`${namePrefix}/`), bodyFile: this.ctx.putBodies.get(scenario.size)!, headers: common.headers,
     });
-    const result = cpu(await runWrk({ ...common, headers: {}, url: target.url, script, timeoutSec: 30 }));
+    const measured = cpu.finish(await runWrk({ ...common, headers: {}, url: target.url, script, timeoutSec: 30 }));
     // Let uploads the server already has finish landing before counting them.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const stored = countStored(join(target.filesDir, namePrefix), scenario.size);
+    // Per upload: the CPU until the last upload landed, over the uploads stored (wrk's count misses those answered after it stopped).
+    const result = { ...measured, cpuMsPerRequest: perRequest(cpu.secondsSoFar(), stored.files) };
     await removeStored(target, namePrefix, this.ctx.token);
     const ok = result.requests - result.errors.status;
     const problems = statusProblems(result);
@@ -68,17 +70,31 @@ export class Measurer {
   }
 }
 
-/** Starts counting CPU now; the returned function adds server and "other" CPU % to a wrk result. */
-function cpuMeter(target: Target): (result: WrkResult) => RunResult {
+/** Server CPU in ms per request (NaN without requests). */
+function perRequest(seconds: number, requests: number): number {
+  return requests > 0 ? (1000 * seconds) / requests : NaN;
+}
+
+/**
+ * Starts counting CPU now. The server's CPU is that of its processes and
+ * their children (nginx master and workers, the node's primary and its
+ * workers; a front: both), from /proc. finish() adds the server's and
+ * "other" CPU to a wrk result.
+ */
+function cpuMeter(target: Target): { finish(result: WrkResult): Omit<RunResult, 'cpuMsPerRequest'>; secondsSoFar(): number } {
   const serverCpu = () => target.cpuPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const serverBefore = serverCpu();
   const machineBefore = machineBusySeconds();
-  return (result) => {
-    const percent = (seconds: number) => (100 * seconds) / result.durationSec;
-    const serverCpuPercent = percent(serverCpu() - serverBefore);
-    // Everything else the machine did meanwhile: other people's processes, the kernel's writeback.
-    const otherCpuPercent = Math.max(0, percent(machineBusySeconds() - machineBefore) - serverCpuPercent - result.clientCpuPercent);
-    return { ...result, serverCpuPercent, otherCpuPercent };
+  return {
+    finish: (result) => {
+      const percent = (seconds: number) => (100 * seconds) / result.durationSec;
+      const serverCpuSec = serverCpu() - serverBefore;
+      const serverCpuPercent = percent(serverCpuSec);
+      // Everything else the machine did meanwhile: other people's processes, the kernel's writeback.
+      const otherCpuPercent = Math.max(0, percent(machineBusySeconds() - machineBefore) - serverCpuPercent - result.clientCpuPercent);
+      return { ...result, serverCpuSec, serverCpuPercent, otherCpuPercent };
+    },
+    secondsSoFar: () => serverCpu() - serverBefore,
   };
 }
 

@@ -1,8 +1,15 @@
-import type { Scenario, Variant } from './scenarios.js';
+import { BASELINE_OF, type Scenario, type Variant } from './scenarios.js';
 import type { WrkResult } from './wrk.js';
 
-/** One wrk run, plus the CPU the server used meanwhile (% of one core; a front: nginx and its node). */
-export type RunResult = WrkResult & { serverCpuPercent: number; otherCpuPercent: number };
+/**
+ * One wrk run, plus the CPU the server used meanwhile (seconds and % of one
+ * core; a front: nginx and its node; each with its children) and that CPU
+ * per request in ms (PUT: per upload stored).
+ */
+export type RunResult = WrkResult & { serverCpuSec: number; serverCpuPercent: number; otherCpuPercent: number; cpuMsPerRequest: number };
+
+/** A baseline below this share of its usual rps (scenarios.ts) was slowed by something else: ratios against it are void. */
+export const USUAL_FLOOR = 0.6;
 
 /** One variant of one scenario over all rounds. */
 export interface VariantResult {
@@ -34,8 +41,16 @@ export interface Summary {
   clientCpuPercent: number;
   /** The rest of the machine's busy CPU during the runs: other processes (noise). */
   otherCpuPercent: number;
+  /** Median server CPU per request (ms). */
+  cpuMsPerRequest: number;
   /** rps / rps of each nginx baseline, keyed by its label. */
   ratios: Record<string, number>;
+  /** The nginx this row is compared with (scenarios.ts BASELINE_OF), its rps ratio, and CPU per request ÷ nginx's. */
+  against?: string;
+  ratio: number;
+  cpuRatio: number;
+  /** Why `ratio` is void (its nginx far below its usual figure), if it is. */
+  voided?: string;
   problems: string[];
 }
 
@@ -56,13 +71,32 @@ export function summarize(result: ScenarioResult): Summary[] {
       serverCpuPercent: median(v.rounds.map((r) => r.serverCpuPercent)),
       clientCpuPercent: median(v.rounds.map((r) => r.clientCpuPercent)),
       otherCpuPercent: median(v.rounds.map((r) => r.otherCpuPercent)),
+      cpuMsPerRequest: median(v.rounds.map((r) => r.cpuMsPerRequest ?? NaN)),
       ratios: {},
+      ratio: NaN,
+      cpuRatio: NaN,
       problems: v.problems,
     };
   });
   const baselines = rows.filter((r) => r.baseline);
-  for (const row of rows) {
+  const voided = new Map<string, string>();
+  for (const base of result.variants.filter((v) => v.variant.baseline && v.rounds.length > 0)) {
+    const usual = result.scenario.usualNginxRps?.[base.variant.target];
+    const row = rows.find((r) => r.label === base.variant.label)!;
+    if (usual !== undefined && row.rps < USUAL_FLOOR * usual) {
+      voided.set(row.label, `${row.label} at ${Math.round((100 * row.rps) / usual)} % of its usual ${fmt(usual)} rps on this VM`);
+    }
+  }
+  for (const [i, row] of rows.entries()) {
     for (const base of baselines) row.ratios[base.label] = base.rps > 0 ? row.rps / base.rps : NaN;
+    if (row.baseline) continue;
+    const target = result.variants.filter((v) => v.rounds.length > 0)[i].variant.target;
+    const base = rows.find((r) => r.baseline && result.variants.find((v) => v.variant.label === r.label)?.variant.target === BASELINE_OF[target]);
+    if (!base) continue;
+    row.against = base.label;
+    row.ratio = row.ratios[base.label];
+    row.cpuRatio = base.cpuMsPerRequest > 0 ? row.cpuMsPerRequest / base.cpuMsPerRequest : NaN;
+    row.voided = voided.get(base.label);
   }
   return rows;
 }
@@ -74,12 +108,13 @@ export function errorCount(r: WrkResult): number {
 
 /** The table printed at the end of a run. */
 export function renderTable(results: ScenarioResult[]): string {
-  const header = ['scenario', 'target', 'rps', '±', 'MB/s', 'p50 ms', 'p99 ms', 'errors', 'cpu srv', 'cpu wrk', 'other', '/nginx-1w', '/nginx-auto'];
+  const header = ['scenario', 'target', 'rps', '±', 'MB/s', 'p50 ms', 'p99 ms', 'errors', 'cpu srv', 'ms cpu/req', 'cpu wrk', 'other', '÷ nginx', 'cpu/req ÷ nginx'];
   const lines: string[][] = [header];
+  const voids = new Set<string>();
   for (const result of results) {
     const rows = summarize(result);
-    const [w1, auto] = rows.filter((r) => r.baseline).map((r) => r.label);
     rows.forEach((row, i) => {
+      if (row.voided) voids.add(`${result.scenario.title}: ${row.voided}; ratios against it void`);
       lines.push([
         i === 0 ? result.scenario.title : '',
         row.label + (row.problems.length ? ' (!)' : ''),
@@ -90,10 +125,11 @@ export function renderTable(results: ScenarioResult[]): string {
         row.p99Ms.toFixed(2),
         String(row.errors),
         `${Math.round(row.serverCpuPercent)}%`,
+        cpuMs(row.cpuMsPerRequest),
         `${Math.round(row.clientCpuPercent)}%`,
         `${Math.round(row.otherCpuPercent)}%`,
-        row.baseline ? '' : ratio(w1 ? row.ratios[w1] : NaN),
-        row.baseline ? '' : ratio(auto ? row.ratios[auto] : NaN),
+        row.baseline ? '' : `${row.voided ? 'void' : ratio(row.ratio)}${row.against ? ` (${short(row.against)})` : ''}`,
+        row.baseline ? '' : ratio(row.cpuRatio),
       ]);
     });
   }
@@ -108,9 +144,12 @@ export function renderTable(results: ScenarioResult[]): string {
     ...out,
     '',
     'rps, MB/s (payload), p50/p99: medians over rounds; ±: rps spread (max-min)/median; errors: socket errors and non-2xx/3xx, all rounds.',
-    'cpu srv / cpu wrk / other: CPU time of the server (nginx master+workers; node; front = nginx + node), of wrk, and of everything else',
+    'cpu srv / cpu wrk / other: CPU time of the server (nginx master+workers; node primary+workers; front = nginx + node), of wrk, and of everything else',
     '  on the machine (other processes, kernel threads), in % of one core. A large "other" means the row was measured on a busy machine.',
-    '/nginx-1w, /nginx-auto: rps of the row divided by plain nginx (static + WebDAV) with 1 worker and with worker_processes auto.',
+    'ms cpu/req: server CPU (user+system, /proc) per request; PUT: per upload stored. Medians over rounds.',
+    '÷ nginx: rps of the row divided by plain nginx (static + WebDAV): workers=1 by nginx 1 worker (1w), workers=auto and the front by',
+    `  worker_processes auto (auto); "void" when that nginx ran below ${USUAL_FLOOR * 100} % of its usual figure (someone else had the CPU). cpu/req ÷ nginx: the same for CPU per request.`,
+    ...voids,
     ...(references.length ? [`Reference nginx (issue; 2 cores, loopback, wrk 2 threads, 10 s): ${references.join('; ')}.`] : []),
     ...problems,
   ].join('\n');
@@ -125,6 +164,15 @@ function median(values: number[]): number {
 function fmt(value: number): string {
   if (!Number.isFinite(value)) return '-';
   return value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(1);
+}
+
+function cpuMs(value: number): string {
+  if (!Number.isFinite(value)) return '-';
+  return value >= 1 ? value.toFixed(2) : value.toFixed(3);
+}
+
+function short(label: string): string {
+  return label.includes('auto') ? 'auto' : '1w';
 }
 
 function ratio(value: number): string {

@@ -143,7 +143,7 @@ async function main(): Promise<void> {
         const slot = results[s].variants[v];
         slot.rounds.push(result);
         slot.problems.push(...problems.map((p) => `round ${round}: ${p}`));
-        log(`  round ${round}/${options.rounds}  ${scenario.title.padEnd(16)} ${variant.label.padEnd(24)} ${Math.round(result.rps).toString().padStart(7)} rps  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  cpu server ${Math.round(result.serverCpuPercent)}% wrk ${Math.round(result.clientCpuPercent)}% other ${Math.round(result.otherCpuPercent)}%${problems.length ? `  (!) ${problems.join('; ')}` : ''}`);
+        log(`  round ${round}/${options.rounds}  ${scenario.title.padEnd(16)} ${variant.label.padEnd(24)} ${Math.round(result.rps).toString().padStart(7)} rps  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  cpu server ${Math.round(result.serverCpuPercent)}% ${result.cpuMsPerRequest.toFixed(3)} ms/req wrk ${Math.round(result.clientCpuPercent)}% other ${Math.round(result.otherCpuPercent)}%${problems.length ? `  (!) ${problems.join('; ')}` : ''}`);
       }
     }
   }

@@ -40,14 +40,19 @@ export async function startTargets(scenarios: Scenario[], options: SetupOptions)
   for (const [id, label, workerProcesses] of [['nginx-1', 'nginx 1 worker', '1'], ['nginx-auto', 'nginx auto workers', 'auto']] as const) {
     if (needed.has(id)) targets.set(id, await startNginx({ id, label, workerProcesses, root: nginxRoot, workDir }));
   }
-  for (const [id, durability] of [['node-fsync', 'fsync'], ['node-none', 'none']] as const) {
+  // workers (issue 11): 1 = one process; auto = one per core the process may use (primary + workers: CPU summed over the tree).
+  for (const [id, durability, workers] of [['node-1', 'fsync', '1'], ['node-auto', 'fsync', 'auto'], ['node-none', 'none', '1']] as const) {
     if (!needed.has(id)) continue;
-    targets.set(id, await startNode({ id, label: id, cliPath, dataDir: join(workDir, id), config: nodeConfig(durability), token, workDir, nodeFlags: options.nodeFlags(id) }));
+    targets.set(id, await startNode({
+      id, label: `${id} (workers=${workers}, ${durability})`, cliPath, dataDir: join(workDir, id), config: nodeConfig(durability), token, workDir,
+      nodeFlags: options.nodeFlags(id), env: { NANOCDN_WORKERS: workers },
+    }));
   }
   if (needed.has('front')) {
     const dataDir = join(workDir, 'node-front');
     const backend = await startNode({
       id: 'node-front', label: 'node behind the front', cliPath, dataDir, token, workDir, nodeFlags: options.nodeFlags('node-front'),
+      env: { NANOCDN_WORKERS: 'auto' },
       config: nodeConfig('none', { download: { accelRedirect: '/_files/' } }),
     });
     targets.set('front', await startFront({ id: 'front', label: 'front (config/nginx.conf.example)', node: backend, dataDir, examplePath: options.examplePath, workDir }));

@@ -17,7 +17,7 @@ export interface Target {
   /** http://127.0.0.1:<port> */
   url: string;
   pid: number;
-  /** Processes whose CPU time counts as this target's (a front: nginx and its node). */
+  /** Processes whose CPU time counts as this target's, each with its children (nginx workers, the node's workers; a front: nginx and its node). */
   cpuPids: number[];
   /** Request path that uploads `name` (e.g. pub/bench/x.bin). */
   putPath(name: string): string;
@@ -112,6 +112,8 @@ export interface NodeTargetOptions {
   workDir: string;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
+  /** Extra environment, e.g. NANOCDN_WORKERS. */
+  env?: Record<string, string>;
 }
 
 /** The built node, `node dist/src/cli.js serve`, on loopback with its own data dir. */
@@ -131,6 +133,7 @@ export async function startNode(options: NodeTargetOptions): Promise<Target> {
       NANOCDN_DATA_DIR: options.dataDir,
       NANOCDN_TOKENS: options.token,
       NANOCDN_CONFIG: configPath,
+      ...options.env,
     },
   });
   closeSync(logFd);

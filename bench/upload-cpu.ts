@@ -9,7 +9,7 @@
  * Prints the min and the median over rounds: on a shared machine the min is
  * the figure least disturbed by others.
  *
- *   options: --profile DIR (node --cpu-prof into DIR)  --rounds N (5)  --duration S (4)  --connections C (8)  --size BYTES (1600000)
+ *   options: --workers N|auto (NANOCDN_WORKERS, 1)  --profile DIR (node --cpu-prof into DIR)  --rounds N (5)  --duration S (4)  --connections C (8)  --size BYTES (1600000)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,10 +23,10 @@ import { runWrk, writePutScript } from './wrk.js';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 
-interface Options { clis: [string, string][]; nginx: boolean; profileDir?: string; rounds: number; durationSec: number; connections: number; size: number }
+interface Options { clis: [string, string][]; nginx: boolean; profileDir?: string; workers: string; rounds: number; durationSec: number; connections: number; size: number }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { clis: [], nginx: false, rounds: 5, durationSec: 4, connections: 8, size: 1_600_000 };
+  const o: Options = { clis: [], nginx: false, workers: '1', rounds: 5, durationSec: 4, connections: 8, size: 1_600_000 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => argv[++i] ?? fail(`${arg} needs a value`);
@@ -38,6 +38,7 @@ function parseArgs(argv: string[]): Options {
         break;
       }
       case '--nginx': o.nginx = true; break;
+      case '--workers': o.workers = value(); break;
       case '--profile': o.profileDir = value(); break;
       case '--rounds': o.rounds = Number(value()); break;
       case '--duration': o.durationSec = Number(value()); break;
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
   if (o.nginx) targets.push(await startNginx({ id: 'nginx-1', label: 'nginx 1 worker', workerProcesses: '1', root: join(workDir, 'nginx-root'), workDir }));
   for (const [label, cliPath] of o.clis) {
     const id = label.replace(/[^A-Za-z0-9-]/g, '_');
-    targets.push(await startNode({ id, label, cliPath, dataDir: join(workDir, id), config: nodeConfig('fsync'), token: TOKEN, workDir,
+    targets.push(await startNode({ id, label, cliPath, dataDir: join(workDir, id), config: nodeConfig('fsync'), token: TOKEN, workDir, env: { NANOCDN_WORKERS: o.workers },
       nodeFlags: o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=${id}.cpuprofile`] : [] }));
   }
   const perUpload = new Map<string, number[]>(targets.map((t) => [t.label, []]));
