@@ -4,14 +4,19 @@ import TransportStream from 'winston-transport';
 export type Logger = winston.Logger;
 
 /** JSON lines on stdout; one child logger per module (`logger.child({ module })`). */
-export function createLogger(level: string, options: { silent?: boolean } = {}): Logger {
+export function createLogger(level: string, options: { silent?: boolean; meta?: Record<string, unknown> } = {}): Logger {
   return winston.createLogger({
     level,
     silent: options.silent ?? false,
+    // A clustered node's workers say which process wrote a line ({ pid }).
+    defaultMeta: options.meta,
     format: winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json()),
     transports: [new StdoutLines()],
   });
 }
+
+/** Linux's atomic pipe write size, in bytes. */
+const PIPE_BUF = 4096;
 
 /** Where winston's formats leave the finished line (triple-beam's MESSAGE). */
 const MESSAGE = Symbol.for('message');
@@ -50,9 +55,23 @@ class StdoutLines extends TransportStream {
   readonly flush = (): void => {
     this.scheduled = false;
     if (this.pending.length === 0) return;
-    const text = `${this.pending.join('\n')}\n`;
+    const lines = this.pending;
     this.pending = [];
-    process.stdout.write(text);
+    // The workers of a clustered node share stdout: a write of at most PIPE_BUF bytes to a pipe is never
+    // interleaved with another process's, so lines are written in whole-line chunks of at most that.
+    let chunk = '';
+    let bytes = 0;
+    for (const line of lines) {
+      const size = Buffer.byteLength(line) + 1;
+      if (bytes > 0 && bytes + size > PIPE_BUF) {
+        process.stdout.write(chunk);
+        chunk = '';
+        bytes = 0;
+      }
+      chunk += `${line}\n`;
+      bytes += size;
+    }
+    process.stdout.write(chunk);
   };
 
   override close(): void {
@@ -82,9 +101,10 @@ export function lineWriter(logger: Logger, fixed: Record<string, unknown>): Line
     const child = logger.child(fixed);
     return (level, message, meta) => child.log(level, message, meta);
   }
+  const defaults = logger.defaultMeta as Record<string, unknown> | undefined;
   return (level, message, meta) => {
     if (logger.silent) return;
-    sink.line(JSON.stringify({ level, message, ...fixed, ...meta, timestamp: new Date().toISOString() }));
+    sink.line(JSON.stringify({ level, message, ...defaults, ...fixed, ...meta, timestamp: new Date().toISOString() }));
   };
 }
 process.once('exit', () => {

@@ -23,7 +23,7 @@ import { EvictionScheduler } from './eviction/scheduler.js';
 import { WatermarkTrigger } from './eviction/watermark.js';
 import { Uploader } from './upload/uploader.js';
 import { Authenticator } from './http/auth.js';
-import { Monitoring } from './monitoring/monitoring.js';
+import { Monitoring, type NodeView } from './monitoring/monitoring.js';
 import { RetiredNames } from './retired-names.js';
 
 /** What tests (and only tests) replace: the clock, the disk reading, the logger. */
@@ -39,12 +39,26 @@ export interface NodeOverrides {
   sweepTmpAtOpen?: boolean;
   /** A storage engine to use instead of the one config.storage.engine names (e.g. one MemoryStorage across restarts). */
   storage?: Storage;
+  /** The process's part in a clustered node (src/cluster/); absent: the whole node in one process. */
+  cluster?: ClusterRole;
 }
+
+/**
+ * A clustered node (docs/design.md §14): the primary runs what must run
+ * once (ledger, eviction, low-disk trigger, tmp sweep, reconcile, usage
+ * history); a worker serves HTTP and asks the primary through `ledger` and
+ * `nodeView`, and tells it when it freed space.
+ */
+export type ClusterRole =
+  | { role: 'primary'; workerPids: () => ReadonlySet<number> }
+  | { role: 'worker'; ledger: Ledger; nodeView: NodeView; onFreed: () => void };
 
 /** A running node's parts, and how to stop them. */
 export interface NodeRuntime {
   readonly ctx: NodeContext;
   readonly sweeper: TmpSweeper;
+  /** The ledger that decides in this process (the primary's serves its workers). */
+  readonly localLedger: LocalLedger;
   /** Background work after the server listens: timers, scheduled eviction, the low-disk trigger, index reconcile. */
   startBackground(): void;
   close(): Promise<void>;
@@ -57,6 +71,7 @@ export interface NodeRuntime {
 export async function openNode(config: Config, overrides: NodeOverrides = {}): Promise<NodeRuntime> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const now = overrides.now ?? Date.now;
+  const worker = overrides.cluster?.role === 'worker' ? overrides.cluster : undefined;
   const dataDir = path.resolve(config.dataDir);
   let storage: Storage;
   let index: MetadataIndex;
@@ -92,23 +107,26 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     now,
     logger: logger.child({ module: 'disk-guard' }),
     path: diskPath,
+    onFreed: worker?.onFreed,
     ...config.disk,
   });
   const monitoring = new Monitoring({
     config, guard, storage, index, classifier, now, logger: logger.child({ module: 'monitoring' }),
-    inflightUploads: (): number => uploader.inflight,
+    inflightUploads: (): number => (overrides.cluster?.role === 'primary' ? localLedger.inflightUploads : uploader.inflight),
     inflightOf: (tenant: string): TenantInflight => ledger.inflightOf(tenant),
+    nodeView: worker?.nodeView,
   });
   const retired = new RetiredNames({ retired: index.retired, retentionMs: config.upload.retirePubNamesFor, now, logger: logger.child({ module: 'retired-names' }) });
   const evictor = new Evictor({ storage, index, access, guard, classifier, now, dataDir, retired, logger: logger.child({ module: 'eviction' }) });
   monitoring.attachEviction(evictor);
-  const ledger: Ledger = new LocalLedger({
+  const localLedger = new LocalLedger({
     guard, now, limits: () => config.limits.tenant, observer: monitoring,
     storedBytes: async (tenant, cls) => (await index.totals.tenantClass(tenant, cls)).bytes,
     makeRoom: quotaRoomMaker(evictor),
   });
-  // Runs recorded from here on are counted: this node's and those of other processes on the data dir.
-  await monitoring.runLog.start();
+  const ledger: Ledger = worker?.ledger ?? localLedger;
+  // Runs recorded from here on are counted: this node's and those of other processes on the data dir (a worker's /metrics are the primary's).
+  if (!worker) await monitoring.runLog.start();
   const uploader = new Uploader({
     storage, files: index.files, guard, ledger, classifier, now, logger: logger.child({ module: 'upload' }), maxBytes: config.upload.maxBytes,
     idleTimeoutMs: config.upload.idleTimeout, observer: monitoring, retired,
@@ -116,10 +134,10 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   const auth = new Authenticator(config.auth.tokens, config.auth.trustedNetworks);
   const ctx: NodeContext = { config, logger, now, storage, index, access, guard, ledger, classifier, uploader, auth, monitoring, evictor, retired };
 
-  const sweeper = new TmpSweeper(storage, () => guard.noteFreed(), logger.child({ module: 'tmp-sweeper' }), now, config.eviction.tmpMaxAge);
-  // Everything in tmp/ now belongs to a dead process.
-  if (overrides.sweepTmpAtOpen !== false) await sweeper.sweepAll();
-  if (index.created) {
+  const sweeper = new TmpSweeper(storage, () => guard.noteFreed(), logger.child({ module: 'tmp-sweeper' }), now, config.eviction.tmpMaxAge, sweepScope(overrides.cluster));
+  // Everything in tmp/ now belongs to a dead process (a worker starts while the others run: the primary swept).
+  if (overrides.sweepTmpAtOpen !== false && !worker) await sweeper.sweepAll();
+  if (index.created && !worker) {
     const drift = await reconcile(storage, index.files, classifier, { now });
     if (drift.addedCount > 0) logger.warn('index was missing; rebuilt from files/', { files: drift.addedCount });
   }
@@ -132,16 +150,19 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   return {
     ctx,
     sweeper,
+    localLedger,
     startBackground() {
       access.start(overrides.accessFlushMs ?? 2000);
+      // A worker sweeps its own stale spool entries; the primary those of dead processes.
       sweeper.start();
-      monitoring.start(overrides.usageSampleMs ?? 60_000);
-      scheduler.start();
-      watermark.start();
       // Keeps the disk state (readyz, watermark trigger) current when no upload asks.
       const refresh = setInterval(() => { guard.refresh().catch(() => undefined); }, 1000);
       refresh.unref();
       timers.push(refresh);
+      if (worker) return;
+      monitoring.start(overrides.usageSampleMs ?? 60_000);
+      scheduler.start();
+      watermark.start();
       reconcile(storage, index.files, classifier, { now })
         .then((drift) => {
           if (drift.skippedCount > 0) {
@@ -182,4 +203,11 @@ async function openLocalStorage(config: Config, dataDir: string, logger: Logger)
   const fsStorage = new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
   await fsStorage.init();
   return fsStorage;
+}
+
+/** A worker sweeps only its own spool entries; the primary those of every process but its live workers. */
+function sweepScope(cluster: ClusterRole | undefined): ((ownerPid: number | null) => boolean) | undefined {
+  if (cluster?.role === 'worker') return (pid) => pid === process.pid;
+  if (cluster?.role === 'primary') return (pid) => pid === null || !cluster.workerPids().has(pid);
+  return undefined;
 }

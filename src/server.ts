@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
@@ -34,7 +35,8 @@ export async function startServer(config: Config, overrides: NodeOverrides = {})
   }, oneRequestAtATime(app));
   server.keepAliveTimeout = config.http.keepAliveTimeout;
   capConnections(server, config.http.maxConnections, ctx.logger, () => ctx.monitoring.metrics.connectionRefused());
-  warnOnLowFdLimit(config.http.maxConnections, ctx.logger);
+  // Workers share one limit and one log: the first one says it.
+  if (overrides.cluster?.role !== 'worker' || cluster.worker?.id === 1) warnOnLowFdLimit(config.http.maxConnections, ctx.logger);
   // Handle Expect: 100-continue ourselves: the upload route sends 100 only
   // once the upload is admitted, so a refused client never sends its body.
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
@@ -44,7 +46,9 @@ export async function startServer(config: Config, overrides: NodeOverrides = {})
     server.listen(config.port, config.host, () => { server.off('error', reject); resolve(); });
   });
   const port = (server.address() as AddressInfo).port;
-  ctx.logger.info('nanocdn listening', { host: config.host, port, dataDir: config.dataDir, engine: ctx.storage.kind });
+  // A clustered node's primary says it once for all its workers.
+  if (overrides.cluster?.role === 'worker') ctx.logger.debug('worker listening', { port, pid: process.pid });
+  else ctx.logger.info('nanocdn listening', { host: config.host, port, dataDir: config.dataDir, engine: ctx.storage.kind });
   runtime.startBackground();
 
   let closing: Promise<void> | undefined;

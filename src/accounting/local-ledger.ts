@@ -76,7 +76,7 @@ export class LocalLedger implements Ledger {
     return this.deps.guard.growStepBytes;
   }
 
-  async admit(request: HoldRequest): Promise<Hold> {
+  async admit(request: HoldRequest): Promise<LocalHold> {
     const { deps } = this;
     const { tenant, cls, declaredBytes } = request;
     const quota = cls.maxBytesPerTenant;
@@ -113,7 +113,7 @@ export class LocalLedger implements Ledger {
   }
 
   /** The synchronous end of admit(): limits, quota and disk on the same numbers, then the holds. */
-  private decide(request: HoldRequest, want: number, state: QuotaState | undefined): Hold {
+  private decide(request: HoldRequest, want: number, state: QuotaState | undefined): LocalHold {
     const { deps } = this;
     const { tenant, cls, declaredBytes } = request;
     // uploadsPerMinute was taken at the start: an admission counts once.
@@ -144,6 +144,13 @@ export class LocalLedger implements Ledger {
     t.bytes += reservation.reserved;
     t.byClass.set(cls.name, (t.byClass.get(cls.name) ?? 0) + (state ? quotaHeld : reservation.reserved));
     return new LocalHold(this, { tenant, cls, chunked: declaredBytes === null }, reservation, quotaHeld);
+  }
+
+  /** Uploads holding space now, all tenants. */
+  get inflightUploads(): number {
+    let uploads = 0;
+    for (const t of this.tenants.values()) uploads += t.uploads;
+    return uploads;
   }
 
   inflightOf(tenant: string): TenantInflight {
@@ -337,7 +344,7 @@ export class LocalLedger implements Ledger {
 }
 
 /** One upload's holds: its disk reservation and its quota part; finished once. */
-class LocalHold implements Hold {
+export class LocalHold implements Hold {
   /** @internal Bytes held against the tenant's class quota (0 without a quota). */
   quotaHeld: number;
   private finished = false;
@@ -353,6 +360,11 @@ class LocalHold implements Hold {
 
   get written(): number {
     return this.reservation.written;
+  }
+
+  /** Bytes this hold may count without growing: its disk reservation, and its quota hold when the class has a quota. */
+  get allowance(): number {
+    return this.owner.cls.maxBytesPerTenant === null ? this.reservation.reserved : Math.min(this.reservation.reserved, this.quotaHeld);
   }
 
   wrote(bytes: number): void | Promise<void> {

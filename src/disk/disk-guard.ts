@@ -32,6 +32,8 @@ export interface DiskGuardOptions {
   unflushedBytesPerUpload?: number;
   /** Retry-After of a refusal, in seconds. */
   retryAfterSeconds?: number;
+  /** Told when this process freed space (a clustered worker tells the primary, whose guard decides). */
+  onFreed?: () => void;
 }
 
 /** See DiskGuardOptions.unflushedBytesPerUpload (a test keeps it above the upload buffers). */
@@ -284,6 +286,7 @@ export class DiskGuard extends EventEmitter<{ state: [DiskState, DiskSnapshot] }
   /** Space was freed outside an upload (delete, eviction, tmp sweep): the next admission reads statfs again. */
   noteFreed(): void {
     this.freesNoted++;
+    this.options.onFreed?.();
   }
 }
 

@@ -43,12 +43,14 @@ export class NodeMetrics implements UploadObserver {
   private readonly connectionsRefused;
   private readonly throttled;
   private readonly quotaRefusals;
+  private readonly workerRestarts;
 
   constructor(private readonly refusals: RefusalLog) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     for (const name of MISNAMED_DEFAULTS) this.registry.removeSingleMetric(name);
-    const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers });
+    // A clustered node's gauges are set by the primary only (workers export 0 or nothing): the largest is the node's.
+    const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers, aggregator: 'max' });
     this.gauges = {
       size: gauge('nanocdn_disk_size_bytes', 'Size of the filesystem holding the data dir (statfs blocks × bsize).'),
       free: gauge('nanocdn_disk_free_bytes', 'Bytes a writer can use on the data dir filesystem (statfs bavail × bsize).'),
@@ -91,11 +93,18 @@ export class NodeMetrics implements UploadObserver {
     this.quotaRefusals = new Counter({
       name: 'nanocdn_quota_refusals_total', help: 'Uploads refused with 507 quota_exceeded by a tenant quota, by storage class (tenants: see /usage).', labelNames: ['class'], registers,
     });
+    this.workerRestarts = new Counter({
+      name: 'nanocdn_worker_restarts_total', help: 'Worker processes the primary restarted after they died (workers > 1).', registers,
+    });
     // Series exist from the start, so rate() and increase() see the first event.
     for (const result of ['created', 'exists', 'refused', 'failed']) this.uploads.inc({ result }, 0);
     for (const reason of REFUSAL_REASONS) this.refused.inc({ reason }, 0);
     for (const result of ['ok', 'failed']) this.evictionRuns.inc({ result }, 0);
     for (const limit of TENANT_LIMITS) this.throttled.inc({ limit }, 0);
+  }
+
+  workerRestarted(): void {
+    this.workerRestarts.inc();
   }
 
   tenantThrottled(limit: string): void {
@@ -150,6 +159,12 @@ export class NodeMetrics implements UploadObserver {
 
   /** The Prometheus text exposition, gauges set from `report` (the /usage document of this instant). */
   async render(report: UsageReport, now: { ready: boolean } = { ready: true }): Promise<string> {
+    this.update(report, now);
+    return this.registry.metrics();
+  }
+
+  /** Sets the gauges from `report`. */
+  update(report: UsageReport, now: { ready: boolean }): void {
     const g = this.gauges;
     g.ready.set(now.ready ? 1 : 0);
     g.size.set(report.disk.totalBytes);
@@ -174,7 +189,6 @@ export class NodeMetrics implements UploadObserver {
     g.evictionLastSuccess.set(report.eviction.lastSuccessAt === null ? 0 : Date.parse(report.eviction.lastSuccessAt) / 1000);
     g.scrubLastRun.set(report.scrub === null ? 0 : Date.parse(report.scrub.at) / 1000);
     g.scrubCorrupt.set(report.scrub === null ? 0 : report.scrub.corrupt + report.scrub.missing);
-    return this.registry.metrics();
   }
 
   get contentType(): string {

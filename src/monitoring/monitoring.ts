@@ -1,9 +1,10 @@
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { EvictionReport } from '../eviction/report.js';
 import { NodeMetrics } from './metrics.js';
 import { RefusalLog } from './refusal-log.js';
 import { UsageHistory } from './usage-history.js';
-import { UsageReporter, type UsageReporterDeps } from './usage-report.js';
+import { UsageReporter, type UsageReport, type UsageReporterDeps } from './usage-report.js';
 import { UploadSizes } from './upload-sizes.js';
 import { RunLogFollower } from './run-log.js';
 import type { UploadObserver, UploadOutcome } from '../upload/uploader.js';
@@ -12,6 +13,14 @@ import { TenantRefusals } from './tenant-refusals.js';
 
 export interface MonitoringDeps extends Omit<UsageReporterDeps, 'history' | 'refusals' | 'uploadSizes' | 'tenantRefusals'> {
   logger: Logger;
+  /** A clustered worker's /usage and /metrics: the primary's, for the node as a whole (src/cluster/). */
+  nodeView?: NodeView;
+}
+
+/** /usage and /metrics of the whole node, whichever process answers. */
+export interface NodeView {
+  usage(): Promise<UsageReport>;
+  metrics(now: { ready: boolean }): Promise<string>;
 }
 
 /**
@@ -40,10 +49,23 @@ export class Monitoring implements UploadObserver, LedgerObserver {
     this.runLog = new RunLogFollower(deps.index.runs, (run) => this.metrics.loggedRun(run));
   }
 
+  /** The /usage document of the node. */
+  usageReport(): Promise<UsageReport> {
+    return this.deps.nodeView ? this.deps.nodeView.usage() : this.usage.build();
+  }
+
   /** The /metrics text: the run log read up to now first, so a run that ended before the scrape is in the counters. */
   async renderMetrics(now: { ready: boolean }): Promise<string> {
+    if (this.deps.nodeView) return this.deps.nodeView.metrics(now);
     await this.runLog.catchUp().catch((err: unknown) => this.deps.logger.warn('reading the eviction run log failed', { error: (err as Error).message }));
     return this.metrics.render(await this.usage.build(), now);
+  }
+
+  /** The primary's metrics with the gauges of this instant, for aggregating with its workers' (src/cluster/). */
+  async metricsJson(now: { ready: boolean }): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    await this.runLog.catchUp().catch((err: unknown) => this.deps.logger.warn('reading the eviction run log failed', { error: (err as Error).message }));
+    this.metrics.update(await this.usage.build(), now);
+    return this.metrics.registry.getMetricsAsJSON();
   }
 
   uploadFinished(outcome: UploadOutcome, code?: string): void {

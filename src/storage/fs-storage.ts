@@ -38,6 +38,7 @@ const LINK_ATTEMPTS = 5;
  */
 export class FsStorage implements Storage, LocalFiles {
   readonly kind = 'fs' as const;
+  readonly tmpHasOwners = true;
   /** Canonical (realpath) after init(). */
   filesDir: string;
   readonly tmpDir: string;
@@ -67,7 +68,8 @@ export class FsStorage implements Storage, LocalFiles {
 
   async write(name: StoredName, body: Readable, signal: AbortSignal): Promise<{ size: number }> {
     const finalPath = pathOf(this.filesDir, name);
-    const tmpPath = path.join(this.tmpDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`);
+    // Named after the writing process, so the primary of a clustered node sweeps a dead worker's entries at once.
+    const tmpPath = path.join(this.tmpDir, `${process.pid}-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`);
     this.liveTmp.add(tmpPath);
     let out: WriteStream | undefined;
     try {
@@ -215,11 +217,12 @@ export class FsStorage implements Storage, LocalFiles {
     return { files, bytes, oldestAgeMs: oldest === null ? null : Math.max(0, now - oldest) };
   }
 
-  async sweepTmp(olderThanMs: number, now: number): Promise<{ files: number; bytes: number }> {
+  async sweepTmp(olderThanMs: number, now: number, mayRemove?: (ownerPid: number | null) => boolean): Promise<{ files: number; bytes: number }> {
     let files = 0;
     let bytes = 0;
     for (const entry of await this.tmpEntries()) {
       if (this.liveTmp.has(entry.path) || now - entry.mtimeMs < olderThanMs) continue;
+      if (mayRemove && !mayRemove(ownerPidOf(entry.path))) continue;
       await fsp.rm(entry.path, { force: true, recursive: true });
       files++;
       bytes += entry.size;
@@ -306,3 +309,8 @@ async function* walk(root: string, prefix: string, onSkipped?: (name: string, wh
   }
 }
 
+/** The pid a tmp entry's name starts with (`<pid>-<time>-<random>`), null for other names. */
+function ownerPidOf(tmpPath: string): number | null {
+  const match = /^(\d+)-/.exec(path.basename(tmpPath));
+  return match ? Number(match[1]) : null;
+}

@@ -31,6 +31,7 @@ interface LiveWrite {
  */
 export class MemoryStorage implements Storage {
   readonly kind = 'memory' as const;
+  readonly tmpHasOwners = false;
   private readonly objects = new Map<string, MemoryObject>();
   private readonly live = new Set<LiveWrite>();
 

@@ -34,6 +34,7 @@ export interface S3StorageOptions extends S3Settings {
  */
 export class S3Storage implements Storage {
   readonly kind = 's3' as const;
+  readonly tmpHasOwners = false;
   readonly claims: ClaimsPart;
   private readonly clients: S3Clients;
   private readonly now: () => number;

@@ -61,7 +61,15 @@ export interface Storage {
 
   /** The in-flight/spool area: stats, and removal of entries no live write owns. */
   tmpStats(now: number): Promise<TmpStats>;
-  sweepTmp(olderThanMs: number, now: number): Promise<{ files: number; bytes: number }>;
+  /**
+   * `mayRemove` narrows the sweep to entries of some writer processes
+   * (a clustered node, src/cluster/): it is asked the pid that created an
+   * entry, null when the entry does not say. Engines whose spool has no
+   * owner pids ignore it.
+   */
+  sweepTmp(olderThanMs: number, now: number, mayRemove?: (ownerPid: number | null) => boolean): Promise<{ files: number; bytes: number }>;
+  /** Whether spool entries name the process that wrote them (sweepTmp's `mayRemove` applies). */
+  readonly tmpHasOwners: boolean;
 
   /** Checks the backend is usable (writable dir, reachable bucket). */
   check(): Promise<void>;

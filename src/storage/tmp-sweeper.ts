@@ -16,11 +16,13 @@ export class TmpSweeper {
     private readonly logger: Logger,
     private readonly now: () => number,
     private readonly maxAgeMs: number,
+    /** Which writers' entries this process sweeps (by their pid; see Storage.sweepTmp); absent: all. */
+    private readonly mayRemove?: (ownerPid: number | null) => boolean,
   ) {}
 
   /** Sweeps entries older than `olderThanMs` (default tmpMaxAge) that no live upload owns; logs what went. */
   async sweep(olderThanMs = this.maxAgeMs): Promise<{ files: number; bytes: number }> {
-    const swept = await this.storage.sweepTmp(olderThanMs, this.now());
+    const swept = await this.storage.sweepTmp(olderThanMs, this.now(), this.mayRemove);
     if (swept.files > 0) {
       this.onFreed();
       const why = olderThanMs === -Infinity ? 'left by a previous process' : `older than ${Math.round(olderThanMs / 1000)}s`;

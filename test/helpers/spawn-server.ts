@@ -35,7 +35,7 @@ export async function spawnServer(options: { dataDir?: string; config?: Record<s
   writeFileSync(configFile, JSON.stringify({ logLevel: 'info', ...options.config }));
   const port = await freePort();
   const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: { ...process.env, NANOCDN_HOST: '127.0.0.1', NANOCDN_PORT: String(port), NANOCDN_DATA_DIR: dataDir, NANOCDN_CONFIG: configFile, ...options.env },
+    env: { ...process.env, NANOCDN_WORKERS: '1', NANOCDN_HOST: '127.0.0.1', NANOCDN_PORT: String(port), NANOCDN_DATA_DIR: dataDir, NANOCDN_CONFIG: configFile, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

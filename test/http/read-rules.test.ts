@@ -32,6 +32,7 @@ function streamOnly(inner: Storage): Storage & { opens: number } {
     list: inner.list.bind(inner),
     tmpStats: inner.tmpStats.bind(inner),
     sweepTmp: inner.sweepTmp.bind(inner),
+    tmpHasOwners: inner.tmpHasOwners,
     check: inner.check.bind(inner),
     close: inner.close.bind(inner),
   };

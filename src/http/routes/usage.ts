@@ -8,7 +8,7 @@ export function usageRoutes(ctx: NodeContext): Router {
   const router = express.Router();
   router.get('/usage', monitoringAccess(ctx), async (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
-    res.json(await ctx.monitoring.usage.build());
+    res.json(await ctx.monitoring.usageReport());
   });
   return router;
 }
