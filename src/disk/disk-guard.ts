@@ -24,9 +24,9 @@ export interface DiskGuardOptions {
   /**
    * Upper bound of the bytes an upload has counted (UploadMeter) but the
    * engine may not have handed to the filesystem yet: the meter's two
-   * buffers + the write stream's buffer + the write in flight + a socket
-   * chunk or two (FsStorage: 2 × 16 KiB + 64 KiB + a writev of what came
-   * meanwhile + 2 × 64 KiB ≈ 300 KiB). A reading is trusted to contain an
+   * buffers + the tmp file's batch (filled or being written) and writable
+   * buffer + a socket chunk or two (src/storage/tmp-file.ts: 2 × 16 KiB +
+   * 128 KiB + 16 KiB + 2 × 64 KiB ≈ 300 KiB). A reading is trusted to contain an
    * upload's bytes only up to this margin. Default UNFLUSHED_BYTES_PER_UPLOAD.
    */
   unflushedBytesPerUpload?: number;

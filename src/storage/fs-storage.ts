@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, createReadStream, createWriteStream, realpathSync, type WriteStream } from 'node:fs';
+import fs, { constants as fsConstants, createReadStream, realpathSync } from 'node:fs';
 import { once } from 'node:events';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { HttpError, translateFsError } from '../errors.js';
 import { parseName, pathOf, type StoredName } from '../names.js';
 import type { ByteRange, LocalFile, LocalFiles, ObjectInfo, Storage, TmpStats } from './storage.js';
 import { isLinkFree, openFdNoFollow } from './no-follow.js';
+import { TmpFileWriter } from './tmp-file.js';
 
 export interface FsStorageOptions {
   /** The data dir: bytes under files/, spool under tmp/. */
@@ -18,14 +19,6 @@ export interface FsStorageOptions {
 }
 
 const READ_BUFFER = 1 << 20;
-/**
- * Bytes an upload's write stream may buffer before the body is paused. Small
- * on purpose: with 64 uploads in flight the node holds ~64 × 64 KiB here, not
- * 64 MiB. Writes stay large anyway: while one write is in the thread pool the
- * chunks that arrive meanwhile are written together in one writev.
- * Part of DiskGuard's unflushedBytesPerUpload.
- */
-export const WRITE_BUFFER = 64 << 10;
 /** mkdir + link attempts when a concurrent prune removes the fresh parents in between. */
 const LINK_ATTEMPTS = 5;
 
@@ -71,16 +64,21 @@ export class FsStorage implements Storage, LocalFiles {
     // Named after the writing process, so the primary of a clustered node sweeps a dead worker's entries at once.
     const tmpPath = path.join(this.tmpDir, `${process.pid}-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`);
     this.liveTmp.add(tmpPath);
-    let out: WriteStream | undefined;
+    let out: TmpFileWriter | undefined;
     try {
-      // 'wx' = O_CREAT|O_EXCL; `flush` fsyncs before close, and the pipeline
+      // O_CREAT|O_EXCL, batched writes, fsync before close; the pipeline
       // only resolves once close succeeded, so close errors are never dropped.
-      out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o644, flush: this.options.fsync, highWaterMark: WRITE_BUFFER });
+      out = new TmpFileWriter(tmpPath, this.options.fsync);
       await pipeline(body, out, { signal });
       const size = out.bytesWritten;
       const dirsToSync = await this.linkIntoPlace(tmpPath, finalPath, name);
-      await fsp.unlink(tmpPath);
-      if (this.options.fsync) for (const dir of dirsToSync) await fsyncDir(dir);
+      // The tmp entry goes while the directory is synced; both before the answer.
+      const unlinked = fsp.unlink(tmpPath);
+      try {
+        if (this.options.fsync) for (const dir of dirsToSync) await fsyncDir(dir);
+      } finally {
+        await unlinked;
+      }
       return { size };
     } catch (err) {
       // The stream opens (creates) its file in the thread pool: a write that
@@ -272,13 +270,18 @@ function canonical(dir: string): string {
   try { return realpathSync(dir); } catch { return dir; }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fsp.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+/** open, fsync, close of a directory (callbacks: no FileHandle per upload). */
+function fsyncDir(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.open(dir, 'r', (openErr, fd) => {
+      if (openErr) { reject(openErr); return; }
+      fs.fsync(fd, (syncErr) => fs.close(fd, (closeErr) => {
+        const err = syncErr ?? closeErr;
+        if (err) reject(err);
+        else resolve();
+      }));
+    });
+  });
 }
 
 /** Recursively lists regular files whose paths are valid names; anything else is skipped. */
