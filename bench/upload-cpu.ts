@@ -6,8 +6,9 @@
  * then, round after round and target after target (A/B/A/B), PUTs a 1.6 MB
  * body under new names with wrk (8 connections) and divides the CPU the
  * server used (/proc, user + system, its process tree) by the uploads.
- * Prints the min and the median over rounds: on a shared machine the min is
- * the figure least disturbed by others.
+ * Prints the min and the median over rounds (on a shared machine the min is
+ * the figure least disturbed by others) and the median of each round's ratio
+ * to the first node (run back to back, so drift cancels out).
  *
  *   options: --workers N|auto (NANOCDN_WORKERS, 1)  --profile DIR (node --cpu-prof into DIR)  --rounds N (5)  --duration S (4)  --connections C (8)  --size BYTES (1600000)
  */
@@ -91,10 +92,18 @@ async function main(): Promise<void> {
   }
   await stopAll();
   rmSync(workDir, { recursive: true, force: true });
+  const first = [...perUpload.values()][o.nginx ? 1 : 0];
   for (const [label, values] of perUpload) {
     const sorted = [...values].sort((a, b) => a - b);
-    process.stdout.write(`${label.padEnd(16)} CPU ms per ${o.size}-byte upload: min ${sorted[0].toFixed(2)}, median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} (${sorted.map((v) => v.toFixed(2)).join(' ')})\n`);
+    // Each round ran the targets back to back: the ratio within a round is the least disturbed by the machine's drift.
+    const ratios = values.map((v, i) => v / first[i]).sort((a, b) => a - b);
+    process.stdout.write(`${label.padEnd(16)} CPU ms per ${o.size}-byte upload: min ${sorted[0].toFixed(2)}, median ${median(sorted).toFixed(2)} (${values.map((v) => v.toFixed(2)).join(' ')}); ÷ ${[...perUpload.keys()][o.nginx ? 1 : 0]} per round: median ${median(ratios).toFixed(2)}\n`);
   }
+}
+
+function median(sorted: number[]): number {
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 main().catch(async (err: unknown) => {
