@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import cron from 'node-cron';
+import { Cron } from 'croner';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
@@ -134,8 +134,8 @@ export const configSchema = z.strictObject({
     message: 'a class named "default" is required',
   }),
   eviction: z.strictObject({
-    /** When the eviction pass and the stale-tmp sweep run: a node-cron expression (5 fields, or 6 with seconds). */
-    schedule: z.string().refine((expression) => cron.validate(expression), {
+    /** When the eviction pass and the stale-tmp sweep run: a cron expression (5 fields, or 6 with seconds) that fires at some time. */
+    schedule: z.string().refine(isCronExpression, {
       error: (issue) => `"${String(issue.input)}" is not a cron expression (e.g. "*/15 * * * *")`,
     }),
     tmpMaxAge: duration,
@@ -204,3 +204,14 @@ export const configSchema = z.strictObject({
 /** The validated configuration: sizes in bytes, durations in milliseconds. */
 export type Config = z.output<typeof configSchema>;
 export type StorageClassConfig = z.output<typeof storageClass>;
+
+/** 5 fields, or 6 with seconds (or a nickname such as @daily), that croner parses and that fires at some time (not "0 0 31 2 *"). */
+function isCronExpression(expression: string): boolean {
+  const fields = expression.trim().split(/\s+/).length;
+  if (!expression.trim().startsWith('@') && fields !== 5 && fields !== 6) return false;
+  try {
+    return new Cron(expression, { paused: true }).nextRun() !== null;
+  } catch {
+    return false;
+  }
+}

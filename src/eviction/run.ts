@@ -60,7 +60,12 @@ export function summarize(request: RunRequest, atMs: number, durationMs: number,
   return {
     reason: request.reason, dryRun: request.dryRun ?? false, at: new Date(atMs).toISOString(), durationMs,
     files: removed.length, bytes, failed, error,
-    groups: [...groups.values()].sort((a, b) => b.bytes - a.bytes || a.tenant.localeCompare(b.tenant) || a.class.localeCompare(b.class)),
+    groups: [...groups.values()].sort((a, b) => b.bytes - a.bytes || byCodeUnits(a.tenant, b.tenant) || byCodeUnits(a.class, b.class)),
     victims: removed.map((v) => ({ name: v.name, tenant: v.tenant, class: v.class, size: v.size, reason: v.reason })),
   };
+}
+
+/** Plain string order, not localeCompare: a collator maps ICU data (MBs of RSS) into the process on the first scheduled run. */
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -27,7 +27,7 @@ async function until(what: string, check: () => boolean, output: () => string, t
   }
 }
 
-describe('scheduled eviction (node-cron, every second)', () => {
+describe('scheduled eviction (croner, every second)', () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-schedule-'));
   let server: SpawnedServer;
   const logs = () => server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);

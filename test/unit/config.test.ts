@@ -101,6 +101,9 @@ describe('config', () => {
     ['no default class', { classes: { default: null } }, 'classes.default'],
     ['a schedule that is not a cron expression', { eviction: { schedule: 'every 15 minutes' } }, 'eviction.schedule'],
     ['an empty schedule', { eviction: { schedule: '' } }, 'eviction.schedule'],
+    ['a schedule with 7 fields', { eviction: { schedule: '0 0 0 * * * 2030' } }, 'eviction.schedule'],
+    ['a schedule minute out of range', { eviction: { schedule: '60 * * * *' } }, 'eviction.schedule'],
+    ['a schedule that never fires', { eviction: { schedule: '0 0 31 2 *' } }, 'eviction.schedule'],
   ])('refuses %s, naming the key', (_what, override, key) => {
     const err = configError(() => configWith(override));
     expect(err.message).toContain(`"${key}"`);
@@ -114,7 +117,9 @@ describe('config', () => {
   it('refuses a bad eviction.schedule when the config loads, saying what it got', () => {
     const err = configError(() => configWith({ eviction: { schedule: '*/15 * * *' } }));
     expect(err.message).toBe('invalid configuration: "eviction.schedule": "*/15 * * *" is not a cron expression (e.g. "*/15 * * * *")');
-    expect(configWith({ eviction: { schedule: '*/1 * * * * *' } }).eviction.schedule).toBe('*/1 * * * * *');
+    for (const schedule of ['*/1 * * * * *', '0,30 8-18/2 * * mon-fri', '0 3 1 jan *', '@daily']) {
+      expect(configWith({ eviction: { schedule } }).eviction.schedule).toBe(schedule);
+    }
   });
 
   it('refuses a config file that is not JSON or not an object, naming the file', () => {
