@@ -122,4 +122,26 @@ describe('sendFileRange', () => {
     expect((await body).equals(bytes)).toBe(true);
     expect(res.taken[0].length).toBe(READ_BUFFER_BYTES);
   });
+
+  it('counts a chunk from its read on: responses that all start at once share the budget instead of each reading 1 MiB', async () => {
+    const bytes = randomBytes(2 * READ_BUFFER_BYTES);
+    const count = WAITING_BUDGET_BYTES / READ_BUFFER_BYTES + 8;
+    const firstChunks: number[] = [];
+    const stalled = Array.from({ length: count }, (_, i) => new Writable({
+      highWaterMark: 16 * 1024,
+      write(chunk: Buffer) {
+        firstChunks[i] ??= chunk.length;
+      },
+    }));
+    // No waiting between starts: every read is still in flight when the next response starts.
+    for (const [i, res] of stalled.entries()) sendFileRange(res as unknown as ServerResponse, file(`burst-${i}`, bytes), 0, bytes.length - 1);
+    const deadline = Date.now() + 5000;
+    while (firstChunks.filter((n) => n !== undefined).length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(firstChunks.filter((n) => n === READ_BUFFER_BYTES)).toHaveLength(WAITING_BUDGET_BYTES / READ_BUFFER_BYTES);
+    expect(firstChunks.filter((n) => n === SMALL_READ_BYTES)).toHaveLength(8);
+    expect(bytesWaitingInSockets()).toBe(WAITING_BUDGET_BYTES + 8 * SMALL_READ_BYTES);
+    for (const res of stalled) res.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(bytesWaitingInSockets()).toBe(0);
+  });
 });

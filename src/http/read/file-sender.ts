@@ -5,15 +5,15 @@ import type { ServerResponse } from 'node:http';
 export const READ_BUFFER_BYTES = 1024 * 1024;
 /** Read size once the node's chunks waiting in sockets reach WAITING_BUDGET_BYTES. */
 export const SMALL_READ_BYTES = 16 * 1024;
-/** Bytes of all responses' chunks handed to sockets and not yet taken by the kernel, beyond which reads are small. */
-export const WAITING_BUDGET_BYTES = 48 * 1024 * 1024;
+/** Bytes of all responses' chunks read or handed to sockets and not yet taken by the kernel, beyond which reads are small. */
+export const WAITING_BUDGET_BYTES = 32 * 1024 * 1024;
 /** Free bytes kept for reuse per buffer size (at most 32 MiB each); more in flight at once are allocated and left to the GC. */
 const POOL_BYTES = 32 * 1024 * 1024;
 const pools = new Map<number, Buffer[]>();
-/** Bytes of chunks written to responses whose write has not completed yet (node-wide). */
+/** Bytes of chunks being read for responses or written to them and not yet taken by the kernel (node-wide). */
 let waitingBytes = 0;
 
-/** The bytes of chunks the node's responses have handed to sockets that have not taken them yet. */
+/** The bytes of chunks the node's responses are reading or have handed to sockets that have not taken them yet. */
 export function bytesWaitingInSockets(): number {
   return waitingBytes;
 }
@@ -29,10 +29,13 @@ export function bytesWaitingInSockets(): number {
  * A chunk whose client stopped reading stays in the node until the client
  * reads or download.sendTimeout cuts it, so the chunks waiting in sockets
  * are bounded node-wide: reads are 1 MiB while all waiting chunks together
- * stay within 48 MiB (48 downloads at full speed, each with a chunk on its
- * way), and 16 KiB beyond (1,000 stalled readers: +1 GB RSS with 1 MiB
- * chunks for all; README, Performance). Clients that keep up take their
- * chunks quickly and hold their share of the budget only meanwhile. The next read
+ * stay within 32 MiB, and 16 KiB beyond (1,000 stalled readers: +1 GB RSS
+ * with 1 MiB chunks for all; with this budget about +33 MB; README,
+ * Performance). A chunk counts from the moment its read starts, so a
+ * thousand responses starting at once do not all see room for 1 MiB.
+ * Clients that keep up take their chunks quickly and hold their share of
+ * the budget only meanwhile: 32 downloads of 1.6 MB at full speed still
+ * read 1 MiB at a time. The next read
  * starts while the socket still takes the previous chunk, unless it pushes
  * back. A client that goes away stops the reads; a read error or a file
  * shorter than `end` cuts the response (its Content-Length can no longer
@@ -65,9 +68,18 @@ export function sendFileRange(res: ServerResponse, fd: number, start: number, en
     if (gone) return closeFd();
     const size = waitingBytes + READ_BUFFER_BYTES <= WAITING_BUDGET_BYTES ? READ_BUFFER_BYTES : SMALL_READ_BYTES;
     const buffer = pools.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+    // Counted from the read on: responses that start at once must not all see room for 1 MiB.
+    const want = Math.min(size, stop - position);
+    waitingBytes += want;
+    waitingHere += want;
     reading = true;
-    read(fd, buffer, 0, Math.min(size, stop - position), position, (err, bytesRead) => {
+    read(fd, buffer, 0, want, position, (err, bytesRead) => {
       reading = false;
+      if (!gone) {
+        const unread = want - (err ? 0 : bytesRead);
+        waitingBytes -= unread;
+        waitingHere -= unread;
+      }
       if (gone || err || bytesRead === 0) {
         release(buffer);
         if (!gone) res.destroy(err ?? new Error('file shorter than its Content-Length'));
@@ -75,8 +87,6 @@ export function sendFileRange(res: ServerResponse, fd: number, start: number, en
       }
       position += bytesRead;
       const last = position >= stop;
-      waitingBytes += bytesRead;
-      waitingHere += bytesRead;
       const flowing = res.write(bytesRead === size ? buffer : buffer.subarray(0, bytesRead), () => {
         if (!gone) {
           waitingBytes -= bytesRead;
