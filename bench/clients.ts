@@ -14,7 +14,7 @@
  *
  *   npm run bench:clients                   N = 1,000 (keep-alive 10,000), uploads 64 × 100 MB
  *   npm run bench:clients -- --quick        N / 10, uploads 16 × 100 MB
- *   options: --only TEXT (scenario or target)  --cli PATH (another build of the node; --no-cap for
+ *   options: --only TEXT (a scenario's id alone, else any scenario or target containing it)  --cli PATH (another build of the node; --no-cap for
  *            one older than http.maxConnections)  --keep (keep the temp dir)
  *
  * Bounded: at most N connections per scenario, every process stopped by pid
@@ -296,9 +296,11 @@ async function main(): Promise<void> {
   log(`bench:clients: ${options.quick ? 'quick, ' : ''}load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cpus; node ${cliPath}`);
   const rows: Row[] = [];
   const wanted = (text: string) => !options.only || text.toLowerCase().includes(options.only.toLowerCase());
+  // A scenario's id alone ("idle", "stalled", "keepalive") picks just that scenario; other text matches titles, ids and targets.
+  const byId = SCENARIOS.some((s) => s.id === options.only);
   for (const scenario of SCENARIOS) {
     for (const kind of ['node', 'nginx'] as const) {
-      if (!wanted(scenario.title) && !wanted(scenario.id) && !wanted(kind)) continue;
+      if (byId ? scenario.id !== options.only : !wanted(scenario.title) && !wanted(scenario.id) && !wanted(kind)) continue;
       const r = await measure(scenario, kind, options, { workDir, cliPath, loadPath });
       rows.push(r);
       log(`  ${r.scenario.padEnd(16)} ${r.target.padEnd(6)} RSS ${r.baselineMB.toFixed(0)} → peak ${r.peakMB.toFixed(0)} MB (+${r.growthMB.toFixed(0)})  ` +
