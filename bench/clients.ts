@@ -16,6 +16,8 @@
  *   npm run bench:clients -- --quick        N / 10, uploads 16 × 100 MB
  *   options: --only TEXT (a scenario's id alone, else any scenario or target containing it)  --cli PATH (another build of the node; --no-cap for
  *            one older than http.maxConnections)  --keep (keep the temp dir)
+ *            --workers N|auto (the node's `workers`; default 1: one process, as nginx's 1 worker;
+ *            with more, RSS is the primary's and all workers' together)
  *
  * Bounded: at most N connections per scenario, every process stopped by pid
  * at the end, on error and on ^C; the temp dir is removed. The node raises
@@ -59,7 +61,7 @@ const SCENARIOS: Scenario[] = [
   { id: 'uploads', title: 'uploads 100 MB', kind: 'uploads', count: (q) => (q ? 16 : 64), path: (t) => uploadPrefix(t, 'up'), bytes: 100 * MB, goal: { peakRssMB: 150 } },
 ];
 
-interface Options { quick: boolean; only?: string; cli?: string; keep: boolean; noCap: boolean }
+interface Options { quick: boolean; only?: string; cli?: string; keep: boolean; noCap: boolean; workers: string }
 
 interface Row {
   scenario: string; target: string; count: number; outcomes: Record<string, number>;
@@ -73,7 +75,7 @@ function uploadPrefix(target: Target, what: string): string {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, keep: false, noCap: false };
+  const options: Options = { quick: false, keep: false, noCap: false, workers: '1' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') options.quick = true;
@@ -81,8 +83,9 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--no-cap') options.noCap = true;
     else if (arg === '--only' && argv[i + 1]) options.only = argv[++i];
     else if (arg === '--cli' && argv[i + 1]) options.cli = argv[++i];
+    else if (arg === '--workers' && argv[i + 1]) options.workers = argv[++i];
     else {
-      process.stderr.write('usage: npm run bench:clients -- [--quick] [--only TEXT] [--cli dist/src/cli.js] [--no-cap] [--keep]\n');
+      process.stderr.write('usage: npm run bench:clients -- [--quick] [--only TEXT] [--workers N|auto] [--cli dist/src/cli.js] [--no-cap] [--keep]\n');
       process.exit(arg === '-h' || arg === '--help' ? 0 : 2);
     }
   }
@@ -182,7 +185,7 @@ async function runLoad(loadPath: string, spec: LoadSpec, holdMs: number, whileHe
   }
 }
 
-async function startTarget(kind: 'node' | 'nginx', runDir: string, cliPath: string, noCap: boolean): Promise<Target> {
+async function startTarget(kind: 'node' | 'nginx', runDir: string, cliPath: string, options: Options): Promise<Target> {
   if (kind === 'nginx') {
     const root = join(runDir, 'root');
     mkdirSync(join(root, 'pub', 'bench'), { recursive: true });
@@ -190,6 +193,7 @@ async function startTarget(kind: 'node' | 'nginx', runDir: string, cliPath: stri
   }
   return startNode({
     id: 'node', label: 'node', cliPath, dataDir: join(runDir, 'data'), token: 'bench-token-0123456789abcdef', workDir: runDir,
+    env: { NANOCDN_WORKERS: options.workers },
     config: {
       durability: 'none',
       disk: { minFreeBytes: 0, minFreePercent: 0 },
@@ -197,7 +201,7 @@ async function startTarget(kind: 'node' | 'nginx', runDir: string, cliPath: stri
       limits: { tenant: NO_TENANT_LIMITS },
       // nginx's keepalive_timeout default, so held keep-alive connections are held by both.
       // (--no-cap: a build from before http.maxConnections existed.)
-      http: { keepAliveTimeout: '75s', ...(noCap ? {} : { maxConnections: 12_000 }) },
+      http: { keepAliveTimeout: '75s', ...(options.noCap ? {} : { maxConnections: 12_000 }) },
     },
   });
 }
@@ -215,7 +219,7 @@ async function placeFixtures(target: Target, runDir: string, big: boolean): Prom
 async function measure(scenario: Scenario, kind: 'node' | 'nginx', options: Options, paths: { workDir: string; cliPath: string; loadPath: string }): Promise<Row> {
   const runDir = join(paths.workDir, `${scenario.id}-${kind}`);
   mkdirSync(runDir, { recursive: true });
-  const target = await startTarget(kind, runDir, paths.cliPath, options.noCap);
+  const target = await startTarget(kind, runDir, paths.cliPath, options);
   const started = Date.now();
   const notes: string[] = [];
   try {
@@ -293,7 +297,7 @@ async function main(): Promise<void> {
   installExitHandlers(() => { if (!options.keep) rmSync(workDir, { recursive: true, force: true }); });
   const loadAtStart = loadavg();
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  log(`bench:clients: ${options.quick ? 'quick, ' : ''}load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cpus; node ${cliPath}`);
+  log(`bench:clients: ${options.quick ? 'quick, ' : ''}load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cpus; node ${cliPath}, workers ${options.workers}`);
   const rows: Row[] = [];
   const wanted = (text: string) => !options.only || text.toLowerCase().includes(options.only.toLowerCase());
   // A scenario's id alone ("idle", "stalled", "keepalive") picks just that scenario; other text matches titles, ids and targets.
