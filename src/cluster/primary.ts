@@ -124,14 +124,18 @@ export async function runPrimary(config: Config, workers: number, onStarted: (ct
     await runtime.close();
     logger.info('stopped');
   };
+  let draining: Promise<void> | undefined;
   const stop = (signal: string) => {
-    shutdown(signal).then(() => process.exit(0), (err: unknown) => {
+    if (draining) return;
+    draining = shutdown(signal);
+    draining.then(() => process.exit(0), (err: unknown) => {
       logger.error('shutdown failed', { error: (err as Error).stack });
       process.exit(1);
     });
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  // A second signal (an impatient operator, a signal to the whole group) changes nothing: the drain goes on.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
   // The primary reloads what it decides with (classes, limits' log level); each worker reloads its own.
   process.on('SIGHUP', () => {
     for (const { worker } of live.values()) worker.process.kill('SIGHUP');

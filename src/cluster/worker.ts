@@ -45,7 +45,8 @@ export async function runWorker(config: Config, onStarted: (ctx: NodeContext) =>
       process.exit(1);
     });
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  // The primary sends SIGTERM, and so may whoever signals the whole process group: once or twice, it drains once.
+  process.on('SIGTERM', () => stop('SIGTERM'));
   // Ctrl-C in a terminal reaches every process of the group: the primary decides.
   process.on('SIGINT', () => undefined);
   process.once('disconnect', () => {

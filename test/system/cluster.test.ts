@@ -234,7 +234,7 @@ describe.skipIf(!canMount)('workers 2 on a 64 MiB tmpfs: kill -9 of a worker dur
 });
 
 describe('workers 2: SIGTERM drains every worker', () => {
-  it('lets the uploads in flight on both workers finish (201), then exits 0 with no worker left', async () => {
+  it('lets the uploads in flight on both workers finish (201), also when the workers get SIGTERM twice, then exits 0 with no worker left', async () => {
     const dataDir = path.join(os.tmpdir(), `nanocdn-drain-${process.pid}-${Date.now()}`);
     const server = await spawnServer({ dataDir, env: { NANOCDN_WORKERS: '2' } });
     try {
@@ -247,6 +247,8 @@ describe('workers 2: SIGTERM drains every worker', () => {
       await until('4 uploads in flight', async () => (await usageOf(server)).inflight.uploads === 4, server);
       const exited = server.stop();
       await until('the drain to start', () => server.output().includes('"message":"shutting down"'), server);
+      // As a signal to the whole process group would (kill -TERM -pgid): a worker's second SIGTERM changes nothing.
+      for (const pid of workers) process.kill(pid, 'SIGTERM');
       for (const upload of uploads) upload.finish();
       await Promise.all(conns.map(({ conn }) => conn.closed));
       expect(conns.map(({ conn, offset }) => statusOf(conn, offset))).toEqual([201, 201, 201, 201]);
