@@ -82,7 +82,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     if (capacityBytes === null) throw new Error('storage.s3.capacityBytes is required when storage.engine is "s3"');
     // The bytes live in a bucket; the index (and its name claims) stays here.
     await mkdir(dataDir, { recursive: true });
-    index = openIndex(dataDir);
+    index = await openIndex(config, dataDir);
     // Loaded only when configured: the AWS SDK would add ~10 MB to every fs node's idle memory.
     const { openS3Engine } = await import('./storage/s3-engine.js');
     const opened = await openS3Engine(config, index.claims, logger.child({ module: 's3' }), now).catch(async (err: unknown) => {
@@ -98,7 +98,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     });
   } else {
     storage = overrides.storage ?? await openLocalStorage(config, dataDir, logger);
-    index = openIndex(dataDir);
+    index = await openIndex(config, dataDir);
   }
   const access = new AccessTimes(index.files, logger.child({ module: 'access-times' }));
   const classifier = new Classifier(config.classes);

@@ -64,7 +64,7 @@ async function cleanup(options: CleanupOptions): Promise<void> {
     fail('a real run needs --yes when not on a terminal (try --dry-run first)', EXIT.usage);
   }
   const dataDir = path.resolve(config.dataDir);
-  requireDataDir(dataDir, { index: true });
+  requireDataDir(dataDir, { index: config.index.engine === 'sqlite' });
   // Logs go to stderr as sentences: stdout is the report (and must stay parseable with --json).
   const logger = cliLogger();
   // A server may be writing to tmp/ right now: leave it alone.

@@ -27,12 +27,12 @@ export function registerReindex(program: Command): void {
       refuseMemoryEngine(config, 'reindex');
       const dataDir = path.resolve(config.dataDir);
       // A rebuild needs the directory (files/ is the truth); a check also needs the index it checks.
-      requireDataDir(dataDir, { index: options.check === true });
+      requireDataDir(dataDir, { index: options.check === true && config.index.engine === 'sqlite' });
       const classifier = new Classifier(config.classes);
       const check = options.check === true;
       const fsStorage = config.storage.engine === 's3' ? null : new FsStorage({ dataDir, fsync: config.durability === 'fsync' });
       if (!check) await fsStorage?.init();
-      const index = openIndex(dataDir);
+      const index = await openIndex(config, dataDir);
       let drift: Drift;
       try {
         // The s3 engine (and the AWS SDK) is loaded only when configured.

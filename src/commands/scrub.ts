@@ -43,8 +43,8 @@ async function run(options: ScrubOptions): Promise<void> {
   const config = configOf(options);
   refuseMemoryEngine(config, 'scrub');
   const dataDir = path.resolve(config.dataDir);
-  requireDataDir(dataDir, { index: true });
-  const index = openIndex(dataDir);
+  requireDataDir(dataDir, { index: config.index.engine === 'sqlite' });
+  const index = await openIndex(config, dataDir);
   const quarantineDir = quarantineDirOf(dataDir);
   // A quarantined pub name is retired like any removed one: caches may hold the bytes it was served with.
   const retired = new RetiredNames({ retired: index.retired, retentionMs: config.upload.retirePubNamesFor, now: Date.now, logger: cliLogger() });

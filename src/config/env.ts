@@ -1,6 +1,6 @@
 type Json = Record<string, unknown>;
 
-/** Variables kept from round 1 whose names do not follow the rule (always plain strings or comma lists). */
+/** Variables whose names do not follow the rule (kept from round 1, or shorter for a secret): always plain strings or comma lists. */
 const ALIASES: Record<string, { path: string[]; list?: boolean }> = {
   NANOCDN_TOKENS: { path: ['auth', 'tokens'], list: true },
   NANOCDN_SIGNING_SECRET: { path: ['auth', 'signingSecret'] },
@@ -8,6 +8,8 @@ const ALIASES: Record<string, { path: string[]; list?: boolean }> = {
   NANOCDN_S3_BUCKET: { path: ['storage', 's3', 'bucket'] },
   NANOCDN_S3_ACCESS_KEY_ID: { path: ['storage', 's3', 'accessKeyId'] },
   NANOCDN_S3_SECRET_ACCESS_KEY: { path: ['storage', 's3', 'secretAccessKey'] },
+  // The rule's name would be NANOCDN_INDEX__URL; this one reads like the others a deployment sets.
+  NANOCDN_INDEX_URL: { path: ['index', 'url'] },
 };
 
 /** Not config keys: the config file's own name. */

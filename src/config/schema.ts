@@ -187,10 +187,34 @@ export const configSchema = z.strictObject({
       capacityBytes: size.nullable().default(null),
     }).prefault({}),
   }).prefault({}),
+  /**
+   * Where the metadata index lives (docs/design.md §10): "sqlite", a file in
+   * the data dir, one node's; or "postgres", a database at `url` that several
+   * nodes on one bucket share.
+   */
+  index: z.strictObject({
+    engine: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    /** postgres://user:password@host:port/database (env NANOCDN_INDEX_URL). */
+    url: z.string().refine((value) => /^postgres(ql)?:\/\/[^/]/.test(value) && URL.canParse(value), {
+      error: 'must be a PostgreSQL URL like postgres://user:password@host:5432/database',
+    }).nullable().default(null),
+  }).prefault({}),
 }).superRefine((config, ctx) => {
   // Node refuses to start a server whose requestTimeout is below its headersTimeout (0 disables it).
   if (config.http.requestTimeout !== 0 && config.http.requestTimeout < config.http.headersTimeout) {
     ctx.addIssue({ code: 'custom', path: ['http', 'requestTimeout'], message: `must be at least http.headersTimeout (${config.http.headersTimeout / 1000}s), or 0 for none` });
+  }
+  if (config.index.engine === 'postgres') {
+    if (config.index.url === null) {
+      ctx.addIssue({ code: 'custom', path: ['index', 'url'], message: 'is required when index.engine is "postgres" (or set NANOCDN_INDEX_URL)' });
+    }
+    if (config.storage.engine !== 's3') {
+      ctx.addIssue({
+        code: 'custom', path: ['index', 'engine'],
+        message: `"postgres" needs storage.engine "s3": a shared index is for several nodes on one bucket, but with "${config.storage.engine}" ` +
+          'the bytes stay on (or in) one node, so the other nodes would see rows whose files they cannot serve. Use index.engine "sqlite" with it',
+      });
+    }
   }
   if (config.storage.engine === 's3') {
     for (const key of ['endpoint', 'bucket', 'accessKeyId', 'secretAccessKey', 'capacityBytes'] as const) {

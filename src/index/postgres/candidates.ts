@@ -1,0 +1,78 @@
+import type { CandidateRow, CandidateScope, CandidatesPart } from '../index.js';
+import type { Db } from './db.js';
+
+interface Row {
+  name: string; tenant: string; class: string; size: number;
+  created_ms: number; accessed_ms: number; expires_ms: number | null;
+}
+
+const toCandidate = (row: Row): CandidateRow => ({
+  name: row.name, tenant: row.tenant, class: row.class, size: row.size,
+  createdMs: row.created_ms, accessedMs: row.accessed_ms, expiresMs: row.expires_ms,
+});
+
+const COLUMNS = 'name, tenant, class, size, created_ms, accessed_ms, expires_ms';
+
+/**
+ * Eviction candidates in batches by keyset pagination (row comparisons on the
+ * order of an index of schema.ts: no OFFSET, no whole-table load). Each batch
+ * is one finished query: no cursor stays open while the caller awaits.
+ */
+export class PgCandidates implements CandidatesPart {
+  constructor(private readonly db: Db) {}
+
+  async *expired(now: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
+    let afterMs = Number.MIN_SAFE_INTEGER;
+    let afterName = '';
+    for (;;) {
+      const rows = await this.db.rows<Row>(`SELECT ${COLUMNS} FROM files
+        WHERE expires_ms IS NOT NULL AND expires_ms <= $1 AND (expires_ms, name) > ($2::bigint, $3::text)
+        AND ($4::text IS NULL OR class = $4) AND ($5::text IS NULL OR tenant = $5)
+        ORDER BY expires_ms, name LIMIT $6`, [now, afterMs, afterName, scope.class ?? null, scope.tenant ?? null, batch]);
+      if (rows.length === 0) return;
+      yield rows.map(toCandidate);
+      const last = rows[rows.length - 1];
+      afterMs = last.expires_ms!;
+      afterName = last.name;
+    }
+  }
+
+  async *aged(cls: string, createdBefore: number, accessedBefore: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
+    let afterName = '';
+    for (;;) {
+      const rows = await this.db.rows<Row>(`SELECT ${COLUMNS} FROM files
+        WHERE class = $1 AND ($2::text IS NULL OR tenant = $2) AND (created_ms <= $3 OR accessed_ms <= $4)
+        AND name > $5 ORDER BY name LIMIT $6`, [cls, scope.tenant ?? null, createdBefore, accessedBefore, afterName, batch]);
+      if (rows.length === 0) return;
+      yield rows.map(toCandidate);
+      afterName = rows[rows.length - 1].name;
+    }
+  }
+
+  tenantLru(tenant: string, cls: string, batch: number): AsyncGenerator<CandidateRow[]> {
+    return this.lru((a, c, n) => this.db.rows<Row>(`SELECT ${COLUMNS} FROM files
+      WHERE class = $1 AND tenant = $2 AND (accessed_ms, created_ms, name) > ($3::bigint, $4::bigint, $5::text)
+      ORDER BY accessed_ms, created_ms, name LIMIT $6`, [cls, tenant, a, c, n, batch]));
+  }
+
+  globalLru(classes: readonly string[], scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
+    const wanted = scope.class ? classes.filter((c) => c === scope.class) : [...classes];
+    return this.lru((a, c, n) => this.db.rows<Row>(`SELECT ${COLUMNS} FROM files
+      WHERE (accessed_ms, created_ms, name) > ($1::bigint, $2::bigint, $3::text) AND class = ANY ($4::text[])
+      AND ($5::text IS NULL OR tenant = $5)
+      ORDER BY accessed_ms, created_ms, name LIMIT $6`, [a, c, n, wanted, scope.tenant ?? null, batch]));
+  }
+
+  private async *lru(fetch: (a: number, c: number, n: string) => Promise<Row[]>): AsyncGenerator<CandidateRow[]> {
+    let a = Number.MIN_SAFE_INTEGER;
+    let c = Number.MIN_SAFE_INTEGER;
+    let n = '';
+    for (;;) {
+      const rows = await fetch(a, c, n);
+      if (rows.length === 0) return;
+      yield rows.map(toCandidate);
+      const last = rows[rows.length - 1];
+      ({ accessed_ms: a, created_ms: c, name: n } = last);
+    }
+  }
+}
