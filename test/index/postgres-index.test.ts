@@ -130,12 +130,33 @@ describe.runIf(postgresRequirement())('PostgreSQL index', () => {
       }
     });
 
-    it('a query waits at most the connect timeout when the server does not answer, and isOpen says false', async () => {
-      // A port where nothing listens: every connection is refused.
+    it('opening a database that does not answer fails within the connect timeout', async () => {
       const dead = new URL(url);
       dead.port = '1';
+      const started = Date.now();
       const err = await openPostgresIndex(dead.toString(), { connectTimeoutMs: 500 }).then(() => null, (e: unknown) => e as Error);
       expect(err).toBeInstanceOf(Error);
+      expect(err!.message).not.toContain(new URL(url).password);
+      expect(Date.now() - started).toBeLessThan(30_000);
+    });
+
+    // Last in this file: it stops the server for a moment.
+    it('while the server is stopped isOpen is false and queries fail (no crash on the broken idle connections); back by itself, no reopen', async () => {
+      const index = await openPostgresIndex(url, { connectTimeoutMs: 1000 });
+      handles.push(index);
+      await index.files.put(file('pub/outage/before'));
+      expect(await index.isOpen()).toBe(true);
+      await cluster.pause();
+      try {
+        expect(await index.isOpen()).toBe(false);
+        await expect(index.files.get('pub/outage/before')).rejects.toThrow();
+        await expect(index.claims.claim('pub/outage/x', 1)).rejects.toThrow();
+      } finally {
+        await cluster.resume();
+      }
+      expect(await index.isOpen()).toBe(true);
+      expect(await index.files.get('pub/outage/before')).toBeDefined();
+      expect(await index.claims.claim('pub/outage/x', 1)).toBe(true);
     });
   });
 });

@@ -22,8 +22,9 @@ export interface PostgresIndexOptions {
 /** bigint (int8) columns as numbers: sizes and epoch milliseconds stay far below 2^53. */
 const INT8 = 20;
 const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8 && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8 && format !== 'binary'
+    ? (value: string) => Number(value)
+    : pg.types.getTypeParser(oid, format) as (value: string) => unknown)) as typeof pg.types.getTypeParser,
 };
 
 /**
