@@ -1,6 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +41,7 @@ describe('config check with index.engine "postgres"', () => {
     const serve = nanocdn(['serve', '--data-dir', dataDir], { ...env, NANOCDN_PORT: '0' });
     expect(serve.status).toBe(78);
     expect(readdirSync(dataDir)).toEqual([]);
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('takes it with the s3 engine and prints the URL with its password masked', () => {
