@@ -4,8 +4,9 @@
  * truth; src/index/reconcile.ts rebuilds the index from them.
  *
  * Every method returns a Promise so that an engine on a network database
- * can implement the same interface; the SQLite engine (src/index/sqlite/)
- * answers at once. Each user sees only the part it needs.
+ * (PostgreSQL, src/index/postgres/) implements the same interface; the SQLite
+ * engine (src/index/sqlite/) answers at once. Each user sees only the part it
+ * needs. Both pass test/index/contract.ts.
  */
 export interface MetadataIndex {
   readonly files: FilesPart;
