@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -100,6 +100,9 @@ export async function startPostgres(): Promise<PostgresCluster> {
     await script('wipe').catch(() => rmSync(root, { recursive: true, force: true }));
     throw new Error(`postgres-test-cluster.sh start failed: ${(err as Error).message}\n${(err as { stderr?: string }).stderr ?? ''}`, { cause: err });
   }
+  // A test process that ends without stop() (a failed hook, a worker torn down) must not leave a server running.
+  const wipeAtExit = () => { spawnSync(SCRIPT, ['wipe', root], { env, stdio: 'ignore', timeout: 30_000 }); };
+  process.once('exit', wipeAtExit);
   const url = parseVars(stdout).PG_URL;
   if (!url) throw new Error(`postgres-test-cluster.sh start printed no PG_URL:\n${stdout}`);
   return {
@@ -107,6 +110,9 @@ export async function startPostgres(): Promise<PostgresCluster> {
     newDatabase: (label = 't') => newDatabase(url, label),
     async pause() { await script('stop'); },
     async resume() { await script('start'); },
-    async stop() { await script('wipe'); },
+    async stop() {
+      process.removeListener('exit', wipeAtExit);
+      await script('wipe');
+    },
   };
 }
