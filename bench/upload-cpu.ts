@@ -74,7 +74,8 @@ async function main(): Promise<void> {
   const perUpload = new Map<string, number[]>(targets.map((t) => [t.label, []]));
   let run = 0;
   for (let round = 1; round <= o.rounds; round++) {
-    for (const target of targets) {
+    // Each round starts with another target: no target always runs first (after the previous round's clean-up).
+    for (const target of targets.map((_, i) => targets[(i + round) % targets.length])) {
       const prefix = `pub/cpu/r${++run}`;
       const script = writePutScript(workDir, `r${run}`, {
         pathPrefix: target.putPath(`${prefix}/`), bodyFile, headers: target.kind === 'nginx' ? {} : { Authorization: `Bearer ${TOKEN}` },
