@@ -17,7 +17,7 @@ describe('upload buffers', () => {
     expect(2 * METER_BUFFER + WRITE_BATCH + WRITE_HWM).toBeLessThanOrEqual(256 << 10);
   });
 
-  it('bound the batch buffers node-wide: 8 MiB however many uploads are in flight', () => {
-    expect(BATCH_BUFFERS * WRITE_BATCH).toBeLessThanOrEqual(8 << 20);
+  it('bound the batch buffers of a process: 2 MiB however many uploads are in flight', () => {
+    expect(BATCH_BUFFERS * WRITE_BATCH).toBeLessThanOrEqual(2 << 20);
   });
 });
