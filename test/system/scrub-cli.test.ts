@@ -3,7 +3,7 @@
 // (human or pure --json), exits 1 when it finds one, moves bad files to
 // <dataDir>/quarantine/ with --quarantine, and records its run so the
 // serving node exports it in /metrics.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,12 +16,22 @@ interface Report { dataDir: string; checked: number; bytes: number; ok: number; 
 
 const KiB = 1024;
 
-/** The built CLI with no NANOCDN_* variables but `env`, in a fresh empty working directory. */
-function nanocdn(args: string[], env: Record<string, string> = {}) {
+/**
+ * The built CLI with no NANOCDN_* variables but `env`, in a fresh empty
+ * working directory. Asynchronous: a synchronous run would block this
+ * process past the server's keep-alive timeout, and the next fetch would
+ * reuse a connection the server had closed meanwhile ("other side closed").
+ */
+async function nanocdn(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string; cwd: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('NANOCDN_')));
   const cwd = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-cwd-'));
-  const run = spawnSync(process.execPath, [CLI, ...args], { env: { ...clean, ...env }, cwd, encoding: 'utf8', timeout: 60_000 });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr, cwd };
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...clean, ...env }, cwd, timeout: 60_000 });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const status = await new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return { status, stdout, stderr, cwd };
 }
 
 function gauge(text: string, name: string): number | undefined {
@@ -30,25 +40,25 @@ function gauge(text: string, name: string): number | undefined {
 }
 
 describe('nanocdn scrub refuses what it cannot scrub', () => {
-  it('a missing data dir or one without an index: exit 66, nothing created', () => {
+  it('a missing data dir or one without an index: exit 66, nothing created', async () => {
     const parent = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-scrub-'));
-    const missing = nanocdn(['scrub', '--data-dir', path.join(parent, 'nope')]);
+    const missing = await nanocdn(['scrub', '--data-dir', path.join(parent, 'nope')]);
     expect(missing.status).toBe(66);
     expect(missing.stderr).toContain('is not a nanocdn data dir');
-    const noIndex = nanocdn(['scrub', '--json'], { NANOCDN_DATA_DIR: parent });
+    const noIndex = await nanocdn(['scrub', '--json'], { NANOCDN_DATA_DIR: parent });
     expect(noIndex.status).toBe(66);
     expect(noIndex.stdout).toBe('');
     expect(noIndex.stderr).toContain('has no index.sqlite');
     expect(readdirSync(parent)).toEqual([]);
   });
 
-  it('the memory engine (its files live in the server process) and a bad --rate: exit 2', () => {
+  it('the memory engine (its files live in the server process) and a bad --rate: exit 2', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'nanocdn-scrub-'));
-    const memory = nanocdn(['scrub', '--data-dir', dir], { NANOCDN_STORAGE__ENGINE: 'memory' });
+    const memory = await nanocdn(['scrub', '--data-dir', dir], { NANOCDN_STORAGE__ENGINE: 'memory' });
     expect(memory.status).toBe(2);
     expect(memory.stderr).toContain('storage.engine is "memory"');
     for (const rate of ['fast', '-1']) {
-      const bad = nanocdn(['scrub', '--data-dir', dir, '--rate', rate]);
+      const bad = await nanocdn(['scrub', '--data-dir', dir, '--rate', rate]);
       expect(bad.status, rate).toBe(2);
       expect(bad.stderr).toContain('--rate');
     }
@@ -83,7 +93,7 @@ describe('nanocdn scrub on a data dir a server owns', () => {
   it('all files whole: exit 0, a one-line human report, the run recorded for the node\'s /metrics', async () => {
     expect(gauge(await metrics(), 'nanocdn_scrub_last_run_timestamp_seconds')).toBe(0);
     const before = Date.now();
-    const run = nanocdn(['scrub'], env());
+    const run = await nanocdn(['scrub'], env());
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^scrub of .+: checked 4 files, 256\.0 KiB .*: all match the index\n$/);
     const body = await metrics();
@@ -97,7 +107,7 @@ describe('nanocdn scrub on a data dir a server owns', () => {
     bytes[100] ^= 0xff;
     writeFileSync(file(names.flipped), bytes);
     rmSync(file(names.gone));
-    const run = nanocdn(['scrub', '--json', '--rate', '0'], env());
+    const run = await nanocdn(['scrub', '--json', '--rate', '0'], env());
     expect(run.status, run.stderr).toBe(1);
     const report = JSON.parse(run.stdout) as Report;
     expect(report).toMatchObject({ checked: 4, ok: 1, corrupt: 2, missing: 1, quarantined: 0, rateMBps: null });
@@ -114,8 +124,8 @@ describe('nanocdn scrub on a data dir a server owns', () => {
     expect(gauge(await metrics(), 'nanocdn_scrub_corrupt_files')).toBe(3);
   });
 
-  it('human output names each bad file and what is wrong with it', () => {
-    const run = nanocdn(['scrub'], env());
+  it('human output names each bad file and what is wrong with it', async () => {
+    const run = await nanocdn(['scrub'], env());
     expect(run.status).toBe(1);
     expect(run.stdout).toMatch(/checked 4 files, .*: 3 bad \(2 corrupt, 1 missing\)/);
     expect(run.stdout).toMatch(new RegExp(`^ {2}size: {5}${names.truncated} \\(1000 B, the index says 64\\.0 KiB\\)$`, 'm'));
@@ -124,7 +134,7 @@ describe('nanocdn scrub on a data dir a server owns', () => {
   });
 
   it('--quarantine moves corrupt files to <dataDir>/quarantine/<name> and drops their rows: the node answers 404, a rescrub finds only the missing file', async () => {
-    const run = nanocdn(['scrub', '--quarantine', '--json'], env());
+    const run = await nanocdn(['scrub', '--quarantine', '--json'], env());
     expect(run.status, run.stderr).toBe(1);
     const report = JSON.parse(run.stdout) as Report;
     expect(report.quarantined).toBe(2);
@@ -145,13 +155,13 @@ describe('nanocdn scrub on a data dir a server owns', () => {
     expect(((await other.json()) as { error: string }).error).toBe('name_retired');
     const restore = await fetch(`${server.url}/upload/${names.truncated}`, { method: 'PUT', body: Buffer.alloc(64 * KiB, 2) });
     expect(restore.status).toBe(201);
-    expect(nanocdn(['scrub', '--json'], env()).stdout).toContain('"checked":3');
+    expect((await nanocdn(['scrub', '--json'], env())).stdout).toContain('"checked":3');
     await fetch(`${server.url}/${names.truncated}`, { method: 'DELETE' });
-    const again = JSON.parse(nanocdn(['scrub', '--json'], env()).stdout) as Report;
+    const again = JSON.parse((await nanocdn(['scrub', '--json'], env())).stdout) as Report;
     expect(again).toMatchObject({ checked: 2, ok: 1, corrupt: 0, missing: 1 });
     // `nanocdn reindex` drops the row of the missing file; then the scrub is clean.
-    expect(nanocdn(['reindex'], env()).status).toBe(0);
-    const clean = nanocdn(['scrub', '--json'], env());
+    expect((await nanocdn(['reindex'], env())).status).toBe(0);
+    const clean = await nanocdn(['scrub', '--json'], env());
     expect(clean.status).toBe(0);
     expect(JSON.parse(clean.stdout)).toMatchObject({ checked: 1, ok: 1, corrupt: 0, missing: 0 });
     expect(gauge(await metrics(), 'nanocdn_scrub_corrupt_files')).toBe(0);
