@@ -18,7 +18,8 @@ import { Classifier } from './classes.js';
 import { Evictor } from './eviction/evictor.js';
 import { quotaRoomMaker } from './eviction/quota.js';
 import { LocalLedger } from './accounting/local-ledger.js';
-import type { Ledger, TenantInflight } from './accounting/ledger.js';
+import type { DecidingLedger, Ledger, TenantInflight } from './accounting/ledger.js';
+import { SharedLedger } from './accounting/shared-ledger.js';
 import { EvictionScheduler } from './eviction/scheduler.js';
 import { WatermarkTrigger } from './eviction/watermark.js';
 import { Uploader } from './upload/uploader.js';
@@ -57,8 +58,8 @@ export type ClusterRole =
 export interface NodeRuntime {
   readonly ctx: NodeContext;
   readonly sweeper: TmpSweeper;
-  /** The ledger that decides in this process (the primary's serves its workers). */
-  readonly localLedger: LocalLedger;
+  /** The ledger that decides in this process (the primary's serves its workers): in-process, or shared by the nodes of a cluster. */
+  readonly decidingLedger: DecidingLedger;
   /** Background work after the server listens: timers, scheduled eviction, the low-disk trigger, index reconcile. */
   startBackground(): void;
   close(): Promise<void>;
@@ -112,19 +113,30 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   });
   const monitoring = new Monitoring({
     config, guard, storage, index, classifier, now, logger: logger.child({ module: 'monitoring' }),
-    inflightUploads: (): number => (overrides.cluster?.role === 'primary' ? localLedger.inflightUploads : uploader.inflight),
+    inflightUploads: (): number => (overrides.cluster?.role === 'primary' ? deciding.inflightUploads : uploader.inflight),
     inflightOf: (tenant: string): TenantInflight => ledger.inflightOf(tenant),
     nodeView: worker?.nodeView,
   });
   const retired = new RetiredNames({ retired: index.retired, retentionMs: config.upload.retirePubNamesFor, now, logger: logger.child({ module: 'retired-names' }) });
   const evictor = new Evictor({ storage, index, access, guard, classifier, now, dataDir, retired, logger: logger.child({ module: 'eviction' }) });
   monitoring.attachEviction(evictor);
-  const localLedger = new LocalLedger({
+  const shared = index.holds && !worker ? new SharedLedger({
+    holds: index.holds, now, limits: () => config.limits.tenant, observer: monitoring, logger: logger.child({ module: 'ledger' }),
+    makeRoom: quotaRoomMaker(evictor),
+    room: () => {
+      const capacityBytes = config.storage.s3.capacityBytes ?? 0;
+      const reserveBytes = guard.reserveBytes(capacityBytes);
+      return { capacityBytes, reserveBytes, roomBytes: capacityBytes - reserveBytes };
+    },
+  }) : undefined;
+  // Several nodes share the index: they decide together in it (docs/design.md §15); else in this process.
+  const deciding: DecidingLedger = shared ?? new LocalLedger({
     guard, now, limits: () => config.limits.tenant, observer: monitoring,
     storedBytes: async (tenant, cls) => (await index.totals.tenantClass(tenant, cls)).bytes,
     makeRoom: quotaRoomMaker(evictor),
   });
-  const ledger: Ledger = worker?.ledger ?? localLedger;
+  if (shared) await shared.start();
+  const ledger: Ledger = worker?.ledger ?? deciding;
   // Runs recorded from here on are counted: this node's and those of other processes on the data dir (a worker's /metrics are the primary's).
   if (!worker) await monitoring.runLog.start();
   const uploader = new Uploader({
@@ -150,7 +162,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   return {
     ctx,
     sweeper,
-    localLedger,
+    decidingLedger: deciding,
     startBackground() {
       access.start(overrides.accessFlushMs ?? 2000);
       // A worker sweeps its own stale spool entries; the primary those of dead processes.
@@ -186,6 +198,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
       await scheduler.stop();
       await watermark.stop();
       await evictor.close();
+      await shared?.stop();
       await access.stop();
       await storage.close();
       await index.close();

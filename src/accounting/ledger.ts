@@ -70,3 +70,16 @@ export interface LedgerObserver {
   throttled(tenant: string, limit: TenantLimit, value: string): void;
   quotaRefused(tenant: string, cls: string): void;
 }
+
+/** A hold that says how many bytes it covers now (a clustered node's primary hands that to the worker). */
+export interface AllowanceHold extends Hold {
+  /** Bytes the hold may count without growing. */
+  readonly allowance: number;
+}
+
+/** A ledger that decides itself (not through another process): the one a clustered node's primary serves its workers. */
+export interface DecidingLedger extends Ledger {
+  admit(request: HoldRequest): Promise<AllowanceHold>;
+  /** Uploads this ledger holds space for now. */
+  readonly inflightUploads: number;
+}

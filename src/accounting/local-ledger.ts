@@ -2,7 +2,7 @@ import { HttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
 import type { StorageClass } from '../classes.js';
 import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
-import type { Hold, HoldRequest, Ledger, LedgerObserver, TenantInflight, TenantLimit } from './ledger.js';
+import type { AllowanceHold, DecidingLedger, HoldRequest, LedgerObserver, TenantInflight, TenantLimit } from './ledger.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** limits.tenant of the config: null disables a limit; inflightBytes is bytes or a share of the room above the reserve. */
@@ -62,7 +62,7 @@ const SWEEP_EVERY = 1024;
  * before it); the state of a (tenant, class) is dropped when nothing is held
  * and nothing is being read, so the next admission reads the index afresh.
  */
-export class LocalLedger implements Ledger {
+export class LocalLedger implements DecidingLedger {
   private seq = 0;
   private readonly quotas = new Map<string, QuotaState>();
   private readonly tenants = new Map<string, TenantState>();
@@ -344,7 +344,7 @@ export class LocalLedger implements Ledger {
 }
 
 /** One upload's holds: its disk reservation and its quota part; finished once. */
-export class LocalHold implements Hold {
+export class LocalHold implements AllowanceHold {
   /** @internal Bytes held against the tenant's class quota (0 without a quota). */
   quotaHeld: number;
   private finished = false;

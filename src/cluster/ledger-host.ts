@@ -1,11 +1,11 @@
 import type { Classifier } from '../classes.js';
 import { HttpError } from '../errors.js';
-import type { LocalHold, LocalLedger } from '../accounting/local-ledger.js';
+import type { AllowanceHold, DecidingLedger } from '../accounting/ledger.js';
 import { LEDGER_CALLS, type AdmitPayload, type Allowance, type EndPayload, type GrowPayload } from '../accounting/remote-ledger.js';
 import type { IpcPeer } from './ipc.js';
 
 interface HostedHold {
-  hold: LocalHold;
+  hold: AllowanceHold;
   worker: number;
   /** The hold's last message still being worked on (a growth may wait for eviction): the next one waits for it. */
   busy: Promise<unknown>;
@@ -13,7 +13,7 @@ interface HostedHold {
 
 /**
  * The primary's side of the workers' ledgers (docs/design.md §14): one
- * LocalLedger decides for every worker, so the disk reserve, quotas and
+ * DecidingLedger decides for every worker, so the disk reserve, quotas and
  * limits hold for the node as a whole; the holds of a worker that dies are
  * released at once.
  */
@@ -21,7 +21,7 @@ export class LedgerHost {
   private seq = 0;
   private readonly holds = new Map<number, HostedHold>();
 
-  constructor(private readonly ledger: LocalLedger, private readonly classifier: Classifier) {}
+  constructor(private readonly ledger: DecidingLedger, private readonly classifier: Classifier) {}
 
   /** Serves the ledger calls of one worker. */
   attach(peer: IpcPeer, worker: number): void {
@@ -78,7 +78,7 @@ export class LedgerHost {
 }
 
 /** Counts the bytes the worker wrote since its last message (within the allowance: never grows), then ends the hold. */
-function finish(hold: LocalHold, written: number, kept: boolean): void {
+function finish(hold: AllowanceHold, written: number, kept: boolean): void {
   try {
     // Within the allowance wrote() never grows (synchronous, cannot refuse); a release after bytes were written makes the guard re-read the disk.
     if (written > hold.written && written <= hold.allowance) void hold.wrote(written - hold.written);

@@ -17,6 +17,8 @@ export interface MetadataIndex {
   readonly claims: ClaimsPart;
   readonly retired: RetiredPart;
   readonly scrubs: ScrubsPart;
+  /** Holds of uploads in flight shared by the nodes of a cluster; only an engine several nodes share has it (PostgreSQL). */
+  readonly holds?: HoldsPart;
   /** True when this open created the index (nothing was stored before): the node rebuilds it from storage. */
   readonly created: boolean;
   /** The index answers (for /readyz). */
@@ -250,4 +252,50 @@ export interface RetiredPart {
   drop(name: string): Promise<boolean>;
   /** Drops the rows retired at or before `atOrBeforeMs`; the number dropped. */
   prune(atOrBeforeMs: number): Promise<number>;
+}
+
+/** What a hold is checked against when it is taken or grows (null: not checked). */
+export interface HoldLimits {
+  /** Bytes the cluster may store and hold in all: the store's capacity minus its reserve. */
+  roomBytes: number | null;
+  /** The tenant's quota in the hold's class. */
+  quotaBytes: number | null;
+  /** limits.tenant.inflightUploads (checked when a hold is taken). */
+  inflightUploads: number | null;
+  /** limits.tenant.inflightBytes, in bytes. */
+  inflightBytes: number | null;
+}
+
+/** A hold taken or grown, or which limit refused it and the figures of that refusal. */
+export type HoldVerdict =
+  | { ok: true }
+  | { ok: false; limit: 'room' | 'quota' | 'inflightUploads' | 'inflightBytes'; usedBytes: number; heldBytes: number; uploads: number };
+
+/** What the holds of live nodes add up to. */
+export interface HeldTotals {
+  uploads: number;
+  bytes: number;
+}
+
+/**
+ * Holds of uploads in flight on every node of a cluster (docs/design.md
+ * §15): each admission and each growth is one transaction, serialized across
+ * the cluster, that checks stored + held + the new bytes against the room
+ * of the store, the tenant's quota and its in-flight limits, and writes the
+ * hold only if all pass. A hold counts while its node's lease runs: a node
+ * that dies stops holding within one lease, nobody has to remove its rows.
+ */
+export interface HoldsPart {
+  /** This node is alive until `nowMs + leaseMs` (registers it the first time). */
+  renewLease(nodeId: string, nowMs: number, leaseMs: number): Promise<void>;
+  /** The node stops: its holds and its lease go at once. */
+  leave(nodeId: string): Promise<void>;
+  /** Takes a new hold of `bytes`, or grows hold `id` by `bytes` when it exists. */
+  take(hold: { id: string; nodeId: string; tenant: string; cls: string; bytes: number }, limits: HoldLimits, nowMs: number): Promise<HoldVerdict>;
+  /** Drops a hold (its upload is stored or gave up). */
+  release(id: string): Promise<void>;
+  /** Holds of live nodes: all, or one tenant's. */
+  held(nowMs: number, tenant?: string): Promise<HeldTotals>;
+  /** Drops the rows of nodes whose lease ended before `nowMs` (and their holds); how many nodes. */
+  expire(nowMs: number): Promise<number>;
 }

@@ -12,6 +12,8 @@ export const ADVISORY = {
   migrate: '7953849100000000001',
   /** Held (per transaction) while a run is recorded, so run ids become visible in the order they were given (RunsPart.since). */
   runs: '7953849100000000002',
+  /** Held (per transaction) while a hold is checked and written: admissions of every node, one at a time. */
+  holds: '7953849100000000003',
 } as const;
 
 /** Deadlock and serialization failures: the transaction did nothing and may simply run again. */

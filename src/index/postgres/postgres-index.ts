@@ -6,6 +6,7 @@ import { PgClaims } from './claims.js';
 import { Db } from './db.js';
 import { PgFiles } from './files.js';
 import { PgHistory } from './history.js';
+import { PgHolds } from './holds.js';
 import { PgRetired } from './retired.js';
 import { PgRuns } from './runs.js';
 import { migrate } from './schema.js';
@@ -65,6 +66,7 @@ export async function openPostgresIndex(url: string, options: PostgresIndexOptio
     claims: new PgClaims(db),
     retired: new PgRetired(db),
     scrubs: new PgScrubs(db),
+    holds: new PgHolds(db),
     created,
     isOpen: async () => !closed && await pool.query('SELECT 1').then(() => true, () => false),
     close: async () => {

@@ -106,8 +106,37 @@ CREATE INDEX retired_names_age ON retired_names (retired_ms);
 `);
 };
 
+/**
+ * Version 2: the nodes of a cluster and the holds of their uploads in flight
+ * (docs/design.md §14, §15). A node renews its lease every few seconds;
+ * its holds and name claims count only while its lease runs, so a node
+ * that dies stops holding space within one lease without anyone removing a
+ * row first.
+ */
+const v2: Migration = async (client) => {
+  await client.query(`
+CREATE TABLE nodes (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  started_ms BIGINT NOT NULL,
+  lease_until_ms BIGINT NOT NULL
+);
+-- One row per upload in flight on any node: the bytes it may write, against the capacity and its tenant's quota.
+CREATE TABLE holds (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  node_id TEXT COLLATE "C" NOT NULL,
+  tenant TEXT COLLATE "C" NOT NULL,
+  class TEXT COLLATE "C" NOT NULL,
+  bytes BIGINT NOT NULL
+);
+CREATE INDEX holds_node ON holds (node_id);
+CREATE INDEX holds_tenant ON holds (tenant, class);
+-- The node whose upload took a claim (null: a node before version 2).
+ALTER TABLE name_claims ADD COLUMN node_id TEXT COLLATE "C";
+`);
+};
+
 /** Migration n (1-based) takes a database from version n − 1 to n. Append only; never edit a released one. */
-export const MIGRATIONS: readonly Migration[] = [v1];
+export const MIGRATIONS: readonly Migration[] = [v1, v2];
 
 /** The schema version this code writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
