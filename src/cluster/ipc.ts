@@ -18,7 +18,7 @@ interface WireError { message: string; code?: ErrorCode; details?: Record<string
 
 /**
  * One end of the channel between the primary and a worker (docs/design.md
- * §15): calls that get an answer (the answer may be an HttpError, rebuilt on
+ * §14): calls that get an answer (the answer may be an HttpError, rebuilt on
  * the calling side) and notices that get none. Messages keep their order on
  * one channel; other messages on it (e.g. node's own) are left alone.
  */
