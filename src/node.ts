@@ -19,7 +19,7 @@ import { Evictor } from './eviction/evictor.js';
 import { quotaRoomMaker } from './eviction/quota.js';
 import { LocalLedger } from './accounting/local-ledger.js';
 import type { DecidingLedger, Ledger, TenantInflight } from './accounting/ledger.js';
-import { SharedLedger } from './accounting/shared-ledger.js';
+import { NODE_LEASE_MS, NodeLease, newNodeId, SharedLedger } from './accounting/shared-ledger.js';
 import { EvictionScheduler } from './eviction/scheduler.js';
 import { WatermarkTrigger } from './eviction/watermark.js';
 import { Uploader } from './upload/uploader.js';
@@ -78,15 +78,18 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   let index: MetadataIndex;
   let readDisk: ReadDisk = statfsReader(dataDir);
   let diskPath = dataDir;
+  // A node process on an index that nodes share has an id and a lease there (its holds, its name claims; docs/design.md §15).
+  let nodeId: string | null = null;
   if (config.storage.engine === 's3') {
     const capacityBytes = config.storage.s3.capacityBytes;
     if (capacityBytes === null) throw new Error('storage.s3.capacityBytes is required when storage.engine is "s3"');
     // The bytes live in a bucket; the index (and its name claims) stays here.
     await mkdir(dataDir, { recursive: true });
     index = await openIndex(config, dataDir);
+    if (index.holds) nodeId = newNodeId();
     // Loaded only when configured: the AWS SDK would add ~10 MB to every fs node's idle memory.
     const { openS3Engine } = await import('./storage/s3-engine.js');
-    const opened = await openS3Engine(config, index.claims, logger.child({ module: 's3' }), now).catch(async (err: unknown) => {
+    const opened = await openS3Engine(config, index.claims, logger.child({ module: 's3' }), now, nodeId).catch(async (err: unknown) => {
       await index.close();
       throw err;
     });
@@ -120,8 +123,8 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
   const retired = new RetiredNames({ retired: index.retired, retentionMs: config.upload.retirePubNamesFor, now, logger: logger.child({ module: 'retired-names' }) });
   const evictor = new Evictor({ storage, index, access, guard, classifier, now, dataDir, retired, logger: logger.child({ module: 'eviction' }) });
   monitoring.attachEviction(evictor);
-  const shared = index.holds && !worker ? new SharedLedger({
-    holds: index.holds, now, limits: () => config.limits.tenant, observer: monitoring, logger: logger.child({ module: 'ledger' }),
+  const shared = index.holds && nodeId !== null && !worker ? new SharedLedger({
+    holds: index.holds, nodeId, now, limits: () => config.limits.tenant, observer: monitoring, logger: logger.child({ module: 'ledger' }),
     makeRoom: quotaRoomMaker(evictor),
     room: () => {
       const capacityBytes = config.storage.s3.capacityBytes ?? 0;
@@ -136,6 +139,9 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     makeRoom: quotaRoomMaker(evictor),
   });
   if (shared) await shared.start();
+  // A worker's ledger is the primary's; its own lease keeps its name claims (a worker that dies has its claims swept).
+  const workerLease = index.holds && nodeId !== null && worker ? new NodeLease({ holds: index.holds, nodeId, now, logger: logger.child({ module: 'ledger' }) }) : undefined;
+  await workerLease?.start();
   const ledger: Ledger = worker?.ledger ?? deciding;
   // Runs recorded from here on are counted: this node's and those of other processes on the data dir (a worker's /metrics are the primary's).
   if (!worker) await monitoring.runLog.start();
@@ -166,7 +172,8 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     startBackground() {
       access.start(overrides.accessFlushMs ?? 2000);
       // A worker sweeps its own stale spool entries; the primary those of dead processes.
-      sweeper.start();
+      // On a shared index a dead node's claims go within a lease and one sweep (docs/design.md §15).
+      sweeper.start(nodeId !== null ? NODE_LEASE_MS : undefined);
       // Keeps the disk state (readyz, watermark trigger) current when no upload asks.
       const refresh = setInterval(() => { guard.refresh().catch(() => undefined); }, 1000);
       refresh.unref();
@@ -199,6 +206,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
       await watermark.stop();
       await evictor.close();
       await shared?.stop();
+      await workerLease?.stop();
       await access.stop();
       await storage.close();
       await index.close();

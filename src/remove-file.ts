@@ -1,3 +1,4 @@
+import { isHttpError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { StoredName } from './names.js';
 import type { Storage } from './storage/storage.js';
@@ -7,7 +8,7 @@ import type { RetiredNames } from './retired-names.js';
 /** What removing a file touches. */
 export interface RemoveFileDeps {
   storage: Pick<Storage, 'remove'>;
-  files: Pick<FilesPart, 'remove' | 'removeMany'>;
+  files: Pick<FilesPart, 'get' | 'remove' | 'removeMany'>;
   /** Unflushed access times (src/index/access-times.ts). */
   access: { forget(name: string): void };
   /** The disk guard: its reading is stale once bytes were freed. */
@@ -24,10 +25,13 @@ export interface RemoveFileDeps {
  * unflushed access time; the disk guard rereads the disk when bytes were
  * freed. A pub name is retired with its row, in one transaction
  * (docs/design.md §2, src/retired-names.ts). An index that refuses the
- * delete (a full disk) is logged: reconcile drops the row later. False
- * when storage held no such file.
+ * delete (a full disk) is logged: reconcile drops the row later. An index
+ * that cannot be reached (`store_unavailable`, a shared database that is
+ * down) is asked first, so nothing is removed while it cannot follow
+ * (docs/design.md §15). False when storage held no such file.
  */
 export async function removeFile(deps: RemoveFileDeps, stored: StoredName): Promise<boolean> {
+  await deps.files.get(stored.name);
   const removed = await deps.storage.remove(stored);
   const retiredMs = deps.retired?.retireAt(stored) ?? null;
   await dropRows(deps, (retire) => deps.files.remove(stored.name, retire ? retiredMs : null), retiredMs !== null, { name: stored.name });
@@ -77,6 +81,11 @@ async function dropRows(deps: RemoveFileDeps, drop: (retire: boolean) => Promise
     await drop(retiring);
     return;
   } catch (err) {
+    // The database went away between the check and the drop: the caller hears it (503); the row goes with the next try or reconcile.
+    if (isHttpError(err) && err.code === 'store_unavailable') {
+      deps.logger.error('index delete failed: the index cannot be reached; reconcile will catch up', { ...what, error: err.message });
+      throw err;
+    }
     if (retiring) {
       try {
         await drop(false);

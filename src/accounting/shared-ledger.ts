@@ -11,6 +11,8 @@ import { TokenBucket } from './token-bucket.js';
 
 export interface SharedLedgerDeps {
   holds: HoldsPart;
+  /** This node process's id in the index: its lease, its holds, its name claims (default: a newNodeId()). */
+  nodeId?: string;
   /** The bytes the cluster may store and hold in all (the store's capacity minus its reserve), and the reserve, now. */
   room: () => { roomBytes: number; reserveBytes: number; capacityBytes: number };
   /** Evicts at least `bytes` of the tenant's own least recently used files of an evictable class (best effort). */
@@ -28,6 +30,37 @@ export interface SharedLedgerDeps {
 /** How long a node's holds outlive it (and how often it renews: a third of it). */
 export const NODE_LEASE_MS = 15_000;
 
+/** A new id for a node process of a cluster (host, pid and a random part: a restarted process is a new node). */
+export function newNodeId(): string {
+  return `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * The lease of a node process that decides nothing itself (a worker of a
+ * clustered node, whose ledger is the primary's): its name claims count
+ * while it renews, and are swept once it died (docs/design.md §15).
+ */
+export class NodeLease {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: { holds: HoldsPart; nodeId: string; now: () => number; logger: Logger; leaseMs?: number }) {}
+
+  async start(): Promise<void> {
+    const leaseMs = this.deps.leaseMs ?? NODE_LEASE_MS;
+    const renew = () => this.deps.holds.renewLease(this.deps.nodeId, this.deps.now(), leaseMs);
+    await renew();
+    this.timer = setInterval(() => {
+      renew().catch((err: unknown) => this.deps.logger.warn('could not renew this node\'s lease in the index', { error: (err as Error).message }));
+    }, Math.max(100, Math.floor(leaseMs / 3)));
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.deps.holds.leave(this.deps.nodeId).catch(() => undefined);
+  }
+}
+
 /**
  * The ledger of a node that shares its store and its index with other nodes
  * (index.engine "postgres", docs/design.md §15): every admission and every
@@ -40,7 +73,7 @@ export const NODE_LEASE_MS = 15_000;
  * When the database cannot be reached, uploads get 503 with Retry-After.
  */
 export class SharedLedger implements DecidingLedger {
-  readonly nodeId = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  readonly nodeId: string;
   private seq = 0;
   private readonly mine = new Map<string, TenantInflight>();
   private readonly uploadBuckets = new Map<string, TokenBucket>();
@@ -52,6 +85,7 @@ export class SharedLedger implements DecidingLedger {
   readonly leaseMs: number;
 
   constructor(private readonly deps: SharedLedgerDeps) {
+    this.nodeId = deps.nodeId ?? newNodeId();
     this.growStepBytes = deps.growStepBytes ?? 1 << 20;
     this.leaseMs = deps.leaseMs ?? NODE_LEASE_MS;
   }

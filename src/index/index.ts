@@ -217,16 +217,21 @@ export interface PendingClaim {
   startedMs: number;
   /** The store's multipart upload id, once it gave one. */
   uploadId: string | null;
+  /** The node (process) whose upload took it (docs/design.md §15); null: an index without node leases (SQLite) or a claim from before them. */
+  nodeId: string | null;
+  /** Until when that node's lease runs; null when it has none (it left, or its lease ended and its row was dropped). */
+  leaseUntilMs: number | null;
 }
 
 /**
  * Create-only names for a store that has no create-only write: a name is
  * claimed before its upload starts, so a second upload of it is refused at
- * once. Claims left by a crash are found by age.
+ * once. Claims left by a crash are found by their node's lease (a node that
+ * died) or, without a node, by age.
  */
 export interface ClaimsPart {
-  /** Claims `name`; false when it is indexed (a stored file) or claimed already. */
-  claim(name: string, nowMs: number): Promise<boolean>;
+  /** Claims `name` for the upload of node `nodeId` (null: none); false when it is indexed (a stored file) or claimed already. */
+  claim(name: string, nowMs: number, nodeId?: string | null): Promise<boolean>;
   get(name: string): Promise<PendingClaim | undefined>;
   setUploadId(name: string, uploadId: string): Promise<void>;
   /** Drops the claim (upload confirmed, then indexed; or cleaned up). */

@@ -8,9 +8,9 @@ import { S3Storage } from './s3-storage.js';
  * reachable before the node goes on; the name claims live in the node's
  * index. (The disk guard's capacity reading is src/disk/capacity.ts.)
  */
-export async function openS3Engine(config: Config, claims: ClaimsPart, logger: Logger, now: () => number): Promise<{ storage: S3Storage; where: string }> {
+export async function openS3Engine(config: Config, claims: ClaimsPart, logger: Logger, now: () => number, nodeId: string | null = null): Promise<{ storage: S3Storage; where: string }> {
   if (config.storage.s3.capacityBytes === null) throw new Error('storage.s3.capacityBytes is required when storage.engine is "s3"');
-  const storage = s3StorageOf(config, { claims, logger, now });
+  const storage = s3StorageOf(config, { claims, logger, now, nodeId });
   try {
     await storage.check();
   } catch (err) {
@@ -21,7 +21,7 @@ export async function openS3Engine(config: Config, claims: ClaimsPart, logger: L
 }
 
 /** The engine on the configured bucket. */
-export function s3StorageOf(config: Config, options: { claims: ClaimsPart; logger?: Logger; now?: () => number }): S3Storage {
+export function s3StorageOf(config: Config, options: { claims: ClaimsPart; logger?: Logger; now?: () => number; nodeId?: string | null }): S3Storage {
   const s3 = config.storage.s3;
   // The schema requires these for engine "s3"; the check narrows the types.
   if (!s3.endpoint || !s3.bucket || !s3.accessKeyId || !s3.secretAccessKey) {
@@ -30,6 +30,6 @@ export function s3StorageOf(config: Config, options: { claims: ClaimsPart; logge
   return new S3Storage({
     endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, prefix: s3.prefix, accessKeyId: s3.accessKeyId,
     secretAccessKey: s3.secretAccessKey, forcePathStyle: s3.forcePathStyle,
-    claims: options.claims, logger: options.logger ?? silentLogger(), now: options.now,
+    claims: options.claims, logger: options.logger ?? silentLogger(), now: options.now, nodeId: options.nodeId ?? null,
   });
 }

@@ -6,7 +6,7 @@ import {
 import { HttpError, isHttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseName, type StoredName } from '../names.js';
-import type { ClaimsPart } from '../index/index.js';
+import type { ClaimsPart, PendingClaim } from '../index/index.js';
 import type { ByteRange, ObjectInfo, Storage, TmpStats } from './storage.js';
 import { createS3Clients, translateS3Error, type S3Clients, type S3Settings } from './s3-client.js';
 import { MIN_PART_BYTES, putStream } from './s3-upload.js';
@@ -16,6 +16,13 @@ export interface S3StorageOptions extends S3Settings {
   claims: ClaimsPart;
   logger: Logger;
   now?: () => number;
+  /**
+   * This node process's id when it holds a lease in a shared index
+   * (docs/design.md §15): its claims name it, and a claim is swept as soon
+   * as its node's lease has ended, never while it runs. Null: claims are
+   * swept by age (one node on its own index).
+   */
+  nodeId?: string | null;
   /** Bytes per multipart part (≥ 5 MiB). */
   partBytes?: number;
   /** Parts uploading at once per upload. */
@@ -38,12 +45,16 @@ export class S3Storage implements Storage {
   readonly claims: ClaimsPart;
   private readonly clients: S3Clients;
   private readonly now: () => number;
+  readonly nodeId: string | null;
   /** Names being written by this process, with bytes read so far. */
   private readonly live = new Map<string, number>();
+  /** Claims whose release failed (the index did not answer); their objects are gone, the sweep drops the rows. */
+  private readonly unreleased = new Set<string>();
   constructor(private readonly options: S3StorageOptions) {
     this.clients = createS3Clients(options);
     this.claims = options.claims;
     this.now = options.now ?? Date.now;
+    this.nodeId = options.nodeId ?? null;
   }
 
   get client(): S3Client {
@@ -67,14 +78,15 @@ export class S3Storage implements Storage {
     // The body is only read once the claim and the HEAD are done: an error
     // it emits before then must not go uncaught (the read sees it anyway).
     body.on('error', ignoreError);
-    if (!(await this.claims.claim(name.name, this.now()))) throw new HttpError('exists', undefined, { name: name.name });
+    if (!(await this.claims.claim(name.name, this.now(), this.nodeId))) throw new HttpError('exists', undefined, { name: name.name });
     this.live.set(name.name, 0);
     // A failed write whose cleanup failed too keeps its claim: the sweep retries it later.
     let keepClaim = false;
+    let written = false;
     try {
       // An object without a files row: the index was lost, or another writer put it.
       if (await this.head(name.name, signal)) throw new HttpError('exists', undefined, { name: name.name });
-      return await putStream(this.clients.writeClient, body, {
+      const out = await putStream(this.clients.writeClient, body, {
         bucket: this.options.bucket,
         key: this.keyOf(name.name),
         partBytes: Math.max(MIN_PART_BYTES, this.options.partBytes ?? 8 * 1024 * 1024),
@@ -83,13 +95,34 @@ export class S3Storage implements Storage {
         onBytes: (bytes) => this.live.set(name.name, (this.live.get(name.name) ?? 0) + bytes),
         onUploadId: (uploadId) => this.claims.setUploadId(name.name, uploadId),
       });
+      written = true;
+      return out;
     } catch (err) {
       const translated = translateS3Error(err, 'write', name.name);
       if (!(isHttpError(translated) && translated.code === 'exists')) keepClaim = !(await this.discard(name.name));
       throw translated;
     } finally {
       this.live.delete(name.name);
-      if (!keepClaim) await this.claims.release(name.name);
+      if (!keepClaim) await this.releaseClaim(name.name, written);
+    }
+  }
+
+  /**
+   * Drops the claim of a write that ended. When the index does not answer,
+   * a stored object would stay without a row: it goes (the claim still
+   * holds the key), the write fails with the index's error (503), and the
+   * row is dropped by a later sweep.
+   */
+  private async releaseClaim(name: string, written: boolean): Promise<void> {
+    try {
+      await this.claims.release(name);
+    } catch (err) {
+      this.unreleased.add(name);
+      if (written) {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(name) })).catch((deleteErr: unknown) =>
+          this.options.logger.warn('could not remove the object of an upload whose claim could not be released', { name, error: (deleteErr as Error).message }));
+      }
+      throw err;
     }
   }
 
@@ -184,22 +217,53 @@ export class S3Storage implements Storage {
   }
 
   /**
-   * Cleans claims no live write of this process owns and older than
-   * `olderThanMs` (a crash left them): object deleted if present, multipart
-   * uploads of the key aborted, row dropped. Then aborts multipart uploads
-   * under the prefix that no live write owns (initiated before the cutoff).
+   * Whether a claim no live write of this process owns is left over: a
+   * claim naming a node is as soon as that node's lease has ended (it died
+   * or left; docs/design.md §15) and never while it runs, however old; a
+   * claim without a node when it is older than `olderThanMs`.
+   */
+  private abandoned(claim: PendingClaim, olderThanMs: number, now: number): boolean {
+    if (this.live.has(claim.name)) return false;
+    if (claim.nodeId !== null) return claim.leaseUntilMs === null || claim.leaseUntilMs <= now;
+    return now - claim.startedMs >= olderThanMs;
+  }
+
+  /**
+   * Cleans claims a crash left (abandoned()): object deleted if present,
+   * multipart uploads of the key aborted, row dropped; and drops the rows of
+   * this process's claims whose release failed. Then aborts multipart
+   * uploads under the prefix that no live write owns, initiated before the
+   * cutoff, unless a claim of a live node holds their key (checked again
+   * just before: a claim is always taken before its upload starts).
    */
   async sweepTmp(olderThanMs: number, now: number): Promise<{ files: number; bytes: number }> {
     let files = 0;
+    for (const name of [...this.unreleased]) {
+      if (this.live.has(name)) { this.unreleased.delete(name); continue; }
+      const claim = await this.claims.get(name);
+      if (claim && claim.nodeId === this.nodeId) {
+        await this.cleanupKey(name, claim.uploadId);
+        await this.claims.release(name);
+        files++;
+      }
+      this.unreleased.delete(name);
+    }
+    const kept = new Set<string>();
     for (const claim of await this.claims.all()) {
-      if (this.live.has(claim.name) || now - claim.startedMs < olderThanMs) continue;
+      if (!this.abandoned(claim, olderThanMs, now)) {
+        kept.add(this.keyOf(claim.name));
+        continue;
+      }
       await this.cleanupKey(claim.name, claim.uploadId);
       await this.claims.release(claim.name);
       files++;
     }
-    const liveKeys = new Set([...this.live.keys()].map((name) => this.keyOf(name)));
     for await (const upload of this.multipartUploads(this.options.prefix)) {
-      if (liveKeys.has(upload.key) || now - upload.initiatedMs < olderThanMs) continue;
+      if (kept.has(upload.key) || now - upload.initiatedMs < olderThanMs) continue;
+      const name = upload.key.slice(this.options.prefix.length);
+      if (this.live.has(name)) continue;
+      const claim = await this.claims.get(name);
+      if (claim && !this.abandoned(claim, olderThanMs, now)) continue;
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: upload.key, UploadId: upload.uploadId }))
         .catch(ignoreNoSuchUpload);
       files++;

@@ -36,8 +36,9 @@ export class TmpSweeper {
     return this.sweep(-Infinity);
   }
 
-  start(): void {
-    const every = Math.max(1000, Math.min(this.maxAgeMs / 2, 5 * 60_000));
+  /** Sweeps every `everyMs` (default: half of tmpMaxAge, at most 5 min). */
+  start(everyMs?: number): void {
+    const every = everyMs ?? Math.max(1000, Math.min(this.maxAgeMs / 2, 5 * 60_000));
     this.timer = setInterval(() => {
       this.sweep().catch((err: unknown) => this.logger.error('tmp sweep failed', { error: (err as Error).message }));
     }, every);

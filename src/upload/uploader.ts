@@ -148,12 +148,12 @@ export class Uploader {
       body.once('error', forwardError);
       const { size } = await deps.storage.write(request.stored, body.pipe(meter), controller.signal)
         .finally(() => body.off('error', forwardError));
-      stored = true;
       const now = deps.now();
-      await this.indexSafely(() => deps.files.put({
+      await this.indexSafely(request.stored, () => deps.files.put({
         name: request.stored.name, tenant: request.stored.tenant, class: cls.name, size, sha256: meter.sha256,
         createdMs: now, accessedMs: now, expiresMs: request.expireAfterMs !== undefined ? now + request.expireAfterMs : null,
       }));
+      stored = true;
       if (restoresRetired) await deps.retired?.restored(request.stored);
       if (request.declaredBytes === null) deps.observer?.uploadSized?.(size);
       deps.observer?.uploadFinished('created');
@@ -219,11 +219,22 @@ export class Uploader {
     else this.deps.observer.uploadFinished('refused', err.code);
   }
 
-  /** The file is the truth: an index that cannot grow (SQLITE_FULL) is caught up by reconcile later. */
-  private async indexSafely(write: () => Promise<void>): Promise<void> {
+  /**
+   * The file is the truth: an index that cannot grow (SQLITE_FULL) is caught
+   * up by reconcile later. An index that cannot be reached (a shared
+   * database that is down, `store_unavailable`) would leave a stored object
+   * no node knows of: the object goes again and the upload answers 503
+   * (docs/design.md §15).
+   */
+  private async indexSafely(stored: StoredName, write: () => Promise<void>): Promise<void> {
     try {
       await write();
     } catch (err) {
+      if (isHttpError(err) && err.code === 'store_unavailable') {
+        await this.deps.storage.remove(stored).catch((removeErr: unknown) => this.deps.logger.error(
+          'the index cannot be reached and the stored object of the upload could not be removed; reconcile will index it', { name: stored.name, error: (removeErr as Error).message }));
+        throw err;
+      }
       this.deps.logger.error('index write failed; reconcile will catch up', { error: (err as Error).message });
     }
   }

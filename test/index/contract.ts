@@ -304,10 +304,11 @@ export function indexContract(name: string, makeStore: () => Promise<IndexStore>
       await index.files.put(file('pub/a/stored'));
       expect(await index.claims.claim('pub/a/stored', 3000)).toBe(false);
       await index.claims.setUploadId('pub/a/x', 'upload-1');
-      expect(await index.claims.get('pub/a/x')).toEqual({ name: 'pub/a/x', startedMs: 2000, uploadId: 'upload-1' });
+      expect(await index.claims.get('pub/a/x')).toEqual({ name: 'pub/a/x', startedMs: 2000, uploadId: 'upload-1', nodeId: null, leaseUntilMs: null });
       expect(await index.claims.get('pub/a/none')).toBeUndefined();
       expect(await index.claims.all()).toEqual([
-        { name: 'pub/a/y', startedMs: 1000, uploadId: null }, { name: 'pub/a/x', startedMs: 2000, uploadId: 'upload-1' },
+        { name: 'pub/a/y', startedMs: 1000, uploadId: null, nodeId: null, leaseUntilMs: null },
+        { name: 'pub/a/x', startedMs: 2000, uploadId: 'upload-1', nodeId: null, leaseUntilMs: null },
       ]);
       await index.claims.release('pub/a/x');
       expect(await index.claims.get('pub/a/x')).toBeUndefined();

@@ -84,7 +84,7 @@ describe('index schema migrations', () => {
       expect(await index.history.samplesSince(0)).toEqual([{ atMs: 10 * HOUR, usedBytes: 5000 }, { atMs: 10 * HOUR + 60_000, usedBytes: 5100 }]);
       expect(await index.history.baselineAt(10 * HOUR + 5)).toEqual({ hourMs: 10 * HOUR, totalBytes: 340, bytes: new Map([['acme', 300], ['globex', 40]]) });
       expect(await index.runs.last()).toEqual({ atMs: 7000, reason: 'schedule', files: 2, bytes: 500, durationMs: 12, error: null });
-      expect(await index.claims.all()).toEqual([{ name: 'pub/acme/pending.bin', startedMs: 8000, uploadId: 'upload-1' }]);
+      expect(await index.claims.all()).toEqual([{ name: 'pub/acme/pending.bin', startedMs: 8000, uploadId: 'upload-1', nodeId: null, leaseUntilMs: null }]);
       // The triggers still keep the totals.
       await index.files.remove('pub/acme/a.bin');
       await index.files.put({ name: 'pub/globex/d.bin', tenant: 'globex', class: 'default', size: 60, sha256: SHA, createdMs: 1, accessedMs: 1, expiresMs: null });

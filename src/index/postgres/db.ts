@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { HttpError, isHttpError } from '../../errors.js';
 
 /** Something that runs a query: the pool, or one client inside a transaction. */
 export type Queryable = Pick<Pool, 'query'> | PoolClient;
@@ -25,16 +26,16 @@ export class Db {
   constructor(readonly pool: Pool) {}
 
   async rows<T extends QueryResultRow>(text: string, values: unknown[] = [], on: Queryable = this.pool): Promise<T[]> {
-    return (await on.query<T>(text, values)).rows;
+    return (await on.query<T>(text, values).catch(translatePgError)).rows;
   }
 
   async row<T extends QueryResultRow>(text: string, values: unknown[] = [], on: Queryable = this.pool): Promise<T | undefined> {
-    return (await on.query<T>(text, values)).rows[0];
+    return (await on.query<T>(text, values).catch(translatePgError)).rows[0];
   }
 
   /** The number of rows the statement changed. */
   async run(text: string, values: unknown[] = [], on: Queryable = this.pool): Promise<number> {
-    return (await on.query(text, values)).rowCount ?? 0;
+    return (await on.query(text, values).catch(translatePgError)).rowCount ?? 0;
   }
 
   /**
@@ -43,6 +44,10 @@ export class Db {
    * order) rolls back and runs it again, a few times.
    */
   async tx<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.txOnce(fn).catch(translatePgError);
+  }
+
+  private async txOnce<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
@@ -61,4 +66,32 @@ export class Db {
       }
     }
   }
+}
+
+/** Node's socket errors met when the server is down, restarting or unreachable. */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+/** SQLSTATEs of a server that cannot serve now: class 08 (connection), shutting down, starting up, too many connections. */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** What node-postgres and its pool say when the connection is gone or never came. */
+const UNAVAILABLE_MESSAGES = /timeout exceeded when trying to connect|Connection terminated|connection error and is not queryable|Client was closed|Cannot use a pool after calling end/i;
+
+/** True when `err` says the database cannot be reached (not that a statement was wrong). */
+export function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  return SOCKET_CODES.has(code) || UNAVAILABLE_STATES.has(code) || code.startsWith('08') ||
+    (typeof e?.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message));
+}
+
+/**
+ * The index boundary's error translation (docs/design.md §4, §15): a
+ * database that cannot be reached is `503 store_unavailable` with
+ * Retry-After, whatever asked (an upload, a delete, a read); anything else
+ * (a bug, a constraint) is thrown unchanged.
+ */
+export function translatePgError(err: unknown): never {
+  if (isHttpError(err) || !isUnavailable(err)) throw err;
+  throw new HttpError('store_unavailable',
+    `The index database (PostgreSQL) cannot be reached (${(err as Error).message}); nothing was changed. Retry after Retry-After seconds.`,
+    { store: 'index' }, { 'Retry-After': '5' });
 }

@@ -3,7 +3,8 @@ import type { ClaimsPart, PendingClaim } from '../index.js';
 
 interface Row { name: string; started_ms: number; upload_id: string | null }
 
-const toClaim = (row: Row): PendingClaim => ({ name: row.name, startedMs: row.started_ms, uploadId: row.upload_id });
+/** One node per SQLite index: claims name no node and have no lease (they are swept by age). */
+const toClaim = (row: Row): PendingClaim => ({ name: row.name, startedMs: row.started_ms, uploadId: row.upload_id, nodeId: null, leaseUntilMs: null });
 
 /**
  * Claims in `s3_pending`, apart from `files` until the store confirms the
