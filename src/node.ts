@@ -160,7 +160,10 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     if (drift.addedCount > 0) logger.warn('index was missing; rebuilt from files/', { files: drift.addedCount });
   }
   await guard.refresh(true);
-  const scheduler = new EvictionScheduler(config.eviction.schedule, evictor, sweeper, logger.child({ module: 'eviction' }));
+  const clusterEviction = index.eviction;
+  // Nodes on a shared index run each scheduled tick once for the cluster (docs/design.md §15).
+  const scheduler = new EvictionScheduler(config.eviction.schedule, evictor, sweeper, logger.child({ module: 'eviction' }),
+    clusterEviction ? (tickMs) => clusterEviction.claimTick(tickMs, nodeId) : undefined);
   monitoring.attachSchedule(() => scheduler.nextRun());
   const watermark = new WatermarkTrigger(guard, evictor, config.disk.lowWatermarkPercent, logger.child({ module: 'eviction' }));
 

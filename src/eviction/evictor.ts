@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import type { Storage } from '../storage/storage.js';
-import type { MetadataIndex, RunRecord } from '../index/index.js';
+import type { ClusterLock, MetadataIndex, RunRecord } from '../index/index.js';
 import type { AccessTimes } from '../index/access-times.js';
 import type { DiskGuard } from '../disk/disk-guard.js';
 import type { Classifier } from '../classes.js';
@@ -22,7 +23,7 @@ const REMOVE_CONCURRENCY = 16;
 
 export interface EvictorDeps {
   storage: Storage;
-  index: Pick<MetadataIndex, 'files' | 'totals' | 'candidates' | 'runs'>;
+  index: Pick<MetadataIndex, 'files' | 'totals' | 'candidates' | 'runs' | 'eviction'>;
   access: AccessTimes;
   guard: DiskGuard;
   classifier: Classifier;
@@ -67,9 +68,11 @@ export class Evictor extends EventEmitter<{ run: [RunSummary, boolean] }> implem
     return logged;
   }
 
-  /** Who holds the cross-process eviction lock (this process or another one), null when free. */
-  lockHolder(): Promise<LockHolder | null> {
-    return lockHolder(this.deps.dataDir);
+  /** Who holds the cross-process eviction lock (this process or another one; on a shared index, any node), null when free. */
+  async lockHolder(): Promise<LockHolder | null> {
+    const here = await lockHolder(this.deps.dataDir);
+    if (here || !this.deps.index.eviction) return here;
+    return this.deps.index.eviction.holder().catch(() => null);
   }
 
   /** The last `limit` real runs, newest first (status page). */
@@ -104,9 +107,17 @@ export class Evictor extends EventEmitter<{ run: [RunSummary, boolean] }> implem
     const controller = new AbortController();
     const run = async () => {
       const lock = request.dryRun ? null : await acquireEvictionLock(this.deps.dataDir);
+      let clusterLock: ClusterLock | null = null;
       try {
+        // On an index several nodes share, one run at a time in the whole cluster (docs/design.md §15).
+        const cluster = this.deps.index.eviction;
+        if (lock && cluster) {
+          clusterLock = await cluster.tryLock({ host: os.hostname(), pid: process.pid });
+          if (!clusterLock) throw new LockHeldError(await cluster.holder().catch(() => null));
+        }
         return await this.execute(request, controller.signal);
       } finally {
+        await clusterLock?.release();
         lock?.release();
       }
     };

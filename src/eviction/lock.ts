@@ -3,16 +3,17 @@ import { realpathSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-/** Who holds the eviction lock, and since when (epoch ms). */
+/** Who holds the eviction lock, and since when (epoch ms); `host` when it is another node's (a shared index, docs/design.md §15). */
 export interface LockHolder {
   pid: number;
   sinceMs: number;
+  host?: string;
 }
 
 /** Another eviction run holds the lock (this process or another one). */
 export class LockHeldError extends Error {
   constructor(readonly holder: LockHolder | null) {
-    super(`another eviction run holds the eviction lock${holder ? ` (pid ${holder.pid}, since ${new Date(holder.sinceMs).toISOString()})` : ''}; wait for it to finish`);
+    super(`another eviction run holds the eviction lock${holder ? ` (${holder.host ? `host ${holder.host}, ` : ''}pid ${holder.pid}, since ${new Date(holder.sinceMs).toISOString()})` : ''}; wait for it to finish`);
     this.name = 'LockHeldError';
   }
 

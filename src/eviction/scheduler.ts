@@ -20,6 +20,11 @@ export class EvictionScheduler {
     private readonly evictor: Evictor,
     private readonly sweeper: TmpSweeper,
     private readonly logger: Logger,
+    /**
+     * On an index several nodes share: true for the one node that runs the
+     * tick of this time (docs/design.md §15); absent: every tick runs here.
+     */
+    private readonly claimTick?: (tickMs: number) => Promise<boolean>,
   ) {}
 
   start(): void {
@@ -37,6 +42,21 @@ export class EvictionScheduler {
       await this.sweeper.sweep();
     } catch (err) {
       this.logger.error('tmp sweep failed', { error: (err as Error).message });
+    }
+    if (this.claimTick) {
+      // The nodes' timers fire within milliseconds of the scheduled second: rounded, they name the same tick.
+      const tickMs = Math.round(Date.now() / 1000) * 1000;
+      let mine: boolean;
+      try {
+        mine = await this.claimTick(tickMs);
+      } catch (err) {
+        this.logger.error('scheduled eviction skipped: the cluster\'s tick could not be claimed', { error: (err as Error).message });
+        return;
+      }
+      if (!mine) {
+        this.logger.debug('scheduled eviction run by another node of the cluster', { tickMs });
+        return;
+      }
     }
     try {
       await this.evictor.run({ reason: 'schedule' });

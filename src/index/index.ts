@@ -19,6 +19,8 @@ export interface MetadataIndex {
   readonly scrubs: ScrubsPart;
   /** Holds of uploads in flight shared by the nodes of a cluster; only an engine several nodes share has it (PostgreSQL). */
   readonly holds?: HoldsPart;
+  /** The eviction lock and schedule of a cluster; only an engine several nodes share has it (without: the lock is the host's, src/eviction/lock.ts, and each tick runs). */
+  readonly eviction?: ClusterEvictionPart;
   /** True when this open created the index (nothing was stored before): the node rebuilds it from storage. */
   readonly created: boolean;
   /** The index answers (for /readyz). */
@@ -303,4 +305,31 @@ export interface HoldsPart {
   held(nowMs: number, tenant?: string): Promise<HeldTotals>;
   /** Drops the rows of nodes whose lease ended before `nowMs` (and their holds); how many nodes. */
   expire(nowMs: number): Promise<number>;
+}
+
+/** Who holds the cluster's eviction lock: the process (host and pid) and since when. */
+export interface ClusterLockHolder {
+  host: string;
+  pid: number;
+  sinceMs: number;
+}
+
+/** The cluster's eviction lock, held by this process until release(). */
+export interface ClusterLock {
+  /** Lets the lock go (idempotent); a holder that dies lets it go with its connection. */
+  release(): Promise<void>;
+}
+
+/**
+ * Eviction once for a cluster (docs/design.md §15): one run at a time on
+ * every node and every cleanup command, and each scheduled tick run by one
+ * node only.
+ */
+export interface ClusterEvictionPart {
+  /** Takes the lock for one run (a session lock on a connection of its own), or null when another process holds it. */
+  tryLock(holder: { host: string; pid: number }): Promise<ClusterLock | null>;
+  /** The holder of the lock, null when it is free. */
+  holder(): Promise<ClusterLockHolder | null>;
+  /** True for exactly one caller per `tickMs` across the cluster (the one that runs that tick); old ticks are forgotten. */
+  claimTick(tickMs: number, nodeId: string | null): Promise<boolean>;
 }

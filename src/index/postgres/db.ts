@@ -17,6 +17,9 @@ export const ADVISORY = {
   holds: '7953849100000000003',
 } as const;
 
+/** The eviction lock, a session lock (two int4 keys: pg_locks shows them as classid, objid). */
+export const EVICTION_LOCK = { classid: 795384910, objid: 4 } as const;
+
 /** Deadlock and serialization failures: the transaction did nothing and may simply run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
 const ATTEMPTS = 4;

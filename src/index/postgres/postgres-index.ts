@@ -4,6 +4,7 @@ import type { MetadataIndex } from '../index.js';
 import { PgCandidates } from './candidates.js';
 import { PgClaims } from './claims.js';
 import { Db } from './db.js';
+import { PgClusterEviction } from './eviction.js';
 import { PgFiles } from './files.js';
 import { PgHistory } from './history.js';
 import { PgHolds } from './holds.js';
@@ -67,6 +68,7 @@ export async function openPostgresIndex(url: string, options: PostgresIndexOptio
     retired: new PgRetired(db),
     scrubs: new PgScrubs(db),
     holds: new PgHolds(db),
+    eviction: new PgClusterEviction(db, url),
     created,
     isOpen: async () => !closed && await pool.query('SELECT 1').then(() => true, () => false),
     close: async () => {

@@ -135,8 +135,22 @@ ALTER TABLE name_claims ADD COLUMN node_id TEXT COLLATE "C";
 `);
 };
 
+/**
+ * Version 3: the scheduled eviction ticks of a cluster (docs/design.md
+ * §15): the node whose insert of a tick's row wins runs that tick.
+ */
+const v3: Migration = async (client) => {
+  await client.query(`
+CREATE TABLE eviction_ticks (
+  tick_ms BIGINT PRIMARY KEY,
+  node_id TEXT COLLATE "C",
+  claimed_ms BIGINT NOT NULL
+);
+`);
+};
+
 /** Migration n (1-based) takes a database from version n − 1 to n. Append only; never edit a released one. */
-export const MIGRATIONS: readonly Migration[] = [v1, v2];
+export const MIGRATIONS: readonly Migration[] = [v1, v2, v3];
 
 /** The schema version this code writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
