@@ -6,7 +6,7 @@ import { createLogger, type Logger } from './logger.js';
 import { FsStorage } from './storage/fs-storage.js';
 import { MemoryStorage } from './storage/memory-storage.js';
 import type { Storage } from './storage/storage.js';
-import type { MetadataIndex } from './index/index.js';
+import type { HoldsPart, MetadataIndex } from './index/index.js';
 import { openIndex } from './index/open.js';
 import { AccessTimes } from './index/access-times.js';
 import { reconcile } from './index/reconcile.js';
@@ -96,9 +96,11 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     storage = opened.storage;
     diskPath = opened.where;
     // The "disk" is what this node may use of the store.
-    const { totals } = index;
+    const { totals, holds } = index;
     readDisk = capacityReader({
-      capacityBytes, committedBytes: async () => (await totals.summary()).bytes, inflightBytes: () => opened.storage.inflightBytes,
+      capacityBytes, committedBytes: async () => (await totals.summary()).bytes,
+      // On a shared index the store is used by every node's uploads: what they hold (docs/design.md §15).
+      inflightBytes: holds ? async () => (await holds.held(now())).bytes : () => opened.storage.inflightBytes,
     });
   } else {
     storage = overrides.storage ?? await openLocalStorage(config, dataDir, logger);
@@ -118,6 +120,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     config, guard, storage, index, classifier, now, logger: logger.child({ module: 'monitoring' }),
     inflightUploads: (): number => (overrides.cluster?.role === 'primary' ? deciding.inflightUploads : uploader.inflight),
     inflightOf: (tenant: string): TenantInflight => ledger.inflightOf(tenant),
+    clusterInflight: index.holds ? clusterInflightOf(index.holds) : undefined,
     nodeView: worker?.nodeView,
   });
   const retired = new RetiredNames({ retired: index.retired, retentionMs: config.upload.retirePubNamesFor, now, logger: logger.child({ module: 'retired-names' }) });
@@ -215,6 +218,11 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
       await index.close();
     },
   };
+}
+
+/** The uploads in flight of every live node of a cluster, from the shared holds (docs/design.md §15). */
+function clusterInflightOf(holds: HoldsPart): (nowMs: number, tenant?: string) => Promise<TenantInflight> {
+  return async (nowMs, tenant) => holds.held(nowMs, tenant);
 }
 
 /** The engines that keep the index in the data dir: fs, or memory (the index still lives on disk). */

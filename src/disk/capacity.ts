@@ -6,8 +6,8 @@ export interface CapacitySources {
   capacityBytes: number;
   /** Bytes of stored files (the index totals: no listing of the store). */
   committedBytes: () => Promise<number>;
-  /** Bytes that uploads in flight have sent so far. */
-  inflightBytes: () => number;
+  /** Bytes that uploads in flight have sent so far (on a shared index: what every node's uploads hold, docs/design.md §15). */
+  inflightBytes: () => number | Promise<number>;
 }
 
 /**
@@ -16,7 +16,7 @@ export interface CapacitySources {
  */
 export function capacityReader(sources: CapacitySources): ReadDisk {
   return async () => {
-    const used = (await sources.committedBytes()) + sources.inflightBytes();
+    const used = (await sources.committedBytes()) + (await sources.inflightBytes());
     return { totalBytes: sources.capacityBytes, freeBytes: Math.max(0, sources.capacityBytes - used) };
   };
 }

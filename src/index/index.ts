@@ -282,6 +282,8 @@ export type HoldVerdict =
 export interface HeldTotals {
   uploads: number;
   bytes: number;
+  /** Bytes held per class that has any. */
+  byClass: Record<string, number>;
 }
 
 /**

@@ -45,30 +45,44 @@ export class NodeMetrics implements UploadObserver {
   private readonly quotaRefusals;
   private readonly workerRestarts;
 
-  constructor(private readonly refusals: RefusalLog) {
+  /** Labels of the gauges that are the cluster's totals on a shared index (`scope="cluster"`), none otherwise. */
+  private readonly scope: Record<string, string>;
+
+  /**
+   * @param options.clusterScope the node shares its index and store with
+   *   other nodes (docs/design.md §15): the gauges of stored, held and free
+   *   bytes, tenants, runs and scrubs are the cluster's totals, the same on
+   *   every node, and carry `scope="cluster"` so that dashboards take one
+   *   node's value (max) instead of summing over instances.
+   */
+  constructor(private readonly refusals: RefusalLog, options: { clusterScope?: boolean } = {}) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     for (const name of MISNAMED_DEFAULTS) this.registry.removeSingleMetric(name);
+    this.scope = options.clusterScope ? { scope: 'cluster' } : {};
+    const scopeLabels = Object.keys(this.scope);
     // A clustered node's gauges are set by the primary only (workers export 0 or nothing): the largest is the node's.
     const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers, aggregator: 'max' });
+    // A gauge whose value is the cluster's on a shared index.
+    const total = (name: string, help: string, labelNames: string[] = []) => gauge(name, help, [...labelNames, ...scopeLabels]);
     this.gauges = {
-      size: gauge('nanocdn_disk_size_bytes', 'Size of the filesystem holding the data dir (statfs blocks × bsize).'),
-      free: gauge('nanocdn_disk_free_bytes', 'Bytes a writer can use on the data dir filesystem (statfs bavail × bsize).'),
-      reserve: gauge('nanocdn_disk_reserve_bytes', 'Free space kept in reserve: writes are refused inside it.'),
-      reservedInflight: gauge('nanocdn_disk_reserved_inflight_bytes', 'Bytes reserved by uploads in flight and not yet written.'),
-      secondsToFull: gauge('nanocdn_disk_seconds_to_full', 'Seconds until free space reaches the reserve at the fitted fill rate; +Inf when not filling.'),
-      storedBytes: gauge('nanocdn_stored_bytes', 'Bytes of stored files per storage class.', ['class']),
-      storedFiles: gauge('nanocdn_stored_files', 'Stored files per storage class.', ['class']),
-      tenantBytes: gauge('nanocdn_tenant_stored_bytes', 'Bytes stored per tenant, for the top usage.topTenants tenants only.', ['tenant']),
-      tmpFiles: gauge('nanocdn_tmp_files', 'Entries in the upload spool <data>/tmp.'),
+      size: total('nanocdn_disk_size_bytes', 'Size of the filesystem holding the data dir (statfs blocks × bsize).'),
+      free: total('nanocdn_disk_free_bytes', 'Bytes a writer can use on the data dir filesystem (statfs bavail × bsize).'),
+      reserve: total('nanocdn_disk_reserve_bytes', 'Free space kept in reserve: writes are refused inside it.'),
+      reservedInflight: total('nanocdn_disk_reserved_inflight_bytes', 'Bytes reserved by uploads in flight and not yet written.'),
+      secondsToFull: total('nanocdn_disk_seconds_to_full', 'Seconds until free space reaches the reserve at the fitted fill rate; +Inf when not filling.'),
+      storedBytes: total('nanocdn_stored_bytes', 'Bytes of stored files per storage class.', ['class']),
+      storedFiles: total('nanocdn_stored_files', 'Stored files per storage class.', ['class']),
+      tenantBytes: total('nanocdn_tenant_stored_bytes', 'Bytes stored per tenant, for the top usage.topTenants tenants only.', ['tenant']),
+      tmpFiles: total('nanocdn_tmp_files', 'Entries in the upload spool <data>/tmp.'),
       tmpBytes: gauge('nanocdn_tmp_bytes', 'Bytes in the upload spool <data>/tmp.'),
-      tmpOldest: gauge('nanocdn_tmp_oldest_seconds', 'Age of the oldest entry in <data>/tmp; 0 when empty.'),
-      inflight: gauge('nanocdn_inflight_uploads', 'Uploads being written now.'),
+      tmpOldest: total('nanocdn_tmp_oldest_seconds', 'Age of the oldest entry in <data>/tmp; 0 when empty.'),
+      inflight: total('nanocdn_inflight_uploads', 'Uploads being written now.'),
       ready: gauge('nanocdn_ready', 'Whether GET /readyz answers 200 now (1) or 503 (0).'),
-      diskState: gauge('nanocdn_disk_state', 'The disk guard\'s state: 1 for the current one of ok, warning, critical; 0 for the others.', ['state']),
-      evictionLastSuccess: gauge('nanocdn_eviction_last_success_timestamp_seconds', 'When the last eviction run without an error started (any process on this data dir, kept in the run log); 0 before the first.'),
-      scrubLastRun: gauge('nanocdn_scrub_last_run_timestamp_seconds', 'When the last `nanocdn scrub` run started (recorded in the index); 0 before the first.'),
-      scrubCorrupt: gauge('nanocdn_scrub_corrupt_files', 'Files the last `nanocdn scrub` run found bad: size or sha256 not as indexed, unreadable, or missing.'),
+      diskState: total('nanocdn_disk_state', 'The disk guard\'s state: 1 for the current one of ok, warning, critical; 0 for the others.', ['state']),
+      evictionLastSuccess: total('nanocdn_eviction_last_success_timestamp_seconds', 'When the last eviction run without an error started (any process on this data dir, kept in the run log); 0 before the first.'),
+      scrubLastRun: total('nanocdn_scrub_last_run_timestamp_seconds', 'When the last `nanocdn scrub` run started (recorded in the index); 0 before the first.'),
+      scrubCorrupt: total('nanocdn_scrub_corrupt_files', 'Files the last `nanocdn scrub` run found bad: size or sha256 not as indexed, unreadable, or missing.'),
     };
     // Which build answers: 1, with the version and the Node.js that runs it as labels.
     gauge('nanocdn_build_info', 'The nanocdn version and Node.js version of this process (always 1).', ['version', 'node'])
@@ -166,29 +180,30 @@ export class NodeMetrics implements UploadObserver {
   /** Sets the gauges from `report`. */
   update(report: UsageReport, now: { ready: boolean }): void {
     const g = this.gauges;
+    const at = (labels: Record<string, string> = {}) => ({ ...labels, ...this.scope });
     g.ready.set(now.ready ? 1 : 0);
-    g.size.set(report.disk.totalBytes);
-    g.free.set(report.disk.freeBytes);
-    g.reserve.set(report.disk.reserveBytes);
-    g.reservedInflight.set(report.inflight.reservedBytes);
-    g.secondsToFull.set(report.fillRate.hoursToFull === null ? Infinity : report.fillRate.hoursToFull * 3600);
+    g.size.set(at(), report.disk.totalBytes);
+    g.free.set(at(), report.disk.freeBytes);
+    g.reserve.set(at(), report.disk.reserveBytes);
+    g.reservedInflight.set(at(), report.inflight.reservedBytes);
+    g.secondsToFull.set(at(), report.fillRate.hoursToFull === null ? Infinity : report.fillRate.hoursToFull * 3600);
     g.storedBytes.reset();
     g.storedFiles.reset();
     for (const cls of report.classes) {
-      g.storedBytes.set({ class: cls.class }, cls.bytes);
-      g.storedFiles.set({ class: cls.class }, cls.files);
+      g.storedBytes.set(at({ class: cls.class }), cls.bytes);
+      g.storedFiles.set(at({ class: cls.class }), cls.files);
     }
     // Only the current top N: a tenant that drops out stops being exported.
     g.tenantBytes.reset();
-    for (const t of report.tenants) g.tenantBytes.set({ tenant: t.tenant }, t.bytes);
-    g.tmpFiles.set(report.tmp.files);
+    for (const t of report.tenants) g.tenantBytes.set(at({ tenant: t.tenant }), t.bytes);
+    g.tmpFiles.set(at(), report.tmp.files);
     g.tmpBytes.set(report.tmp.bytes);
-    g.tmpOldest.set(report.tmp.oldestSeconds ?? 0);
-    g.inflight.set(report.inflight.uploads);
-    for (const state of DISK_STATES) g.diskState.set({ state }, report.status === state ? 1 : 0);
-    g.evictionLastSuccess.set(report.eviction.lastSuccessAt === null ? 0 : Date.parse(report.eviction.lastSuccessAt) / 1000);
-    g.scrubLastRun.set(report.scrub === null ? 0 : Date.parse(report.scrub.at) / 1000);
-    g.scrubCorrupt.set(report.scrub === null ? 0 : report.scrub.corrupt + report.scrub.missing);
+    g.tmpOldest.set(at(), report.tmp.oldestSeconds ?? 0);
+    g.inflight.set(at(), report.inflight.uploads);
+    for (const state of DISK_STATES) g.diskState.set(at({ state }), report.status === state ? 1 : 0);
+    g.evictionLastSuccess.set(at(), report.eviction.lastSuccessAt === null ? 0 : Date.parse(report.eviction.lastSuccessAt) / 1000);
+    g.scrubLastRun.set(at(), report.scrub === null ? 0 : Date.parse(report.scrub.at) / 1000);
+    g.scrubCorrupt.set(at(), report.scrub === null ? 0 : report.scrub.corrupt + report.scrub.missing);
   }
 
   get contentType(): string {

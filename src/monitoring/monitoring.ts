@@ -45,7 +45,7 @@ export class Monitoring implements UploadObserver, LedgerObserver {
     this.tenantRefusals = new TenantRefusals(deps.now);
     this.history = new UsageHistory(deps.index.history);
     this.usage = new UsageReporter({ ...deps, history: this.history, refusals: this.refusals, uploadSizes: this.uploadSizes, tenantRefusals: this.tenantRefusals });
-    this.metrics = new NodeMetrics(this.refusals);
+    this.metrics = new NodeMetrics(this.refusals, { clusterScope: deps.clusterInflight !== undefined });
     this.runLog = new RunLogFollower(deps.index.runs, (run) => this.metrics.loggedRun(run));
   }
 

@@ -97,6 +97,12 @@ export interface UsageReporterDeps {
   /** A tenant's uploads in flight (the ledger). */
   inflightOf?: (tenant: string) => TenantInflight;
   inflightUploads: () => number;
+  /**
+   * On an index several nodes share: the uploads in flight of the cluster
+   * (the holds of live nodes), so /usage reads the same on every node
+   * (docs/design.md §15); they replace inflightUploads and inflightOf.
+   */
+  clusterInflight?: (nowMs: number, tenant?: string) => Promise<TenantInflight>;
   now: () => number;
   fillRate?: FillRateOptions;
   alertPolicy?: AlertPolicy;
@@ -152,7 +158,7 @@ export class UsageReporter {
     const rows = [...top, ...extra.map((tenant) => ({ tenant, files: 0, bytes: 0, fromRefusals: true }))];
     const tenants = await Promise.all(rows.map(async (row) => {
       const stored = await deps.index.totals.ofTenant(row.tenant);
-      const inflight = deps.inflightOf?.(row.tenant) ?? { uploads: 0, bytes: 0, byClass: {} };
+      const inflight = deps.clusterInflight ? await deps.clusterInflight(now, row.tenant) : deps.inflightOf?.(row.tenant) ?? { uploads: 0, bytes: 0, byClass: {} };
       const classNames = new Set([...stored.map((c) => c.class), ...Object.keys(inflight.byClass)]);
       const counts = refusals.get(row.tenant) ?? deps.tenantRefusals.row(row.tenant);
       const files = 'fromRefusals' in row ? stored.reduce((sum, c) => sum + c.files, 0) : row.files;
@@ -199,6 +205,7 @@ export class UsageReporter {
       scrub: scrub && { at: scrub.atMs, bad: scrub.corrupt + scrub.missing, quarantined: scrub.quarantined },
     }, deps.alertPolicy ?? DEFAULT_ALERT_POLICY);
 
+    const cluster = deps.clusterInflight ? await deps.clusterInflight(now) : null;
     const headroomBytes = deps.guard.headroomBytes();
     const median = deps.uploadSizes.median();
     const typicalUploadBytes = Math.max(median ?? 0, TYPICAL_UPLOAD_FLOOR);
@@ -222,7 +229,7 @@ export class UsageReporter {
       writable: writableReason === null,
       writableReason,
       typicalUploadBytes,
-      inflight: { uploads: deps.inflightUploads(), reservedBytes: snap.reservedBytes },
+      inflight: cluster ? { uploads: cluster.uploads, reservedBytes: cluster.bytes } : { uploads: deps.inflightUploads(), reservedBytes: snap.reservedBytes },
       tmp,
       classes,
       tenants,

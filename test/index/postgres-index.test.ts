@@ -59,7 +59,7 @@ describe.runIf(postgresRequirement())('PostgreSQL index', () => {
         expect(await schemaVersion(db)).toBe(SCHEMA_VERSION);
         const tables = await inspect<{ t: string }>(url, "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
         expect(tables.map((r) => r.t)).toEqual([
-          'eviction_runs', 'files', 'holds', 'name_claims', 'nanocdn_schema_version', 'nodes', 'retired_names', 'scrub_runs', 'tenant_hourly', 'totals', 'usage_samples',
+          'eviction_runs', 'eviction_ticks', 'files', 'holds', 'name_claims', 'nanocdn_schema_version', 'nodes', 'retired_names', 'scrub_runs', 'tenant_hourly', 'totals', 'usage_samples',
         ]);
         const applied = await inspect<{ version: number }>(url, 'SELECT version FROM nanocdn_schema_version ORDER BY version');
         expect(applied.map((r) => r.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MetadataIndex } from '../../src/index/index.js';
@@ -18,7 +19,7 @@ const auth = { Authorization: `Bearer ${TOKEN}` };
  * refused while another process holds it — and the server lets it go when
  * its holder dies.
  */
-describe.runIf(postgresRequirement() && swiftRequirement())('eviction lock and schedule of a cluster (PostgreSQL + Swift)', () => {
+describe.runIf(postgresRequirement() && swiftRequirement())('eviction lock and schedule, /usage and /metrics of a cluster (PostgreSQL + Swift)', () => {
   let pg: PostgresCluster;
   let swift: SwiftCluster;
   let bucket: string;
@@ -113,6 +114,44 @@ describe.runIf(postgresRequirement() && swiftRequirement())('eviction lock and s
       holder = await index.eviction!.holder();
     }
     expect(holder?.host).not.toBe('doomed');
+  });
+
+  it('/usage reads the same from both nodes (uploads in flight from the shared holds); /metrics marks the cluster totals scope="cluster"', async () => {
+    const body = Buffer.alloc(300_000, 7);
+    expect((await fetch(`${nodes[0].url}/upload/pub/acme/stored.bin`, { method: 'PUT', headers: auth, body })).status).toBe(201);
+    // An upload in flight on node 0: declared size, half of the body sent.
+    const req = http.request(`${nodes[0].url}/upload/pub/acme/slow.bin`, { method: 'PUT', headers: { ...auth, 'Content-Length': '200000' } });
+    const answered = new Promise<number>((resolve, reject) => {
+      req.on('response', (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+      req.on('error', reject);
+    });
+    req.write(Buffer.alloc(100_000, 1));
+    try {
+      type Usage = { inflight: { uploads: number; reservedBytes: number }; tenants: { tenant: string; inflight: { uploads: number; bytes: number } }[] };
+      const usageOf = async (url: string) => (await (await fetch(`${url}/usage`, { headers: auth })).json()) as Usage;
+      let usages: Usage[] = [];
+      for (let i = 0; i < 50; i++) {
+        usages = await Promise.all(nodes.map((node) => usageOf(node.url)));
+        // The upload's hold is taken while a report is built: wait for one that saw it throughout.
+        if (usages.every((u) => u.inflight.uploads === 1 && u.tenants.find((t) => t.tenant === 'acme')?.inflight.uploads === 1)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const usage of usages) {
+        expect(usage.inflight).toEqual({ uploads: 1, reservedBytes: 200_000 });
+        expect(usage.tenants.find((t) => t.tenant === 'acme')?.inflight).toEqual({ uploads: 1, bytes: 200_000 });
+      }
+      const metrics = await Promise.all(nodes.map(async (node) => (await fetch(`${node.url}/metrics`, { headers: auth })).text()));
+      for (const text of metrics) {
+        expect(text).toContain('nanocdn_inflight_uploads{scope="cluster"} 1');
+        expect(text).toMatch(/nanocdn_stored_bytes\{class="[^"]+",scope="cluster"\} 300000/);
+        expect(text).toContain('nanocdn_tenant_stored_bytes{tenant="acme",scope="cluster"} 300000');
+        // Per-node figures keep no scope label.
+        expect(text).toMatch(/nanocdn_ready 1/);
+      }
+    } finally {
+      req.end(Buffer.alloc(100_000, 1));
+    }
+    expect(await answered).toBe(201);
   });
 
   it('claimTick: of 3 handles racing for each of 5 ticks, exactly one wins each', async () => {

@@ -64,9 +64,16 @@ export class PgHolds implements HoldsPart {
   }
 
   async held(nowMs: number, tenant?: string): Promise<HeldTotals> {
-    const row = await this.db.row<{ uploads: number; bytes: number }>(`SELECT COUNT(*)::bigint AS uploads, COALESCE(SUM(h.bytes), 0)::bigint AS bytes
-      FROM holds h JOIN nodes n ON n.id = h.node_id WHERE n.lease_until_ms > $1 AND ($2::text IS NULL OR h.tenant = $2::text)`, [nowMs, tenant ?? null]);
-    return { uploads: row?.uploads ?? 0, bytes: row?.bytes ?? 0 };
+    const rows = await this.db.rows<{ class: string; uploads: number; bytes: number }>(`SELECT h.class, COUNT(*)::bigint AS uploads, COALESCE(SUM(h.bytes), 0)::bigint AS bytes
+      FROM holds h JOIN nodes n ON n.id = h.node_id WHERE n.lease_until_ms > $1 AND ($2::text IS NULL OR h.tenant = $2::text)
+      GROUP BY h.class`, [nowMs, tenant ?? null]);
+    const totals: HeldTotals = { uploads: 0, bytes: 0, byClass: {} };
+    for (const row of rows) {
+      totals.uploads += row.uploads;
+      totals.bytes += row.bytes;
+      totals.byClass[row.class] = row.bytes;
+    }
+    return totals;
   }
 
   async expire(nowMs: number): Promise<number> {
