@@ -65,7 +65,7 @@ describe('removeFile', () => {
 
   it('still removes the file when the index refuses (a full disk): logged, reconcile catches up', async () => {
     const stored = await store('pub/acme/b.txt');
-    const refusing = { ...deps, files: { ...index.files, remove: () => Promise.reject(new Error('SQLITE_FULL')), removeMany: index.files.removeMany } };
+    const refusing = { ...deps, files: { get: (name: string) => index.files.get(name), remove: () => Promise.reject(new Error('SQLITE_FULL')), removeMany: index.files.removeMany } };
     expect(await removeFile(refusing, stored)).toBe(true);
     expect(onDisk('pub/acme/b.txt')).toBe(false);
     expect(errors).toEqual(['index delete failed; reconcile will catch up']);
@@ -83,7 +83,7 @@ describe('removeFile', () => {
     const warnings: string[] = [];
     const logger = { ...deps.logger, warn: (message: string) => { warnings.push(message); } } as unknown as Logger;
     // Retiring needs a new row; a full index refuses it, but the row goes anyway.
-    const refuseRetiring = { ...index.files, remove: (name: string, retiredMs?: number | null) => (retiredMs != null ? Promise.reject(new Error('SQLITE_FULL')) : index.files.remove(name)),
+    const refuseRetiring = { get: (name: string) => index.files.get(name), remove: (name: string, retiredMs?: number | null) => (retiredMs != null ? Promise.reject(new Error('SQLITE_FULL')) : index.files.remove(name)),
       removeMany: (names: Iterable<string>, retiredMs?: (name: string) => number | null) => ([...names].some((name) => retiredMs?.(name) != null)
         ? Promise.reject(new Error('SQLITE_FULL')) : index.files.removeMany(names)) };
     const full = { ...retiring, logger, files: refuseRetiring };
