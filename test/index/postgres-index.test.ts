@@ -140,6 +140,27 @@ describe.runIf(postgresRequirement())('PostgreSQL index', () => {
       expect(Date.now() - started).toBeLessThan(30_000);
     });
 
+    it('a transaction whose connection the server ends (PostgreSQL stopping) fails with 503, and the process lives on', async () => {
+      const pool = new pg.Pool({ connectionString: url, max: 2 });
+      pool.on('error', () => undefined);
+      const db = new Db(pool);
+      try {
+        const err = await db.tx(async (client) => {
+          await client.query('SELECT 1');
+          // As a shutdown of the server does: the backend of this transaction is terminated under it.
+          await inspect(url, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() AND state LIKE \'idle in transaction%\'');
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await client.query('SELECT 1');
+        }).then(() => null, (e: unknown) => e as Error & { status?: number });
+        expect(err).not.toBeNull();
+        expect(err!.status).toBe(503);
+        // An 'error' event of the checked-out client without a listener would have ended this process by now.
+        expect(await db.row<{ one: number }>('SELECT 1 AS one')).toEqual({ one: 1 });
+      } finally {
+        await pool.end();
+      }
+    });
+
     // Last in this file: it stops the server for a moment.
     it('while the server is stopped isOpen is false and queries fail (no crash on the broken idle connections); back by itself, no reopen', async () => {
       const index = await openPostgresIndex(url, { connectTimeoutMs: 1000 });

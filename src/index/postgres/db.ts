@@ -54,6 +54,10 @@ export class Db {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
+      // A checked-out client has no listener of the pool's: when the server ends its connection (PostgreSQL
+      // stopping or restarting) its 'error' event would end the process. The query in flight fails by itself.
+      const onError = (err: Error) => { broken = err; };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const out = await fn(client);
@@ -64,7 +68,8 @@ export class Db {
         if (attempt < ATTEMPTS && RETRYABLE.has((err as { code?: string }).code ?? '')) continue;
         throw err;
       } finally {
-        // A client whose ROLLBACK failed is not given out again.
+        client.off('error', onError);
+        // A client whose connection broke, or whose ROLLBACK failed, is not given out again.
         client.release(broken);
       }
     }
