@@ -68,7 +68,10 @@ export async function runPrimary(config: Config, workers: number, onStarted: (ct
       .handle(CALLS.freed, () => { ctx.guard.noteFreed(); });
     worker.on('listening', (address) => {
       entry.listening = true;
-      if (!started && [...live.values()].every((w) => w.listening)) firstListening(address.port);
+      if (started) return;
+      // The first worker listens: the port and the data dir work, the others may start.
+      if (live.size === 1) for (let i = 1; i < workers; i++) fork();
+      if (live.size === workers && [...live.values()].every((w) => w.listening)) firstListening(address.port);
     });
     worker.on('exit', (code, signal) => {
       live.delete(worker.id);
@@ -91,7 +94,8 @@ export async function runPrimary(config: Config, workers: number, onStarted: (ct
     });
   };
 
-  for (let i = 0; i < workers; i++) fork();
+  // One worker first: what cannot start (a port in use, a bad data dir) is said once, by it, not by every worker.
+  fork();
   let port: number;
   try {
     port = await ready;

@@ -42,6 +42,11 @@ async function until(what: string, check: () => boolean | Promise<boolean>, serv
   }
 }
 
+/** The primary says "nanocdn listening" once all its workers listen (the first one starts alone). */
+async function untilListening(server: SpawnedServer, workers: number): Promise<void> {
+  await until(`${workers} workers listening`, () => childPids(server.pid).length === workers && server.output().includes('"message":"nanocdn listening"'), server);
+}
+
 /** One sample's value from the /metrics text (0 when absent). */
 function sample(metrics: string, series: string): number {
   const line = metrics.split('\n').find((l) => l.startsWith(`${series} `));
@@ -122,7 +127,7 @@ describe('workers 4: one node to its clients and to monitoring; eviction schedul
   });
 
   it('serves from 4 worker processes; /metrics sums the counters of all of them; /usage is the same whichever answers', async () => {
-    await until('4 workers', () => childPids(server.pid).length === 4, server);
+    await untilListening(server, 4);
     const names = Array.from({ length: 40 }, (_, i) => `pub/acme/spread/f${i}.bin`);
     for (const name of names) {
       // A new connection each: the primary hands connections to the workers in turn.
@@ -188,7 +193,7 @@ describe.skipIf(!canMount)('workers 2 on a 64 MiB tmpfs: kill -9 of a worker dur
   });
 
   it('restarts the worker, returns its holds at once, shows nothing partial; the other worker\'s uploads complete', async () => {
-    await until('2 workers', () => childPids(server.pid).length === 2, server);
+    await untilListening(server, 2);
     const byWorker = await connectionsPerWorker(server, 4);
     const [victim, survivor] = [...byWorker.keys()];
     // f0-f3 on the worker to be killed, f4-f7 on the other one.
@@ -238,7 +243,7 @@ describe('workers 2: SIGTERM drains every worker', () => {
     const dataDir = path.join(os.tmpdir(), `nanocdn-drain-${process.pid}-${Date.now()}`);
     const server = await spawnServer({ dataDir, env: { NANOCDN_WORKERS: '2' } });
     try {
-      await until('2 workers', () => childPids(server.pid).length === 2, server);
+      await untilListening(server, 2);
       const workers = childPids(server.pid);
       // Two uploads on each worker.
       const conns = [...(await connectionsPerWorker(server, 2)).values()].flat();
