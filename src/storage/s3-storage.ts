@@ -39,6 +39,9 @@ export interface S3StorageOptions extends S3Settings {
  * them, sweepTmp() cleans those a crash left (object, multipart uploads,
  * row).
  */
+/** A claim of this process younger than this may be one whose write is just starting (claimed, not yet live). */
+const CLAIM_SETTLE_MS = 5_000;
+
 export class S3Storage implements Storage {
   readonly kind = 's3' as const;
   readonly tmpHasOwners = false;
@@ -224,6 +227,8 @@ export class S3Storage implements Storage {
    */
   private abandoned(claim: PendingClaim, olderThanMs: number, now: number): boolean {
     if (this.live.has(claim.name)) return false;
+    // This process's own claim that none of its writes owns: a release that failed (the index was down).
+    if (claim.nodeId !== null && claim.nodeId === this.nodeId) return now - claim.startedMs >= CLAIM_SETTLE_MS;
     if (claim.nodeId !== null) return claim.leaseUntilMs === null || claim.leaseUntilMs <= now;
     return now - claim.startedMs >= olderThanMs;
   }
