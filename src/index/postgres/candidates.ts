@@ -1,17 +1,6 @@
 import type { CandidateRow, CandidateScope, CandidatesPart } from '../index.js';
+import { CANDIDATE_COLUMNS, toCandidate, type CandidateFileRow } from '../rows.js';
 import type { Db } from './db.js';
-
-interface Row {
-  name: string; tenant: string; class: string; size: number;
-  created_ms: number; accessed_ms: number; expires_ms: number | null;
-}
-
-const toCandidate = (row: Row): CandidateRow => ({
-  name: row.name, tenant: row.tenant, class: row.class, size: row.size,
-  createdMs: row.created_ms, accessedMs: row.accessed_ms, expiresMs: row.expires_ms,
-});
-
-const COLUMNS = 'name, tenant, class, size, created_ms, accessed_ms, expires_ms';
 
 /**
  * Eviction candidates in batches by keyset pagination (row comparisons on the
@@ -25,7 +14,7 @@ export class PgCandidates implements CandidatesPart {
     let afterMs = Number.MIN_SAFE_INTEGER;
     let afterName = '';
     for (;;) {
-      const rows = await this.db.rows<Row>(`SELECT ${COLUMNS} FROM files
+      const rows = await this.db.rows<CandidateFileRow>(`SELECT ${CANDIDATE_COLUMNS} FROM files
         WHERE expires_ms IS NOT NULL AND expires_ms <= $1 AND (expires_ms, name) > ($2::bigint, $3::text)
         AND ($4::text IS NULL OR class = $4) AND ($5::text IS NULL OR tenant = $5)
         ORDER BY expires_ms, name LIMIT $6`, [now, afterMs, afterName, scope.class ?? null, scope.tenant ?? null, batch]);
@@ -40,7 +29,7 @@ export class PgCandidates implements CandidatesPart {
   async *aged(cls: string, createdBefore: number, accessedBefore: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
     let afterName = '';
     for (;;) {
-      const rows = await this.db.rows<Row>(`SELECT ${COLUMNS} FROM files
+      const rows = await this.db.rows<CandidateFileRow>(`SELECT ${CANDIDATE_COLUMNS} FROM files
         WHERE class = $1 AND ($2::text IS NULL OR tenant = $2) AND (created_ms <= $3 OR accessed_ms <= $4)
         AND name > $5 ORDER BY name LIMIT $6`, [cls, scope.tenant ?? null, createdBefore, accessedBefore, afterName, batch]);
       if (rows.length === 0) return;
@@ -50,20 +39,20 @@ export class PgCandidates implements CandidatesPart {
   }
 
   tenantLru(tenant: string, cls: string, batch: number): AsyncGenerator<CandidateRow[]> {
-    return this.lru((a, c, n) => this.db.rows<Row>(`SELECT ${COLUMNS} FROM files
+    return this.lru((a, c, n) => this.db.rows<CandidateFileRow>(`SELECT ${CANDIDATE_COLUMNS} FROM files
       WHERE class = $1 AND tenant = $2 AND (accessed_ms, created_ms, name) > ($3::bigint, $4::bigint, $5::text)
       ORDER BY accessed_ms, created_ms, name LIMIT $6`, [cls, tenant, a, c, n, batch]));
   }
 
   globalLru(classes: readonly string[], scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
     const wanted = scope.class ? classes.filter((c) => c === scope.class) : [...classes];
-    return this.lru((a, c, n) => this.db.rows<Row>(`SELECT ${COLUMNS} FROM files
+    return this.lru((a, c, n) => this.db.rows<CandidateFileRow>(`SELECT ${CANDIDATE_COLUMNS} FROM files
       WHERE (accessed_ms, created_ms, name) > ($1::bigint, $2::bigint, $3::text) AND class = ANY ($4::text[])
       AND ($5::text IS NULL OR tenant = $5)
       ORDER BY accessed_ms, created_ms, name LIMIT $6`, [a, c, n, wanted, scope.tenant ?? null, batch]));
   }
 
-  private async *lru(fetch: (a: number, c: number, n: string) => Promise<Row[]>): AsyncGenerator<CandidateRow[]> {
+  private async *lru(fetch: (a: number, c: number, n: string) => Promise<CandidateFileRow[]>): AsyncGenerator<CandidateRow[]> {
     let a = Number.MIN_SAFE_INTEGER;
     let c = Number.MIN_SAFE_INTEGER;
     let n = '';

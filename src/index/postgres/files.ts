@@ -1,17 +1,7 @@
 import type { FileRecord, FilesPart } from '../index.js';
+import { FILE_COLUMNS, toFileRecord, type FileRow } from '../rows.js';
 import type { Db, Queryable } from './db.js';
 
-interface Row {
-  name: string; tenant: string; class: string; size: number; sha256: string;
-  created_ms: number; accessed_ms: number; expires_ms: number | null;
-}
-
-const toRecord = (row: Row): FileRecord => ({
-  name: row.name, tenant: row.tenant, class: row.class, size: row.size, sha256: row.sha256,
-  createdMs: row.created_ms, accessedMs: row.accessed_ms, expiresMs: row.expires_ms,
-});
-
-const COLUMNS = 'name, tenant, class, size, sha256, created_ms, accessed_ms, expires_ms';
 const UPDATE_ALL = `tenant = EXCLUDED.tenant, class = EXCLUDED.class, size = EXCLUDED.size, sha256 = EXCLUDED.sha256,
   created_ms = EXCLUDED.created_ms, accessed_ms = EXCLUDED.accessed_ms, expires_ms = EXCLUDED.expires_ms`;
 
@@ -32,12 +22,12 @@ export class PgFiles implements FilesPart {
   constructor(private readonly db: Db) {}
 
   async get(name: string): Promise<FileRecord | undefined> {
-    const row = await this.db.row<Row>(`SELECT ${COLUMNS} FROM files WHERE name = $1`, [name]);
-    return row ? toRecord(row) : undefined;
+    const row = await this.db.row<FileRow>(`SELECT ${FILE_COLUMNS} FROM files WHERE name = $1`, [name]);
+    return row ? toFileRecord(row) : undefined;
   }
 
   async put(record: FileRecord): Promise<void> {
-    await this.db.run(`INSERT INTO files (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    await this.db.run(`INSERT INTO files (${FILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
       ON CONFLICT (name) DO UPDATE SET ${UPDATE_ALL}`,
     [record.name, record.tenant, record.class, record.size, record.sha256, record.createdMs, record.accessedMs, record.expiresMs]);
   }
@@ -49,7 +39,7 @@ export class PgFiles implements FilesPart {
     if (byName.size === 0) return;
     await this.db.tx(async (client) => {
       for (const batch of chunks([...byName.values()])) {
-        await client.query(`INSERT INTO files (${COLUMNS})
+        await client.query(`INSERT INTO files (${FILE_COLUMNS})
           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
           ON CONFLICT (name) DO UPDATE SET ${UPDATE_ALL}`, [
           batch.map((r) => r.name), batch.map((r) => r.tenant), batch.map((r) => r.class), batch.map((r) => r.size),

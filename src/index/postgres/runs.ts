@@ -1,31 +1,6 @@
 import type { LoggedRun, RunFilter, RunRecord, RunsPart } from '../index.js';
+import { KEEP_RECENT_MS, KEEP_RUNS, MAX_RUNS, RUN_COLUMNS, toRun, toRunRecord, type RunRow } from '../rows.js';
 import { ADVISORY, type Db } from './db.js';
-
-interface Row {
-  id: number; at_ms: number; files: number; bytes: number; duration_ms: number; reason: string; error: string | null;
-  by_reason: RunRecord['byReason'] | null;
-}
-
-/** Runs always kept in `eviction_runs`. */
-const KEEP_RUNS = 100;
-/** Runs younger than this are kept too (up to MAX_RUNS), so a node that reads the log every few seconds misses none. */
-const KEEP_RECENT_MS = 10 * 60_000;
-const MAX_RUNS = 10_000;
-
-const COLUMNS = 'id, at_ms, reason, files, bytes, duration_ms, error, by_reason';
-
-function toRun(row: Row): LoggedRun {
-  return {
-    id: row.id, atMs: row.at_ms, reason: row.reason, files: row.files, bytes: row.bytes, durationMs: row.duration_ms, error: row.error,
-    ...(row.by_reason === null ? {} : { byReason: row.by_reason }),
-  };
-}
-
-/** Without the id: what record() took. */
-function toRecord(row: Row): RunRecord {
-  const { id: _id, ...run } = toRun(row);
-  return run;
-}
 
 /**
  * The eviction run log (`eviction_runs`), shared by every process and node on
@@ -52,12 +27,12 @@ export class PgRuns implements RunsPart {
 
   async last(filter: RunFilter = 'any'): Promise<RunRecord | null> {
     const where = filter === 'removed' ? 'WHERE files > 0' : filter === 'succeeded' ? 'WHERE error IS NULL' : '';
-    const row = await this.db.row<Row>(`SELECT ${COLUMNS} FROM eviction_runs ${where} ORDER BY id DESC LIMIT 1`);
-    return row ? toRecord(row) : null;
+    const row = await this.db.row<RunRow>(`SELECT ${RUN_COLUMNS} FROM eviction_runs ${where} ORDER BY id DESC LIMIT 1`);
+    return row ? toRunRecord(row) : null;
   }
 
   async recent(limit: number): Promise<RunRecord[]> {
-    return (await this.db.rows<Row>(`SELECT ${COLUMNS} FROM eviction_runs ORDER BY id DESC LIMIT $1`, [limit])).map(toRecord);
+    return (await this.db.rows<RunRow>(`SELECT ${RUN_COLUMNS} FROM eviction_runs ORDER BY id DESC LIMIT $1`, [limit])).map(toRunRecord);
   }
 
   async cursor(): Promise<number> {
@@ -65,6 +40,6 @@ export class PgRuns implements RunsPart {
   }
 
   async since(afterId: number, limit: number): Promise<LoggedRun[]> {
-    return (await this.db.rows<Row>(`SELECT ${COLUMNS} FROM eviction_runs WHERE id > $1 ORDER BY id LIMIT $2`, [afterId, limit])).map(toRun);
+    return (await this.db.rows<RunRow>(`SELECT ${RUN_COLUMNS} FROM eviction_runs WHERE id > $1 ORDER BY id LIMIT $2`, [afterId, limit])).map(toRun);
   }
 }

@@ -1,17 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { CandidateRow, CandidateScope, CandidatesPart } from '../index.js';
-
-interface Row {
-  name: string; tenant: string; class: string; size: number;
-  created_ms: number; accessed_ms: number; expires_ms: number | null;
-}
-
-const toCandidate = (row: Row): CandidateRow => ({
-  name: row.name, tenant: row.tenant, class: row.class, size: row.size,
-  createdMs: row.created_ms, accessedMs: row.accessed_ms, expiresMs: row.expires_ms,
-});
-
-const COLUMNS = 'name, tenant, class, size, created_ms, accessed_ms, expires_ms';
+import { CANDIDATE_COLUMNS, toCandidate, type CandidateFileRow } from '../rows.js';
 
 /**
  * Eviction candidates fetched in batches by keyset pagination (no OFFSET, no
@@ -27,17 +16,17 @@ export class SqliteCandidates implements CandidatesPart {
     // LRU across tenants and classes uses files_global_lru; per tenant and class, files_lru.
     const scope = 'AND (@tenant IS NULL OR tenant = @tenant)';
     this.stmts = {
-      expired: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
+      expired: db.prepare<Record<string, unknown>, CandidateFileRow>(`SELECT ${CANDIDATE_COLUMNS} FROM files
         WHERE expires_ms IS NOT NULL AND expires_ms <= @now AND (expires_ms, name) > (@afterMs, @afterName)
         AND (@class IS NULL OR class = @class) ${scope}
         ORDER BY expires_ms, name LIMIT @limit`),
-      aged: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
+      aged: db.prepare<Record<string, unknown>, CandidateFileRow>(`SELECT ${CANDIDATE_COLUMNS} FROM files
         WHERE +class = @class ${scope} AND (created_ms <= @createdBefore OR accessed_ms <= @accessedBefore)
         AND name > @afterName ORDER BY name LIMIT @limit`),
-      tenantLru: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
+      tenantLru: db.prepare<Record<string, unknown>, CandidateFileRow>(`SELECT ${CANDIDATE_COLUMNS} FROM files
         WHERE class = @class AND tenant = @tenant AND (accessed_ms, created_ms, name) > (@a, @c, @n)
         ORDER BY accessed_ms, created_ms, name LIMIT @limit`),
-      globalLru: db.prepare<Record<string, unknown>, Row>(`SELECT ${COLUMNS} FROM files
+      globalLru: db.prepare<Record<string, unknown>, CandidateFileRow>(`SELECT ${CANDIDATE_COLUMNS} FROM files
         WHERE (accessed_ms, created_ms, name) > (@a, @c, @n) AND +class IN (SELECT value FROM json_each(@classes)) ${scope}
         ORDER BY accessed_ms, created_ms, name LIMIT @limit`),
     };
@@ -75,7 +64,7 @@ export class SqliteCandidates implements CandidatesPart {
     return this.lru((cursor) => this.stmts.globalLru.all({ ...cursor, classes: json, tenant: scope.tenant ?? null, limit: batch }));
   }
 
-  private async *lru(fetch: (cursor: { a: number; c: number; n: string }) => Row[]): AsyncGenerator<CandidateRow[]> {
+  private async *lru(fetch: (cursor: { a: number; c: number; n: string }) => CandidateFileRow[]): AsyncGenerator<CandidateRow[]> {
     let cursor = { a: Number.MIN_SAFE_INTEGER, c: Number.MIN_SAFE_INTEGER, n: '' };
     for (;;) {
       const rows = fetch(cursor);

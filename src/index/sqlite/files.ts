@@ -1,15 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { FileRecord, FilesPart } from '../index.js';
-
-interface Row {
-  name: string; tenant: string; class: string; size: number; sha256: string;
-  created_ms: number; accessed_ms: number; expires_ms: number | null;
-}
-
-const toRecord = (row: Row): FileRecord => ({
-  name: row.name, tenant: row.tenant, class: row.class, size: row.size, sha256: row.sha256,
-  createdMs: row.created_ms, accessedMs: row.accessed_ms, expiresMs: row.expires_ms,
-});
+import { toFileRecord, type FileRow } from '../rows.js';
 
 /** Names per page of names(): no statement stays open across an await. */
 const NAMES_PAGE = 1000;
@@ -24,7 +15,7 @@ export class SqliteFiles implements FilesPart {
 
   constructor(db: Database.Database) {
     this.stmts = {
-      get: db.prepare<[string], Row>('SELECT * FROM files WHERE name = ?'),
+      get: db.prepare<[string], FileRow>('SELECT * FROM files WHERE name = ?'),
       upsert: db.prepare(`INSERT INTO files (name, tenant, class, size, sha256, created_ms, accessed_ms, expires_ms)
         VALUES (@name, @tenant, @class, @size, @sha256, @createdMs, @accessedMs, @expiresMs)
         ON CONFLICT (name) DO UPDATE SET tenant = excluded.tenant, class = excluded.class, size = excluded.size,
@@ -57,7 +48,7 @@ export class SqliteFiles implements FilesPart {
 
   async get(name: string): Promise<FileRecord | undefined> {
     const row = this.stmts.get.get(name);
-    return row ? toRecord(row) : undefined;
+    return row ? toFileRecord(row) : undefined;
   }
 
   async put(record: FileRecord): Promise<void> {

@@ -1,28 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { LoggedRun, RunFilter, RunRecord, RunsPart } from '../index.js';
-
-interface Row { id: number; at_ms: number; files: number; bytes: number; duration_ms: number; reason: string; error: string | null; by_reason: string | null }
-
-/** Runs always kept in `eviction_runs`. */
-const KEEP_RUNS = 100;
-/** Runs younger than this are kept too (up to MAX_RUNS), so a node that reads the log every few seconds misses none. */
-const KEEP_RECENT_MS = 10 * 60_000;
-const MAX_RUNS = 10_000;
-
-const COLUMNS = 'id, at_ms, reason, files, bytes, duration_ms, error, by_reason';
-
-function toRun(row: Row): LoggedRun {
-  return {
-    id: row.id, atMs: row.at_ms, reason: row.reason, files: row.files, bytes: row.bytes, durationMs: row.duration_ms, error: row.error,
-    ...(row.by_reason === null ? {} : { byReason: JSON.parse(row.by_reason) as RunRecord['byReason'] }),
-  };
-}
-
-/** Without the id: what record() took. */
-function toRecord(row: Row): RunRecord {
-  const { id: _id, ...run } = toRun(row);
-  return run;
-}
+import { KEEP_RECENT_MS, KEEP_RUNS, MAX_RUNS, RUN_COLUMNS, toRun, toRunRecord, type RunRow } from '../rows.js';
 
 /** The eviction run log (`eviction_runs`), shared by every process on this database. */
 export class SqliteRuns implements RunsPart {
@@ -35,11 +13,11 @@ export class SqliteRuns implements RunsPart {
       insert: db.prepare('INSERT INTO eviction_runs (at_ms, reason, files, bytes, duration_ms, error, by_reason) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       prune: db.prepare<[number, number, number]>(`DELETE FROM eviction_runs WHERE id <= (SELECT MAX(id) FROM eviction_runs) - ?
         AND (at_ms < ? OR id <= (SELECT MAX(id) FROM eviction_runs) - ?)`),
-      recent: db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM eviction_runs ORDER BY id DESC LIMIT ?`),
-      lastRemoved: db.prepare<[], Row>(`SELECT ${COLUMNS} FROM eviction_runs WHERE files > 0 ORDER BY id DESC LIMIT 1`),
-      lastSucceeded: db.prepare<[], Row>(`SELECT ${COLUMNS} FROM eviction_runs WHERE error IS NULL ORDER BY id DESC LIMIT 1`),
+      recent: db.prepare<[number], RunRow>(`SELECT ${RUN_COLUMNS} FROM eviction_runs ORDER BY id DESC LIMIT ?`),
+      lastRemoved: db.prepare<[], RunRow>(`SELECT ${RUN_COLUMNS} FROM eviction_runs WHERE files > 0 ORDER BY id DESC LIMIT 1`),
+      lastSucceeded: db.prepare<[], RunRow>(`SELECT ${RUN_COLUMNS} FROM eviction_runs WHERE error IS NULL ORDER BY id DESC LIMIT 1`),
       cursor: db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM eviction_runs'),
-      since: db.prepare<[number, number], Row>(`SELECT ${COLUMNS} FROM eviction_runs WHERE id > ? ORDER BY id LIMIT ?`),
+      since: db.prepare<[number, number], RunRow>(`SELECT ${RUN_COLUMNS} FROM eviction_runs WHERE id > ? ORDER BY id LIMIT ?`),
     };
     this.insertAndPrune = db.transaction((run: RunRecord) => {
       const { lastInsertRowid } = this.stmts.insert.run(run.atMs, run.reason, run.files, run.bytes, Math.round(run.durationMs), run.error,
@@ -57,11 +35,11 @@ export class SqliteRuns implements RunsPart {
     const row = filter === 'removed' ? this.stmts.lastRemoved.get()
       : filter === 'succeeded' ? this.stmts.lastSucceeded.get()
         : this.stmts.recent.get(1);
-    return row ? toRecord(row) : null;
+    return row ? toRunRecord(row) : null;
   }
 
   async recent(limit: number): Promise<RunRecord[]> {
-    return this.stmts.recent.all(limit).map(toRecord);
+    return this.stmts.recent.all(limit).map(toRunRecord);
   }
 
   async cursor(): Promise<number> {
