@@ -2,8 +2,8 @@ import { HttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
 import type { StorageClass } from '../classes.js';
 import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
-import type { AllowanceHold, DecidingLedger, HoldRequest, LedgerObserver, TenantInflight, TenantLimit } from './ledger.js';
-import { TokenBucket } from './token-bucket.js';
+import type { AllowanceHold, DecidingLedger, HoldRequest, LedgerObserver, TenantInflight } from './ledger.js';
+import { inflightBytesLimit, rateLimited, TenantRates } from './tenant-rates.js';
 
 /** limits.tenant of the config: null disables a limit; inflightBytes is bytes or a share of the room above the reserve. */
 export interface TenantLimits {
@@ -47,8 +47,6 @@ interface TenantState {
   byClass: Map<string, number>;
 }
 
-/** Buckets are swept for full ones every this many admissions, so the maps stay as small as the tenants active in the last minute. */
-const SWEEP_EVERY = 1024;
 
 /**
  * The ledger of one process (docs/design.md §7): quotas, limits and the disk
@@ -66,11 +64,11 @@ export class LocalLedger implements DecidingLedger {
   private seq = 0;
   private readonly quotas = new Map<string, QuotaState>();
   private readonly tenants = new Map<string, TenantState>();
-  private readonly uploadBuckets = new Map<string, TokenBucket>();
-  private readonly byteBuckets = new Map<string, TokenBucket>();
-  private admissions = 0;
+  private readonly rates: TenantRates;
 
-  constructor(private readonly deps: LocalLedgerDeps) {}
+  constructor(private readonly deps: LocalLedgerDeps) {
+    this.rates = new TenantRates(deps);
+  }
 
   get growStepBytes(): number {
     return this.deps.guard.growStepBytes;
@@ -83,9 +81,8 @@ export class LocalLedger implements DecidingLedger {
     const want = declaredBytes ?? (quota === null ? this.growStepBytes : Math.min(this.growStepBytes, quota));
     // Cheap refusals first: a retry storm is turned away before any index or disk reading
     // (inflightBytes, a share of the disk, waits for the refreshed reading below).
-    this.checkLimits(tenant, want, true, false);
-    if (deps.limits().uploadsPerMinute !== null) this.bucketOf(this.uploadBuckets, tenant, deps.limits().uploadsPerMinute!).take(1, deps.now());
-    if (++this.admissions % SWEEP_EVERY === 0) this.sweepBuckets();
+    this.checkLimits(tenant, want, true);
+    this.rates.takeUpload(tenant);
 
     if (quota === null) {
       await deps.guard.refresh();
@@ -117,7 +114,7 @@ export class LocalLedger implements DecidingLedger {
     const { deps } = this;
     const { tenant, cls, declaredBytes } = request;
     // uploadsPerMinute was taken at the start: an admission counts once.
-    this.checkLimits(tenant, want, false, false);
+    this.checkLimits(tenant, want, false);
     let quotaHeld = 0;
     if (state) {
       const room = (cls.maxBytesPerTenant ?? 0) - this.usedOf(state);
@@ -132,9 +129,7 @@ export class LocalLedger implements DecidingLedger {
       reservation.release();
       throw err;
     }
-    if (declaredBytes !== null && deps.limits().bytesPerMinute !== null) {
-      this.bucketOf(this.byteBuckets, tenant, deps.limits().bytesPerMinute!).take(declaredBytes, deps.now());
-    }
+    if (declaredBytes !== null) this.rates.takeBytes(tenant, declaredBytes);
     if (state) {
       state.held += quotaHeld;
       state.holds++;
@@ -159,22 +154,12 @@ export class LocalLedger implements DecidingLedger {
   }
 
   /** Throws 429 when one more upload of `bytes` would pass a limit of the tenant. */
-  private checkLimits(tenant: string, bytes: number, countUpload: boolean, checkBytes: boolean): void {
-    const limits = this.deps.limits();
-    const nowMs = this.deps.now();
-    const t = this.tenants.get(tenant);
-    if (countUpload && limits.uploadsPerMinute !== null) {
-      const wait = this.bucketOf(this.uploadBuckets, tenant, limits.uploadsPerMinute).waitSeconds(1, nowMs);
-      if (wait > 0) throw this.limited(tenant, 'uploadsPerMinute', `${limits.uploadsPerMinute} uploads per minute`, wait);
+  private checkLimits(tenant: string, bytes: number, countUpload: boolean): void {
+    this.rates.check(tenant, bytes, countUpload);
+    const { inflightUploads } = this.deps.limits();
+    if (inflightUploads !== null && (this.tenants.get(tenant)?.uploads ?? 0) + 1 > inflightUploads) {
+      throw rateLimited(this.deps.observer, tenant, 'inflightUploads', `${inflightUploads} uploads in flight`, 1);
     }
-    if (limits.bytesPerMinute !== null) {
-      const wait = this.bucketOf(this.byteBuckets, tenant, limits.bytesPerMinute).waitSeconds(bytes, nowMs);
-      if (wait > 0) throw this.limited(tenant, 'bytesPerMinute', `${formatBytes(limits.bytesPerMinute)} per minute`, wait);
-    }
-    if (limits.inflightUploads !== null && (t?.uploads ?? 0) + 1 > limits.inflightUploads) {
-      throw this.limited(tenant, 'inflightUploads', `${limits.inflightUploads} uploads in flight`, 1);
-    }
-    if (checkBytes) this.checkInflightBytes(tenant, bytes);
   }
 
   /** @internal Throws 429 when holding `bytes` more would put the tenant past limits.tenant.inflightBytes. */
@@ -182,17 +167,9 @@ export class LocalLedger implements DecidingLedger {
     const limit = this.deps.limits().inflightBytes;
     if (limit === null) return;
     const held = this.tenants.get(tenant)?.bytes ?? 0;
-    const max = 'bytes' in limit ? limit.bytes : Math.floor((limit.percent / 100) * this.deps.guard.roomAboveReserveBytes());
-    if (held + bytes <= max) return;
-    const value = 'bytes' in limit ? formatBytes(limit.bytes) : `${limit.percent} % of the room above the reserve (${formatBytes(max)} now)`;
-    throw this.limited(tenant, 'inflightBytes', `${value} in flight`, 1, { inflightBytes: held, requestedBytes: bytes, limitBytes: max });
-  }
-
-  private limited(tenant: string, limit: TenantLimit, value: string, retryAfterSeconds: number, details: Record<string, unknown> = {}): HttpError {
-    this.deps.observer?.throttled(tenant, limit, value);
-    return new HttpError('rate_limited',
-      `Tenant "${tenant}" is over its limit of ${value} (limits.tenant.${limit}); retry in ${retryAfterSeconds} s.`,
-      { tenant, limit, value, retryAfterSeconds, ...details }, { 'Retry-After': String(retryAfterSeconds) });
+    const max = inflightBytesLimit(limit, this.deps.guard.roomAboveReserveBytes());
+    if (held + bytes <= max.bytes) return;
+    throw rateLimited(this.deps.observer, tenant, 'inflightBytes', `${max.value} in flight`, 1, { inflightBytes: held, requestedBytes: bytes, limitBytes: max.bytes });
   }
 
   /** @internal A 507 quota_exceeded for `incomingBytes` more in the tenant's class. */
@@ -293,8 +270,7 @@ export class LocalLedger implements DecidingLedger {
 
   /** @internal A chunked upload's bytes count against bytesPerMinute as they arrive. */
   countBytes(tenant: string, bytes: number): void {
-    const perMinute = this.deps.limits().bytesPerMinute;
-    if (perMinute !== null) this.bucketOf(this.byteBuckets, tenant, perMinute).take(bytes, this.deps.now());
+    this.rates.takeBytes(tenant, bytes);
   }
 
   /** @internal A hold ended: stored (commit) or not. */
@@ -326,21 +302,6 @@ export class LocalLedger implements DecidingLedger {
     return t;
   }
 
-  private bucketOf(buckets: Map<string, TokenBucket>, tenant: string, perMinute: number): TokenBucket {
-    let bucket = buckets.get(tenant);
-    if (!bucket) {
-      bucket = new TokenBucket(perMinute, this.deps.now());
-      buckets.set(tenant, bucket);
-    }
-    return bucket;
-  }
-
-  private sweepBuckets(): void {
-    const nowMs = this.deps.now();
-    for (const buckets of [this.uploadBuckets, this.byteBuckets]) {
-      for (const [tenant, bucket] of buckets) if (bucket.isFull(nowMs)) buckets.delete(tenant);
-    }
-  }
 }
 
 /** One upload's holds: its disk reservation and its quota part; finished once. */

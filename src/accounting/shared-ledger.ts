@@ -5,9 +5,9 @@ import { formatBytes } from '../config/units.js';
 import type { StorageClass } from '../classes.js';
 import type { Logger } from '../logger.js';
 import type { HoldLimits, HoldsPart, HoldVerdict } from '../index/index.js';
-import type { AllowanceHold, DecidingLedger, HoldRequest, LedgerObserver, TenantInflight, TenantLimit } from './ledger.js';
+import type { AllowanceHold, DecidingLedger, HoldRequest, LedgerObserver, TenantInflight } from './ledger.js';
 import type { TenantLimits } from './local-ledger.js';
-import { TokenBucket } from './token-bucket.js';
+import { inflightBytesLimit, rateLimited, TenantRates } from './tenant-rates.js';
 
 export interface SharedLedgerDeps {
   holds: HoldsPart;
@@ -42,22 +42,40 @@ export function newNodeId(): string {
  */
 export class NodeLease {
   private timer: NodeJS.Timeout | undefined;
+  readonly leaseMs: number;
 
-  constructor(private readonly deps: { holds: HoldsPart; nodeId: string; now: () => number; logger: Logger; leaseMs?: number }) {}
+  constructor(private readonly deps: {
+    holds: HoldsPart; nodeId: string; now: () => number; logger: Logger; leaseMs?: number;
+    /** Runs after each renewal (the deciding ledger's housekeeping). */
+    afterRenew?: (nowMs: number) => Promise<void>;
+  }) {
+    this.leaseMs = deps.leaseMs ?? NODE_LEASE_MS;
+  }
 
+  /** Registers the node, then renews every third of the lease. */
   async start(): Promise<void> {
-    const leaseMs = this.deps.leaseMs ?? NODE_LEASE_MS;
-    const renew = () => this.deps.holds.renewLease(this.deps.nodeId, this.deps.now(), leaseMs);
-    await renew();
+    await this.renew();
     this.timer = setInterval(() => {
-      renew().catch((err: unknown) => this.deps.logger.warn('could not renew this node\'s lease in the index', { error: (err as Error).message }));
-    }, Math.max(100, Math.floor(leaseMs / 3)));
+      this.renew().catch((err: unknown) => this.deps.logger.warn('could not renew this node\'s lease in the index', { error: (err as Error).message }));
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
     this.timer.unref();
   }
 
-  async stop(): Promise<void> {
+  async renew(): Promise<void> {
+    const nowMs = this.deps.now();
+    await this.deps.holds.renewLease(this.deps.nodeId, nowMs, this.leaseMs);
+    await this.deps.afterRenew?.(nowMs);
+  }
+
+  /** What a node that died does: it stops renewing (tests). */
+  stopRenewing(): void {
     if (this.timer) clearInterval(this.timer);
-    await this.deps.holds.leave(this.deps.nodeId).catch(() => undefined);
+  }
+
+  /** The node leaves: what it held stops counting at once. */
+  async stop(): Promise<void> {
+    this.stopRenewing();
+    await this.deps.holds.leave(this.deps.nodeId).catch((err: unknown) => this.deps.logger.warn('could not leave the cluster cleanly; what this node held ends with its lease', { error: (err as Error).message }));
   }
 }
 
@@ -76,51 +94,44 @@ export class SharedLedger implements DecidingLedger {
   readonly nodeId: string;
   private seq = 0;
   private readonly mine = new Map<string, TenantInflight>();
-  private readonly uploadBuckets = new Map<string, TokenBucket>();
-  private readonly byteBuckets = new Map<string, TokenBucket>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly rates: TenantRates;
+  private readonly lease: NodeLease;
   /** Holds whose row could not be dropped yet (the database did not answer). */
   private readonly unreleased = new Set<string>();
   readonly growStepBytes: number;
-  readonly leaseMs: number;
 
   constructor(private readonly deps: SharedLedgerDeps) {
     this.nodeId = deps.nodeId ?? newNodeId();
     this.growStepBytes = deps.growStepBytes ?? 1 << 20;
-    this.leaseMs = deps.leaseMs ?? NODE_LEASE_MS;
+    this.rates = new TenantRates(deps);
+    this.lease = new NodeLease({ ...deps, nodeId: this.nodeId, afterRenew: (nowMs) => this.afterRenew(nowMs) });
   }
 
-  /** Registers this node and keeps its lease (and drops the rows of nodes whose lease ended). */
-  async start(): Promise<void> {
-    await this.renew();
-    this.timer = setInterval(() => {
-      this.renew().catch((err: unknown) => this.deps.logger.warn('could not renew this node\'s lease in the index', { error: (err as Error).message }));
-    }, Math.max(100, Math.floor(this.leaseMs / 3)));
-    this.timer.unref();
+  /** Registers this node and keeps its lease. */
+  start(): Promise<void> {
+    return this.lease.start();
   }
 
-  private async renew(): Promise<void> {
+  /** With each renewal: rows that could not be dropped are dropped, and the rows of nodes whose lease ended. */
+  private async afterRenew(nowMs: number): Promise<void> {
     for (const id of this.unreleased) this.drop(id);
-    const now = this.deps.now();
-    await this.deps.holds.renewLease(this.nodeId, now, this.leaseMs);
-    const gone = await this.deps.holds.expire(now);
+    const gone = await this.deps.holds.expire(nowMs);
     if (gone > 0) this.deps.logger.warn('nodes whose lease ended no longer hold space', { nodes: gone });
   }
 
   /** @internal What a node that died does: it stops renewing its lease (tests). */
   stopRenewing(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.lease.stopRenewing();
   }
 
   /** @internal Renews now and drops the rows of nodes whose lease ended (tests; the timer does it every lease / 3). */
   renewNow(): Promise<void> {
-    return this.renew();
+    return this.lease.renew();
   }
 
   /** This node leaves: its holds stop counting at once. */
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.deps.holds.leave(this.nodeId).catch((err: unknown) => this.deps.logger.warn('could not leave the cluster\'s holds cleanly; they end with the lease', { error: (err as Error).message }));
+  stop(): Promise<void> {
+    return this.lease.stop();
   }
 
   get inflightUploads(): number {
@@ -136,21 +147,12 @@ export class SharedLedger implements DecidingLedger {
 
   async admit(request: HoldRequest): Promise<AllowanceHold> {
     const { tenant, cls, declaredBytes } = request;
-    const limits = this.deps.limits();
-    const nowMs = this.deps.now();
     const want = declaredBytes ?? this.growStepBytes;
-    if (limits.uploadsPerMinute !== null) {
-      const wait = this.bucketOf(this.uploadBuckets, tenant, limits.uploadsPerMinute).waitSeconds(1, nowMs);
-      if (wait > 0) throw this.limited(tenant, 'uploadsPerMinute', `${limits.uploadsPerMinute} uploads per minute`, wait);
-    }
-    if (limits.bytesPerMinute !== null) {
-      const wait = this.bucketOf(this.byteBuckets, tenant, limits.bytesPerMinute).waitSeconds(want, nowMs);
-      if (wait > 0) throw this.limited(tenant, 'bytesPerMinute', `${formatBytes(limits.bytesPerMinute)} per minute`, wait);
-    }
+    this.rates.check(tenant, want, true);
     const id = `${this.nodeId}/${++this.seq}`;
     await this.take(id, tenant, cls, want, true);
-    if (limits.uploadsPerMinute !== null) this.bucketOf(this.uploadBuckets, tenant, limits.uploadsPerMinute).take(1, nowMs);
-    if (declaredBytes !== null && limits.bytesPerMinute !== null) this.bucketOf(this.byteBuckets, tenant, limits.bytesPerMinute).take(declaredBytes, nowMs);
+    this.rates.takeUpload(tenant);
+    if (declaredBytes !== null) this.rates.takeBytes(tenant, declaredBytes);
     const mine = this.mine.get(tenant) ?? { uploads: 0, bytes: 0, byClass: {} };
     mine.uploads++;
     mine.bytes += want;
@@ -180,9 +182,7 @@ export class SharedLedger implements DecidingLedger {
       roomBytes,
       quotaBytes: cls.maxBytesPerTenant,
       inflightUploads: tenantLimits.inflightUploads,
-      inflightBytes: tenantLimits.inflightBytes === null ? null
-        : 'bytes' in tenantLimits.inflightBytes ? tenantLimits.inflightBytes.bytes
-          : Math.floor((tenantLimits.inflightBytes.percent / 100) * roomBytes),
+      inflightBytes: tenantLimits.inflightBytes === null ? null : inflightBytesLimit(tenantLimits.inflightBytes, roomBytes).bytes,
     };
     try {
       return await this.deps.holds.take({ id, nodeId: this.nodeId, tenant, cls: cls.name, bytes }, limits, this.deps.now());
@@ -213,17 +213,12 @@ export class SharedLedger implements DecidingLedger {
         { tenant, class: cls.name, usedBytes: verdict.usedBytes, inflightBytes: verdict.heldBytes, quotaBytes, incomingBytes: bytes });
     }
     const limits = this.deps.limits();
-    if (verdict.limit === 'inflightUploads') {
-      return this.limited(tenant, 'inflightUploads', `${limits.inflightUploads} uploads in flight`, 1);
+    if (verdict.limit === 'inflightUploads' || limits.inflightBytes === null) {
+      return rateLimited(this.deps.observer, tenant, 'inflightUploads', `${limits.inflightUploads} uploads in flight`, 1);
     }
-    return this.limited(tenant, 'inflightBytes', `${formatBytes(verdict.heldBytes + bytes - 1)} in flight`, 1, { inflightBytes: verdict.heldBytes, requestedBytes: bytes });
-  }
-
-  private limited(tenant: string, limit: TenantLimit, value: string, retryAfterSeconds: number, details: Record<string, unknown> = {}): HttpError {
-    this.deps.observer?.throttled(tenant, limit, value);
-    return new HttpError('rate_limited',
-      `Tenant "${tenant}" is over its limit of ${value} (limits.tenant.${limit}); retry in ${retryAfterSeconds} s.`,
-      { tenant, limit, value, retryAfterSeconds, ...details }, { 'Retry-After': String(retryAfterSeconds) });
+    const max = inflightBytesLimit(limits.inflightBytes, this.deps.room().roomBytes);
+    return rateLimited(this.deps.observer, tenant, 'inflightBytes', `${max.value} in flight`, 1,
+      { inflightBytes: verdict.heldBytes, requestedBytes: bytes, limitBytes: max.bytes });
   }
 
   /** @internal A hold ended: its row goes (stored bytes are counted from the files row, written before). */
@@ -250,8 +245,7 @@ export class SharedLedger implements DecidingLedger {
 
   /** @internal A chunked upload's bytes count against bytesPerMinute as they arrive. */
   countBytes(tenant: string, bytes: number): void {
-    const perMinute = this.deps.limits().bytesPerMinute;
-    if (perMinute !== null) this.bucketOf(this.byteBuckets, tenant, perMinute).take(bytes, this.deps.now());
+    this.rates.takeBytes(tenant, bytes);
   }
 
   /** @internal */
@@ -260,15 +254,6 @@ export class SharedLedger implements DecidingLedger {
     if (!mine) return;
     mine.bytes += bytes;
     mine.byClass[hold.owner.cls.name] = (mine.byClass[hold.owner.cls.name] ?? 0) + bytes;
-  }
-
-  private bucketOf(buckets: Map<string, TokenBucket>, tenant: string, perMinute: number): TokenBucket {
-    let bucket = buckets.get(tenant);
-    if (!bucket) {
-      bucket = new TokenBucket(perMinute, this.deps.now());
-      buckets.set(tenant, bucket);
-    }
-    return bucket;
   }
 }
 
