@@ -51,8 +51,6 @@ export class S3Storage implements Storage {
   readonly nodeId: string | null;
   /** Names being written by this process, with bytes read so far. */
   private readonly live = new Map<string, number>();
-  /** Claims whose release failed (the index did not answer); their objects are gone, the sweep drops the rows. */
-  private readonly unreleased = new Set<string>();
   constructor(private readonly options: S3StorageOptions) {
     this.clients = createS3Clients(options);
     this.claims = options.claims;
@@ -120,7 +118,6 @@ export class S3Storage implements Storage {
     try {
       await this.claims.release(name);
     } catch (err) {
-      this.unreleased.add(name);
       if (written) {
         await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(name) })).catch((deleteErr: unknown) =>
           this.options.logger.warn('could not remove the object of an upload whose claim could not be released', { name, error: (deleteErr as Error).message }));
@@ -220,39 +217,29 @@ export class S3Storage implements Storage {
   }
 
   /**
-   * Whether a claim no live write of this process owns is left over: a
-   * claim naming a node is as soon as that node's lease has ended (it died
+   * Whether a claim no live write of this process owns is left over: this
+   * process's own claim once it is CLAIM_SETTLE_MS old (a release, a
+   * cleanup or a claim's answer that the index did not give: it was down); a
+   * claim of another node as soon as that node's lease has ended (it died
    * or left; docs/design.md §15) and never while it runs, however old; a
    * claim without a node when it is older than `olderThanMs`.
    */
   private abandoned(claim: PendingClaim, olderThanMs: number, now: number): boolean {
     if (this.live.has(claim.name)) return false;
-    // This process's own claim that none of its writes owns: a release that failed (the index was down).
     if (claim.nodeId !== null && claim.nodeId === this.nodeId) return now - claim.startedMs >= CLAIM_SETTLE_MS;
     if (claim.nodeId !== null) return claim.leaseUntilMs === null || claim.leaseUntilMs <= now;
     return now - claim.startedMs >= olderThanMs;
   }
 
   /**
-   * Cleans claims a crash left (abandoned()): object deleted if present,
-   * multipart uploads of the key aborted, row dropped; and drops the rows of
-   * this process's claims whose release failed. Then aborts multipart
+   * Cleans claims left over (abandoned()): object deleted if present,
+   * multipart uploads of the key aborted, row dropped. Then aborts multipart
    * uploads under the prefix that no live write owns, initiated before the
    * cutoff, unless a claim of a live node holds their key (checked again
    * just before: a claim is always taken before its upload starts).
    */
   async sweepTmp(olderThanMs: number, now: number): Promise<{ files: number; bytes: number }> {
     let files = 0;
-    for (const name of [...this.unreleased]) {
-      if (this.live.has(name)) { this.unreleased.delete(name); continue; }
-      const claim = await this.claims.get(name);
-      if (claim && claim.nodeId === this.nodeId) {
-        await this.cleanupKey(name, claim.uploadId);
-        await this.claims.release(name);
-        files++;
-      }
-      this.unreleased.delete(name);
-    }
     const kept = new Set<string>();
     for (const claim of await this.claims.all()) {
       if (!this.abandoned(claim, olderThanMs, now)) {
