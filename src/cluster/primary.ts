@@ -38,6 +38,7 @@ export async function runPrimary(config: Config, workers: number, onStarted: (ct
   const host = new LedgerHost(runtime.decidingLedger, ctx.classifier);
   let stopping = false;
   let started = false;
+  let forkedRest = false;
   const crashes: number[] = [];
 
   const nodeMetrics = async (now: { ready: boolean }): Promise<string> => {
@@ -70,7 +71,10 @@ export async function runPrimary(config: Config, workers: number, onStarted: (ct
       entry.listening = true;
       if (started) return;
       // The first worker listens: the port and the data dir work, the others may start.
-      if (live.size === 1) for (let i = 1; i < workers; i++) fork();
+      if (!forkedRest) {
+        forkedRest = true;
+        for (let i = 1; i < workers; i++) fork();
+      }
       if (live.size === workers && [...live.values()].every((w) => w.listening)) firstListening(address.port);
     });
     worker.on('exit', (code, signal) => {
@@ -84,7 +88,7 @@ export async function runPrimary(config: Config, workers: number, onStarted: (ct
       }
       logger.error('worker died; restarting it', { pid: worker.process.pid, code, signal, releasedHolds: released });
       ctx.monitoring.metrics.workerRestarted();
-      // Its spool entries are nobody's now (fs names them by pid; the s3 engine's are swept by age).
+      // Its spool entries are nobody's now (fs names them by pid; the s3 engine's claims follow their own rules).
       if (ctx.storage.tmpHasOwners) runtime.sweeper.sweep(-Infinity).catch((err: unknown) => logger.error('tmp sweep failed', { error: (err as Error).message }));
       const now = Date.now();
       crashes.push(now);
