@@ -25,15 +25,16 @@ export interface SpawnedServer {
 
 /**
  * Spawns the built server (`node dist/src/cli.js serve`, built by `pretest`)
- * on a random loopback port. `config` is written to a file passed as
+ * on a random loopback port (or `port`). `config` is written to a file passed as
  * NANOCDN_CONFIG. Resolves once /healthz answers.
  */
-export async function spawnServer(options: { dataDir?: string; config?: Record<string, unknown>; env?: Record<string, string> } = {}): Promise<SpawnedServer> {
+export async function spawnServer(options: { dataDir?: string; config?: Record<string, unknown>; env?: Record<string, string>; port?: number } = {}): Promise<SpawnedServer> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it in pretest)`);
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'nanocdn-sys-'));
   const configFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'nanocdn-cfg-')), 'config.json');
   writeFileSync(configFile, JSON.stringify({ logLevel: 'info', ...options.config }));
-  const port = await freePort();
+  // A fixed port lets a restarted node come back where a proxy expects it (test/helpers/node-cluster.ts).
+  const port = options.port ?? await freePort();
   const child = spawn(process.execPath, [CLI, 'serve'], {
     env: { ...process.env, NANOCDN_WORKERS: '1', NANOCDN_HOST: '127.0.0.1', NANOCDN_PORT: String(port), NANOCDN_DATA_DIR: dataDir, NANOCDN_CONFIG: configFile, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
