@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ABOVE = fileURLToPath(new URL('../..', import.meta.url));
+/** The checkout, also when this file runs compiled under dist/ (bench/nodes.ts uses the cluster helpers). */
+export const REPO_ROOT = path.basename(ABOVE) === 'dist' ? `${path.dirname(ABOVE)}/` : ABOVE;
 export const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli.js');
 
 export interface SpawnedServer {

@@ -274,6 +274,9 @@ describe.runIf(haproxyRequirement() && postgresRequirement() && swiftRequirement
     expect(answers.filter((a) => a.at > stoppedAt && a.at < resumedAt && a.status === 503).length).toBeGreaterThan(0);
     expect(answers.filter((a) => a.at < stoppedAt && a.status === 201).length).toBeGreaterThan(0);
     for (const node of c.nodes) expect(node?.child.exitCode).toBeNull();
+    // A node that lived through the outage still stops cleanly.
+    expect(await c.stopNode(0), c.outputOf(0).split('\n').slice(-15).join('\n')).toBe(0);
+    await c.startNode(0);
 
     // Every object under the prefix has its row, and every 201 has both.
     const keys = new Set(await swift.keys(c.bucket, 'pub/acme/pgdown/'));
