@@ -56,14 +56,15 @@ function call(method: string, url: string, body?: Buffer): Promise<number> {
 async function phase(label: string, pids: number[], task: (i: number) => Promise<number>, ok: number): Promise<string> {
   const latencies: number[] = [];
   let next = 0;
-  let errors = 0;
+  const errors = new Map<number, number>();
   const cpu0 = cpuMs(pids);
   const start = process.hrtime.bigint();
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (next < COUNT) {
       const i = next++;
       const t0 = process.hrtime.bigint();
-      if ((await task(i)) !== ok) errors++;
+      const status = await task(i);
+      if (status !== ok) errors.set(status, (errors.get(status) ?? 0) + 1);
       latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
   }));
@@ -71,13 +72,13 @@ async function phase(label: string, pids: number[], task: (i: number) => Promise
   const cpu = (cpuMs(pids) - cpu0) / COUNT;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))].toFixed(0);
-  return `${label.padEnd(12)} ${(COUNT / seconds).toFixed(1).padStart(6)} req/s  p50 ${pct(0.5).padStart(5)} ms  p99 ${pct(0.99).padStart(5)} ms  nodes' CPU ${cpu.toFixed(1).padStart(5)} ms/req  errors ${errors}`;
+  return `${label.padEnd(12)} ${(COUNT / seconds).toFixed(1).padStart(6)} req/s  p50 ${pct(0.5).padStart(5)} ms  p99 ${pct(0.99).padStart(5)} ms  nodes' CPU ${cpu.toFixed(1).padStart(5)} ms/req  errors ${errors.size === 0 ? 0 : JSON.stringify(Object.fromEntries(errors))}`;
 }
 
 async function bench(cluster: NodeCluster, label: string): Promise<string[]> {
   const pids = cluster.nodes.map((n) => n!.pid);
   const bodies = Array.from({ length: 8 }, () => randomBytes(SIZE));
-  const name = (i: number) => `pub/bench/${label}-${i}.bin`;
+  const name = (i: number) => `pub/bench/${label.replace(/[^a-z0-9]+/gi, '-')}-${i}.bin`;
   const put = await phase(`${label} PUT`, pids, (i) => call('PUT', `${cluster.proxyUrl}/upload/${name(i)}`, bodies[i % bodies.length]), 201);
   const get = await phase(`${label} GET`, pids, (i) => call('GET', `${cluster.proxyUrl}/${name(i)}`), 200);
   return [put, get];
