@@ -12,7 +12,7 @@ const TOKEN = 'pg-evict-token-0123456789abcdef';
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
 /**
- * Eviction once for a cluster (docs/design.md §15), two nodes on one
+ * Eviction once for a cluster (docs/design.md §15), three nodes on one
  * PostgreSQL + one Swift bucket: the schedule's ticks run on one node each,
  * the eviction lock (pg_advisory_lock on a connection of its own) is the
  * cluster's — the cleanup command and POST /admin/evict of any node are
@@ -31,7 +31,7 @@ describe.runIf(postgresRequirement() && swiftRequirement())('eviction lock and s
     storage: swift.s3Config(bucket),
     index: { engine: 'postgres', url },
     auth: { tokens: [TOKEN], trustedNetworks: [], signingSecret: null },
-    // Every second: ticks the two nodes' timers fire together.
+    // Every second: ticks the three nodes' timers fire together.
     eviction: { schedule: '* * * * * *' },
   });
 
@@ -42,6 +42,7 @@ describe.runIf(postgresRequirement() && swiftRequirement())('eviction lock and s
     bucket = await swift.newBucket('evict');
     url = await pg.newDatabase('evict');
     nodes = [await spawnServer({ config: config() })];
+    nodes.push(await spawnServer({ config: config() }));
     nodes.push(await spawnServer({ config: config() }));
     index = await openPostgresIndex(url);
   }, 240_000);
@@ -59,7 +60,7 @@ describe.runIf(postgresRequirement() && swiftRequirement())('eviction lock and s
     const runs = (await index.runs.since(since, 1000)).filter((run) => run.reason === 'schedule');
     const seconds = new Set(runs.map((run) => Math.round(run.atMs / 1000)));
     expect(runs.length).toBeGreaterThanOrEqual(3);
-    // Two nodes without the cluster's tick would record two runs per second.
+    // Three nodes without the cluster's tick would record three runs per second.
     expect(runs.length).toBe(seconds.size);
     expect(runs.length).toBeLessThanOrEqual(8);
   });
@@ -116,7 +117,7 @@ describe.runIf(postgresRequirement() && swiftRequirement())('eviction lock and s
     expect(holder?.host).not.toBe('doomed');
   });
 
-  it('/usage reads the same from both nodes (uploads in flight from the shared holds); /metrics marks the cluster totals scope="cluster"', async () => {
+  it('/usage reads the same from every node (uploads in flight from the shared holds); /metrics marks the cluster totals scope="cluster"', async () => {
     const body = Buffer.alloc(300_000, 7);
     expect((await fetch(`${nodes[0].url}/upload/pub/acme/stored.bin`, { method: 'PUT', headers: auth, body })).status).toBe(201);
     // An upload in flight on node 0: declared size, half of the body sent.

@@ -121,7 +121,7 @@ describe.runIf(haproxyRequirement() && postgresRequirement() && swiftRequirement
     });
   });
 
-  it('kill -9 of a node during 16 uploads: HAProxy marks it down, new uploads succeed, every acknowledged file is whole and listed, its holds stop counting within the lease', async () => {
+  it('kill -9 of a node during 16 uploads: HAProxy marks it down, new uploads succeed, every acknowledged file is whole and listed, its holds and claims end with its lease, nothing of its uploads stays in the bucket', async () => {
     const c = cluster!;
     const bodies = new Map(Array.from({ length: 16 }, (_, i) => [`pub/acme/kill/f${i}.bin`, randomBytes(2_000_000)] as const));
     const uploads = [...bodies].map(([name, body]) => slowPut(c.proxyUrl, name, body, 5000).then((status) => ({ name, status })));
@@ -134,6 +134,8 @@ describe.runIf(haproxyRequirement() && postgresRequirement() && swiftRequirement
     const logAt = c.haproxyOutput().length;
     await c.kill9Node(victim);
     const killedAt = Date.now();
+    // The victim's uploads in flight hold name claims (its node id) that nobody releases now.
+    const claimedAtKill = await withIndex(c.dbUrl, async (index) => (await index.claims.all()).filter((claim) => claim.name.startsWith('pub/acme/kill/')).length);
 
     // New uploads right after the kill: a refused connection is redispatched to another node.
     const fresh = new Map(Array.from({ length: 6 }, (_, i) => [`pub/acme/kill/new${i}.bin`, randomBytes(300_000)] as const));
@@ -149,6 +151,7 @@ describe.runIf(haproxyRequirement() && postgresRequirement() && swiftRequirement
     expect(failed.length).toBeGreaterThan(0);
     expect(acked.length).toBeGreaterThan(0);
     for (const r of failed) expect([0, 502]).toContain(r.status);
+    expect(claimedAtKill).toBeGreaterThanOrEqual(failed.length);
 
     await withIndex(c.dbUrl, async (index) => {
       // Only the dead node's holds are left, and they count until its lease ends.
@@ -156,6 +159,10 @@ describe.runIf(haproxyRequirement() && postgresRequirement() && swiftRequirement
       if (Date.now() - killedAt < LEASE_MS - 3000) expect(left.uploads).toBe(failed.length);
       for (; (await index.holds!.held(Date.now())).uploads > 0 && Date.now() - killedAt < LEASE_MS + 5000;) await sleep(250);
       expect(await index.holds!.held(Date.now())).toMatchObject({ uploads: 0, bytes: 0 });
+      // Its name claims end with its lease too: a surviving node's sweep (every lease) drops them and cleans what they left in the bucket.
+      const claimsLeft = async () => (await index.claims.all()).filter((claim) => claim.name.startsWith('pub/acme/kill/'));
+      for (; (await claimsLeft()).length > 0 && Date.now() - killedAt < 3 * LEASE_MS + 10_000;) await sleep(500);
+      expect(await claimsLeft()).toEqual([]);
       for (const [name, body] of [...acked.map((r) => [r.name, bodies.get(r.name)!] as const), ...fresh]) {
         expect((await index.files.get(name))?.sha256, name).toBe(sha256(body));
         const get = await fetch(`${c.proxyUrl}/${name}`);
@@ -167,6 +174,7 @@ describe.runIf(haproxyRequirement() && postgresRequirement() && swiftRequirement
     const keys = await swift.keys(c.bucket, 'pub/acme/kill/');
     for (const r of acked) expect(keys).toContain(r.name);
     for (const name of fresh.keys()) expect(keys).toContain(name);
+    for (const r of failed) expect(keys).not.toContain(r.name);
 
     // Back in: the node restarts on its port and HAProxy takes it again.
     const upAt = c.haproxyOutput().length;
