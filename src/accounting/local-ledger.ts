@@ -3,15 +3,7 @@ import { formatBytes } from '../config/units.js';
 import type { StorageClass } from '../classes.js';
 import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
 import type { AllowanceHold, DecidingLedger, HoldRequest, LedgerObserver, TenantInflight } from './ledger.js';
-import { inflightBytesLimit, rateLimited, TenantRates } from './tenant-rates.js';
-
-/** limits.tenant of the config: null disables a limit; inflightBytes is bytes or a share of the room above the reserve. */
-export interface TenantLimits {
-  uploadsPerMinute: number | null;
-  bytesPerMinute: number | null;
-  inflightUploads: number | null;
-  inflightBytes: { bytes: number } | { percent: number } | null;
-}
+import { inflightBytesLimit, rateLimited, TenantRates, type TenantLimits } from './tenant-rates.js';
 
 export interface LocalLedgerDeps {
   guard: DiskGuard;

@@ -6,7 +6,7 @@ import type { StorageClass } from '../classes.js';
 import type { Logger } from '../logger.js';
 import type { HoldLimits, HoldsPart, HoldVerdict } from '../index/index.js';
 import type { AllowanceHold, DecidingLedger, HoldRequest, LedgerObserver, TenantInflight } from './ledger.js';
-import type { TenantLimits } from './local-ledger.js';
+import type { TenantLimits } from './tenant-rates.js';
 import { inflightBytesLimit, rateLimited, TenantRates } from './tenant-rates.js';
 
 export interface SharedLedgerDeps {

@@ -1,8 +1,15 @@
 import { HttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
 import type { LedgerObserver, TenantLimit } from './ledger.js';
-import type { TenantLimits } from './local-ledger.js';
 import { TokenBucket } from './token-bucket.js';
+
+/** limits.tenant of the config: null disables a limit; inflightBytes is bytes or a share of the room above the reserve. */
+export interface TenantLimits {
+  uploadsPerMinute: number | null;
+  bytesPerMinute: number | null;
+  inflightUploads: number | null;
+  inflightBytes: { bytes: number } | { percent: number } | null;
+}
 
 /** Buckets are swept for full ones every this many admissions, so the maps stay as small as the tenants active in the last minute. */
 const SWEEP_EVERY = 1024;

@@ -4,7 +4,7 @@ import type { HttpError } from '../../src/errors.js';
 import type { MetadataIndex } from '../../src/index/index.js';
 import { openIndex } from '../../src/index/open.js';
 import { SharedLedger } from '../../src/accounting/shared-ledger.js';
-import type { TenantLimits } from '../../src/accounting/local-ledger.js';
+import type { TenantLimits } from '../../src/accounting/tenant-rates.js';
 import { silentLogger } from '../../src/logger.js';
 import { postgresRequirement, startPostgres, type PostgresCluster } from '../helpers/postgres.js';
 

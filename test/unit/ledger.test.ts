@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DiskGuard } from '../../src/disk/disk-guard.js';
 import { silentLogger } from '../../src/logger.js';
-import { LocalLedger, type TenantLimits } from '../../src/accounting/local-ledger.js';
+import { LocalLedger } from '../../src/accounting/local-ledger.js';
+import type { TenantLimits } from '../../src/accounting/tenant-rates.js';
 import type { StorageClass } from '../../src/classes.js';
 import type { Hold } from '../../src/accounting/ledger.js';
 import { fakeDisk } from '../helpers/test-node.js';
