@@ -241,7 +241,7 @@ async function measure(scenario: Scenario, kind: 'node' | 'nginx', options: Opti
     return row(scenario, target, count, report.outcomes, baseline / MB, peak / MB, probed, report.elapsedMs, notes);
   } finally {
     await stopProcess(target.pid, 15_000);
-    rmSync(runDir, { recursive: true, force: true });
+    if (!options.keep) rmSync(runDir, { recursive: true, force: true });
   }
 }
 

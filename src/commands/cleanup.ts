@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { cliLogger } from '../logger.js';
 import { formatBytes, parseDuration, parseSize } from '../config/units.js';
 import type { Config } from '../config/schema.js';
@@ -79,7 +79,7 @@ async function cleanup(options: CleanupOptions): Promise<void> {
         return;
       }
     }
-    const progress = interactive && !options.json ? progressBar() : undefined;
+    const progress = interactive && !options.json ? await progressBar() : undefined;
     summary = await runOrExit(runtime.ctx.evictor.run({ ...request, onProgress: progress?.update }));
     progress?.stop();
   } finally {
@@ -130,8 +130,10 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-function progressBar(): { update: RunRequest['onProgress']; stop(): void } {
-  let bar: cliProgress.SingleBar | undefined;
+/** The progress bar of a long interactive run (cli-progress loads only then: `serve` does not carry it). */
+async function progressBar(): Promise<{ update: RunRequest['onProgress']; stop(): void }> {
+  const { default: cliProgress } = await import('cli-progress');
+  let bar: SingleBar | undefined;
   return {
     update(progress) {
       if (progress.phase !== 'delete' || progress.total === null || progress.total < PROGRESS_FROM_FILES) return;

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { NodeContext } from '../context.js';
-import { startServer } from '../server.js';
 import { applyReload } from '../reload.js';
 import { workerCount } from '../cluster/workers.js';
 import { configOf, loadFlags, withConfigFlags, type ConfigFlags } from './config-options.js';
@@ -23,6 +22,8 @@ export function registerServe(program: Command): void {
         const { runPrimary } = await import('../cluster/primary.js');
         return runPrimary(config, workers, (ctx) => reloadOnSighup(ctx, flags, config));
       }
+      // The HTTP server (Express, multer) loads where it serves: never in a clustered node's primary.
+      const { startServer } = await import('../server.js');
       const running = await startServer(config);
       const { ctx } = running.runtime;
       stopOnSignals(ctx, (signal) => running.shutdown(signal));

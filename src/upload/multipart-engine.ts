@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Request, RequestHandler } from 'express';
-import multer, { type Options, type StorageEngine } from 'multer';
+import type { Options, StorageEngine } from 'multer';
 import { HttpError, isHttpError } from '../errors.js';
 import { parseName, type StoredName } from '../names.js';
 import type { Admission, Uploader } from './uploader.js';
@@ -53,9 +53,11 @@ export class MultipartStorageEngine implements StorageEngine {
 /** multer's and busboy's errors as our JSON codes. */
 export function multerErrorToHttp(err: unknown): Error {
   if (isHttpError(err)) return err;
-  if (err instanceof multer.MulterError) {
-    if (err.code === 'LIMIT_FILE_SIZE') return new HttpError('upload_too_large');
-    return new HttpError('invalid_request', `Malformed upload: ${err.message} (${err.field ? `field "${err.field}"` : err.code}); send exactly one part named "file".`, { multer: err.code });
+  // multer is loaded at the first multipart upload (multipartParser), so its MulterError class is not at hand here; its name is.
+  if (err instanceof Error && err.name === 'MulterError') {
+    const { code, field } = err as Error & { code: string; field?: string };
+    if (code === 'LIMIT_FILE_SIZE') return new HttpError('upload_too_large');
+    return new HttpError('invalid_request', `Malformed upload: ${err.message} (${field ? `field "${field}"` : code}); send exactly one part named "file".`, { multer: code });
   }
   if (err instanceof Error) {
     return new HttpError('invalid_request', `Malformed multipart body: ${err.message}.`);
@@ -69,6 +71,8 @@ export function multerErrorToHttp(err: unknown): Error {
  * option, documented in multer's README (2.5) though not yet in
  * @types/multer; test/unit/framework-contracts.test.ts fails if multer stops
  * calling it with busboy or busboy stops emitting the events we listen to.
+ * multer (and busboy) load at the first multipart upload: a node that gets
+ * none does not carry them (idle memory: README, "Many clients").
  */
 export function multipartParser(engine: StorageEngine, limits: Options['limits']): RequestHandler {
   const options: Options & { streamHandler(req: Request, busboy: Writable): void } = {
@@ -81,7 +85,11 @@ export function multipartParser(engine: StorageEngine, limits: Options['limits']
       req.pipe(busboy);
     },
   };
-  return multer(options).single('file');
+  let parser: Promise<RequestHandler> | undefined;
+  return (req, res, next) => {
+    parser ??= import('multer').then(({ default: multer }) => multer(options).single('file'));
+    parser.then((parse) => parse(req, res, next), next);
+  };
 }
 
 /**
