@@ -12,8 +12,11 @@
  *   idle keep-alive  N connections that made one GET and stay open; held 10 s
  *   uploads          64 chunked PUTs of 100 MB at once, as fast as the server takes them
  *
- *   npm run bench:clients                   N = 1,000 (keep-alive 10,000), uploads 64 × 100 MB
- *   npm run bench:clients -- --quick        N / 10, uploads 16 × 100 MB
+ *   npm run bench:clients                   N = 1,000 (keep-alive 10,000), uploads 64 × 100 MB; 3 rounds
+ *   npm run bench:clients -- --quick        N / 10, uploads 16 × 100 MB; 1 round
+ *   --rounds N: every scenario and target N times; the table has medians, with the spread (min–max) of the
+ *            growth and the probe p99, and the goals are judged on the medians (a p99 of ~200 probes moves by tens of ms
+ *            from run to run on a 2-core machine, for nginx as for the node)
  *   options: --only TEXT (a scenario's id alone, else any scenario or target containing it)  --cli PATH (another build of the node; --no-cap for
  *            one older than http.maxConnections)  --keep (keep the temp dir)
  *            --workers N|auto (the node's `workers`; default 1: one process, as nginx's 1 worker;
@@ -61,13 +64,15 @@ const SCENARIOS: Scenario[] = [
   { id: 'uploads', title: 'uploads 100 MB', kind: 'uploads', count: (q) => (q ? 16 : 64), path: (t) => uploadPrefix(t, 'up'), bytes: 100 * MB, goal: { peakRssMB: 150 } },
 ];
 
-interface Options { quick: boolean; only?: string; cli?: string; keep: boolean; noCap: boolean; workers: string }
+interface Options { quick: boolean; only?: string; cli?: string; keep: boolean; noCap: boolean; workers: string; rounds?: number }
 
 interface Row {
   scenario: string; target: string; count: number; outcomes: Record<string, number>;
   baselineMB: number; peakMB: number; growthMB: number;
   probe: { count: number; errors: number; p50Ms: number; p99Ms: number; maxMs: number };
   elapsedMs: number; goal: Goal; met: boolean | null; notes: string[];
+  /** Over rounds (several): min and max of the peak, the growth and the probe p99; the fields above are medians. */
+  spread?: { rounds: number; peakMB: [number, number]; growthMB: [number, number]; probeP99Ms: [number, number] };
 }
 
 function uploadPrefix(target: Target, what: string): string {
@@ -84,8 +89,9 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--only' && argv[i + 1]) options.only = argv[++i];
     else if (arg === '--cli' && argv[i + 1]) options.cli = argv[++i];
     else if (arg === '--workers' && argv[i + 1]) options.workers = argv[++i];
+    else if (arg === '--rounds' && Number(argv[i + 1]) >= 1) options.rounds = Math.floor(Number(argv[++i]));
     else {
-      process.stderr.write('usage: npm run bench:clients -- [--quick] [--only TEXT] [--workers N|auto] [--cli dist/src/cli.js] [--no-cap] [--keep]\n');
+      process.stderr.write('usage: npm run bench:clients -- [--quick] [--rounds N] [--only TEXT] [--workers N|auto] [--cli dist/src/cli.js] [--no-cap] [--keep]\n');
       process.exit(arg === '-h' || arg === '--help' ? 0 : 2);
     }
   }
@@ -247,17 +253,52 @@ async function measure(scenario: Scenario, kind: 'node' | 'nginx', options: Opti
 
 function row(scenario: Scenario, target: Target, count: number, outcomes: Record<string, number>, baselineMB: number, peakMB: number,
   probe: Row['probe'], elapsedMs: number, notes: string[]): Row {
-  const growthMB = peakMB - baselineMB;
-  const g = scenario.goal;
+  const r: Row = { scenario: scenario.title, target: target.label, count, outcomes, baselineMB, peakMB, growthMB: peakMB - baselineMB, probe, elapsedMs, goal: scenario.goal, met: null, notes };
+  r.met = target.kind === 'node' ? meets(r) : null;
+  return r;
+}
+
+/** Whether a node row meets its scenario's goal. */
+function meets(r: Row): boolean {
+  const { goal: g, outcomes, peakMB, growthMB, probe } = r;
   const fivexx = Object.entries(outcomes).filter(([k]) => k.startsWith('5')).reduce((n, [, v]) => n + v, 0);
-  const met = target.kind !== 'node' ? null : [
+  return [
     g.rssMB === undefined || peakMB <= g.rssMB,
     g.rssGrowthMB === undefined || growthMB <= g.rssGrowthMB,
     g.peakRssMB === undefined || peakMB <= g.peakRssMB,
     g.probeP99Ms === undefined || (probe.p99Ms < g.probeP99Ms && probe.errors === 0),
     !g.no5xx || fivexx === 0,
   ].every(Boolean);
-  return { scenario: scenario.title, target: target.label, count, outcomes, baselineMB, peakMB, growthMB, probe, elapsedMs, goal: g, met, notes };
+}
+
+/** One row of several rounds of a scenario and target: medians; answers and probe errors summed; the spread kept. */
+function combine(rounds: Row[]): Row {
+  if (rounds.length === 1) return rounds[0];
+  const med = (f: (r: Row) => number) => median(rounds.map(f));
+  const range = (f: (r: Row) => number): [number, number] => [Math.min(...rounds.map(f)), Math.max(...rounds.map(f))];
+  const outcomes: Record<string, number> = {};
+  for (const r of rounds) for (const [k, v] of Object.entries(r.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + v;
+  const first = rounds[0];
+  const combined: Row = {
+    ...first, outcomes,
+    baselineMB: med((r) => r.baselineMB), peakMB: med((r) => r.peakMB), growthMB: med((r) => r.growthMB),
+    probe: {
+      count: rounds.reduce((n, r) => n + r.probe.count, 0), errors: rounds.reduce((n, r) => n + r.probe.errors, 0),
+      p50Ms: med((r) => r.probe.p50Ms), p99Ms: med((r) => r.probe.p99Ms), maxMs: Math.max(...rounds.map((r) => r.probe.maxMs)),
+    },
+    elapsedMs: rounds.reduce((n, r) => n + r.elapsedMs, 0),
+    notes: rounds.flatMap((r) => r.notes),
+    spread: { rounds: rounds.length, peakMB: range((r) => r.peakMB), growthMB: range((r) => r.growthMB), probeP99Ms: range((r) => r.probe.p99Ms) },
+  };
+  combined.met = first.met === null ? null : meets(combined);
+  return combined;
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function goalText(g: Goal): string {
@@ -278,8 +319,14 @@ function table(rows: Row[]): string {
   ];
   for (const r of rows) {
     const answers = Object.entries(r.outcomes).map(([k, v]) => `${k}: ${v}`).join(', ') || '–';
-    lines.push(`| ${r.scenario} | ${r.target} | ${r.count.toLocaleString('en')} | ${answers} | ${f(r.baselineMB)} | ${f(r.peakMB)} | ${f(r.growthMB)} | ` +
-      `${f(r.probe.p50Ms, 1)} / ${f(r.probe.p99Ms, 1)} / ${f(r.probe.maxMs, 1)} | ${r.probe.errors} | ${r.met === null ? '' : goalText(r.goal)} | ${r.met === null ? '' : r.met ? 'met' : 'not met'} |`);
+    // With several rounds: the median, then (min–max).
+    const withSpread = (value: number, range: [number, number] | undefined, d = 0) =>
+      (range && Number.isFinite(value) ? `${f(value, d)} (${f(range[0], d)}–${f(range[1], d)})` : f(value, d));
+    const peak = withSpread(r.peakMB, r.spread?.peakMB);
+    const growth = withSpread(r.growthMB, r.spread?.growthMB);
+    const p99 = withSpread(r.probe.p99Ms, r.spread?.probeP99Ms, 1);
+    lines.push(`| ${r.scenario} | ${r.target} | ${r.count.toLocaleString('en')} | ${answers} | ${f(r.baselineMB)} | ${peak} | ${growth} | ` +
+      `${f(r.probe.p50Ms, 1)} / ${p99} / ${f(r.probe.maxMs, 1)} | ${r.probe.errors} | ${r.met === null ? '' : goalText(r.goal)} | ${r.met === null ? '' : r.met ? 'met' : 'not met'} |`);
   }
   return lines.join('\n');
 }
@@ -297,28 +344,33 @@ async function main(): Promise<void> {
   installExitHandlers(() => { if (!options.keep) rmSync(workDir, { recursive: true, force: true }); });
   const loadAtStart = loadavg();
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  log(`bench:clients: ${options.quick ? 'quick, ' : ''}load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cpus; node ${cliPath}, workers ${options.workers}`);
-  const rows: Row[] = [];
+  const rounds = options.rounds ?? (options.quick ? 1 : 3);
+  log(`bench:clients: ${options.quick ? 'quick, ' : ''}${rounds} round(s); load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cpus; node ${cliPath}, workers ${options.workers}`);
+  const runs = new Map<string, Row[]>();
   const wanted = (text: string) => !options.only || text.toLowerCase().includes(options.only.toLowerCase());
   // A scenario's id alone ("idle", "stalled", "keepalive") picks just that scenario; other text matches titles, ids and targets.
   const byId = SCENARIOS.some((s) => s.id === options.only);
-  for (const scenario of SCENARIOS) {
-    for (const kind of ['node', 'nginx'] as const) {
-      if (byId ? scenario.id !== options.only : !wanted(scenario.title) && !wanted(scenario.id) && !wanted(kind)) continue;
-      const r = await measure(scenario, kind, options, { workDir, cliPath, loadPath });
-      rows.push(r);
-      log(`  ${r.scenario.padEnd(16)} ${r.target.padEnd(6)} RSS ${r.baselineMB.toFixed(0)} → peak ${r.peakMB.toFixed(0)} MB (+${r.growthMB.toFixed(0)})  ` +
-        `probe p99 ${r.probe.p99Ms.toFixed(1)} ms (${r.probe.count} ok, ${r.probe.errors} failed)  ${JSON.stringify(r.outcomes)}${r.met === null ? '' : r.met ? '  met' : '  NOT MET'}`);
+  for (let round = 1; round <= rounds; round++) {
+    for (const scenario of SCENARIOS) {
+      for (const kind of ['node', 'nginx'] as const) {
+        if (byId ? scenario.id !== options.only : !wanted(scenario.title) && !wanted(scenario.id) && !wanted(kind)) continue;
+        const r = await measure(scenario, kind, options, { workDir, cliPath, loadPath });
+        const key = `${scenario.id}\u0000${kind}`;
+        runs.set(key, [...(runs.get(key) ?? []), r]);
+        log(`  ${rounds > 1 ? `round ${round}/${rounds}  ` : ''}${r.scenario.padEnd(16)} ${r.target.padEnd(6)} RSS ${r.baselineMB.toFixed(0)} → peak ${r.peakMB.toFixed(0)} MB (+${r.growthMB.toFixed(0)})  ` +
+          `probe p99 ${r.probe.p99Ms.toFixed(1)} ms (${r.probe.count} ok, ${r.probe.errors} failed)  ${JSON.stringify(r.outcomes)}${r.met === null ? '' : r.met ? '  met' : '  NOT MET'}`);
+      }
     }
   }
   await stopAll();
+  const rows = [...runs.values()].map(combine);
   const text = table(rows);
   process.stdout.write(`\n${text}\n`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const resultsDir = join(root, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const jsonPath = join(resultsDir, `clients-${stamp}.json`);
-  writeFileSync(jsonPath, `${JSON.stringify({ options, loadAvgAtStart: loadAtStart, loadAvgAtEnd: loadavg(), cpus: cpus().length, node: process.version, rows, table: text }, null, 2)}\n`);
+  writeFileSync(jsonPath, `${JSON.stringify({ options, rounds, runs: [...runs.values()], loadAvgAtStart: loadAtStart, loadAvgAtEnd: loadavg(), cpus: cpus().length, node: process.version, rows, table: text }, null, 2)}\n`);
   log(`bench:clients: load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}; results in ${jsonPath}`);
   if (!options.keep) rmSync(workDir, { recursive: true, force: true });
   process.exit(0);
