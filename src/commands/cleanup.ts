@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Command } from 'commander';
 import type { SingleBar } from 'cli-progress';
 import { cliLogger } from '../logger.js';
@@ -22,8 +23,11 @@ interface CleanupOptions extends ConfigFlags {
   json?: boolean;
   list?: boolean;
   yes?: boolean;
+  wait?: string;
 }
 
+/** How often a cleanup with --wait tries the eviction lock again. */
+const WAIT_POLL_MS = 1000;
 /** Runs this long (in files to delete) get a progress bar on a terminal. */
 const PROGRESS_FROM_FILES = 1000;
 /** Names a dry run prints without --list. */
@@ -46,6 +50,7 @@ export function cleanupCommand(): Command {
     .option('--json', 'print one JSON document (with every file)')
     .option('--list', 'print every file removed (or that would be)')
     .option('-y, --yes', 'do not ask; required for a real run when stdin is not a terminal')
+    .option('--wait <duration>', 'when another eviction run holds the lock (on this node or, with the postgres index, on any node), wait up to this long (e.g. 10m) for it to end, then run; without it, exit 3 at once')
     .showHelpAfterError()
     .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage))
     .action((options: CleanupOptions) => cleanup(options));
@@ -59,6 +64,7 @@ async function cleanup(options: CleanupOptions): Promise<void> {
   const config = configOf(options);
   refuseMemoryEngine(config, 'cleanup');
   const request = requestOf(options, config);
+  const waitMs = parse('--wait', options.wait, parseDuration) ?? 0;
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   if (!request.dryRun && !options.yes && !interactive) {
     fail('a real run needs --yes when not on a terminal (try --dry-run first)', EXIT.usage);
@@ -72,7 +78,7 @@ async function cleanup(options: CleanupOptions): Promise<void> {
   let summary: RunSummary;
   try {
     if (!request.dryRun && !options.yes) {
-      const plan = await runOrExit(runtime.ctx.evictor.run({ ...request, dryRun: true }));
+      const plan = await runOrExit(() => runtime.ctx.evictor.run({ ...request, dryRun: true }));
       process.stdout.write(report(plan, dataDir, options));
       if (plan.files === 0 || !(await confirm(`Remove these ${plan.files} files (${formatBytes(plan.bytes)})? [y/N] `))) {
         process.stdout.write('nothing removed\n');
@@ -80,7 +86,7 @@ async function cleanup(options: CleanupOptions): Promise<void> {
       }
     }
     const progress = interactive && !options.json ? await progressBar() : undefined;
-    summary = await runOrExit(runtime.ctx.evictor.run({ ...request, onProgress: progress?.update }));
+    summary = await runOrExit(() => runtime.ctx.evictor.run({ ...request, onProgress: progress?.update }), { waitMs, wait: options.wait });
     progress?.stop();
   } finally {
     await runtime.close();
@@ -92,12 +98,14 @@ async function cleanup(options: CleanupOptions): Promise<void> {
   }
 }
 
+/** An option's value through its parser; a bad one exits 2 naming the option. */
+function parse<T>(flag: string, value: string | undefined, parser: (v: string) => T): T | undefined {
+  if (value === undefined) return undefined;
+  try { return parser(value); } catch (err) { return fail(`${flag}: ${(err as Error).message}`, EXIT.usage); }
+}
+
 /** The run of these options; bad values exit 2 naming the option. */
 function requestOf(options: CleanupOptions, config: Config): RunRequest {
-  const parse = <T>(flag: string, value: string | undefined, parser: (v: string) => T): T | undefined => {
-    if (value === undefined) return undefined;
-    try { return parser(value); } catch (err) { return fail(`${flag}: ${(err as Error).message}`, EXIT.usage); }
-  };
   const evictable = Object.entries(config.classes).filter(([, c]) => c.evictable).map(([name]) => name);
   if (options.class !== undefined && !evictable.includes(options.class)) {
     fail(`--class: "${options.class}" is not an evictable class (evictable: ${evictable.join(', ') || 'none'})`, EXIT.usage);
@@ -112,12 +120,25 @@ function requestOf(options: CleanupOptions, config: Config): RunRequest {
   };
 }
 
-async function runOrExit(run: Promise<RunSummary>): Promise<RunSummary> {
-  try {
-    return await run;
-  } catch (err) {
-    if (err instanceof LockHeldError) fail(err.message, EXIT.lockHeld);
-    throw err;
+/**
+ * Runs; while another run holds the eviction lock, exits 3 naming it, or
+ * with --wait says so once and tries again every WAIT_POLL_MS until the
+ * wait is over (then exits 3).
+ */
+async function runOrExit(start: () => Promise<RunSummary>, options: { waitMs: number; wait?: string } = { waitMs: 0 }): Promise<RunSummary> {
+  const deadline = Date.now() + options.waitMs;
+  let waiting = false;
+  for (;;) {
+    try {
+      return await start();
+    } catch (err) {
+      if (!(err instanceof LockHeldError)) throw err;
+      const left = deadline - Date.now();
+      if (left <= 0) fail(waiting ? `${err.message} (waited ${options.wait})` : err.message, EXIT.lockHeld);
+      if (!waiting) process.stderr.write(`nanocdn: ${err.message.replace(/; wait for it to finish$/, '')}; waiting up to ${options.wait} for it to end\n`);
+      waiting = true;
+      await delay(Math.min(WAIT_POLL_MS, left));
+    }
   }
 }
 

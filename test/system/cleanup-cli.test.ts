@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -128,6 +128,45 @@ describe('nanocdn cleanup (subprocess)', () => {
     const plan = json(['--yes', '--tenant', 'globex', '--max-bytes', '150KiB']);
     expect(plan.victims.map((v) => v.name)).toEqual(['pub/globex/cachedtickets/g-0.pdf']);
     rmSync(path.join(dataDir, 'eviction.lock'), { force: true });
+  });
+
+  it('--wait: says once that it waits for the run holding the lock, runs as soon as the holder is gone, and gives up with exit 3 when the wait is over', async () => {
+    // A real run (dry runs take no lock) that removes nothing.
+    const noop = ['--yes', '--json', '--tenant', 'nobody', '--max-age', '3650d'];
+    const holder = await holdLockInChild(dataDir);
+    try {
+      const started = Date.now();
+      const gaveUp = cleanup([...noop, '--wait', '1500ms']);
+      expect(gaveUp.status, gaveUp.stderr).toBe(3);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+      expect(gaveUp.stderr).toContain(`pid ${holder.pid}`);
+      expect(gaveUp.stderr.match(/waiting up to 1500ms for it to end/g)).toHaveLength(1);
+      expect(gaveUp.stderr).toContain('(waited 1500ms)');
+
+      const waiter = spawn(process.execPath, [CLI, 'cleanup', ...noop, '--wait', '60s'], {
+        env: { ...process.env, NANOCDN_DATA_DIR: dataDir, NANOCDN_CONFIG: configFile }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      waiter.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+      waiter.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+      const exited = new Promise<number | null>((resolve) => waiter.once('exit', (code) => resolve(code)));
+      try {
+        const deadline = Date.now() + 20_000;
+        while (!stderr.includes('waiting up to 60s') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect(stderr).toContain(`pid ${holder.pid}`);
+        // Still waiting a second later: it neither ran nor gave up.
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(waiter.exitCode).toBeNull();
+        await holder.kill9();
+        expect(await exited, stderr).toBe(0);
+        expect(JSON.parse(stdout) as Summary).toMatchObject({ dryRun: false, files: 0, error: null });
+      } finally {
+        if (waiter.exitCode === null) waiter.kill('SIGKILL');
+      }
+    } finally {
+      await holder.kill9();
+    }
   });
 
   it('with the server stopped and the index deleted it refuses (exit 66, creates nothing) until `nanocdn reindex`; npm run cleanup runs the same command', async () => {

@@ -16,8 +16,8 @@ const auth = { Authorization: `Bearer ${TOKEN}` };
  * PostgreSQL + one Swift bucket: the schedule's ticks run on one node each,
  * the eviction lock (pg_advisory_lock on a connection of its own) is the
  * cluster's — the cleanup command and POST /admin/evict of any node are
- * refused while another process holds it — and the server lets it go when
- * its holder dies.
+ * refused while another process holds it, and `cleanup --wait` waits for
+ * it — and the server lets it go when its holder dies.
  */
 describe.runIf(postgresRequirement() && swiftRequirement())('eviction lock and schedule, /usage and /metrics of a cluster (PostgreSQL + Swift)', () => {
   let pg: PostgresCluster;
@@ -88,6 +88,34 @@ describe.runIf(postgresRequirement() && swiftRequirement())('eviction lock and s
     const admin = await fetch(`${nodes[1].url}/admin/evict`, { method: 'POST', headers: auth });
     expect([200, 409]).toContain(admin.status); // 409 only if a scheduled run of that second holds it
   });
+
+  it('a cleanup with --wait on one node waits for the run another node holds the lock for, and runs once that run lets go', async () => {
+    const lock = await index.eviction!.tryLock({ host: 'other-host', pid: 4343 });
+    expect(lock).not.toBeNull();
+    let released = false;
+    const waiter = spawn(process.execPath, [CLI, 'cleanup', '--yes', '--json', '--tenant', 'nobody', '--wait', '60s'], {
+      env: { ...process.env, NANOCDN_CONFIG: nodes[0].configFile, NANOCDN_DATA_DIR: nodes[0].dataDir, NANOCDN_WORKERS: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    waiter.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    waiter.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const exited = new Promise<number | null>((resolve) => waiter.once('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!stderr.includes('waiting up to 60s') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(stderr).toContain('another eviction run holds the eviction lock (host other-host, pid 4343');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(waiter.exitCode, stderr).toBeNull();
+      await lock!.release();
+      released = true;
+      expect(await exited, stderr).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ dryRun: false, error: null });
+    } finally {
+      if (!released) await lock!.release();
+      if (waiter.exitCode === null) waiter.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('the server lets the lock go when its holder dies (kill -9)', async () => {
     const module = path.join(REPO_ROOT, 'dist', 'src', 'index', 'postgres', 'postgres-index.js');
