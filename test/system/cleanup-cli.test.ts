@@ -1,9 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCli } from '../helpers/cli-process.js';
 import { holdLockInChild } from '../helpers/lock-holder.js';
 import { CLI, REPO_ROOT, spawnServer, writeConfig, type SpawnedServer } from '../helpers/spawn-server.js';
 
@@ -143,26 +144,18 @@ describe('nanocdn cleanup (subprocess)', () => {
       expect(gaveUp.stderr.match(/waiting up to 1500ms for it to end/g)).toHaveLength(1);
       expect(gaveUp.stderr).toContain('(waited 1500ms)');
 
-      const waiter = spawn(process.execPath, [CLI, 'cleanup', ...noop, '--wait', '60s'], {
-        env: { ...process.env, NANOCDN_DATA_DIR: dataDir, NANOCDN_CONFIG: configFile }, stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      waiter.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-      waiter.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-      const exited = new Promise<number | null>((resolve) => waiter.once('exit', (code) => resolve(code)));
+      const waiter = startCli(['cleanup', ...noop, '--wait', '60s'], { NANOCDN_DATA_DIR: dataDir, NANOCDN_CONFIG: configFile });
       try {
-        const deadline = Date.now() + 20_000;
-        while (!stderr.includes('waiting up to 60s') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-        expect(stderr).toContain(`pid ${holder.pid}`);
+        await waiter.stderrContains('waiting up to 60s', 20_000);
+        expect(waiter.stderr()).toContain(`pid ${holder.pid}`);
         // Still waiting a second later: it neither ran nor gave up.
         await new Promise((r) => setTimeout(r, 1000));
-        expect(waiter.exitCode).toBeNull();
+        expect(waiter.child.exitCode).toBeNull();
         await holder.kill9();
-        expect(await exited, stderr).toBe(0);
-        expect(JSON.parse(stdout) as Summary).toMatchObject({ dryRun: false, files: 0, error: null });
+        expect(await waiter.exited, waiter.stderr()).toBe(0);
+        expect(JSON.parse(waiter.stdout()) as Summary).toMatchObject({ dryRun: false, files: 0, error: null });
       } finally {
-        if (waiter.exitCode === null) waiter.kill('SIGKILL');
+        waiter.kill();
       }
     } finally {
       await holder.kill9();

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MetadataIndex } from '../../src/index/index.js';
 import { openPostgresIndex } from '../../src/index/postgres/postgres-index.js';
 import { postgresRequirement, startPostgres, type PostgresCluster } from '../helpers/postgres.js';
+import { startCli } from '../helpers/cli-process.js';
 import { CLI, REPO_ROOT, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { startSwift, swiftRequirement, type SwiftCluster } from '../helpers/swift.js';
 
@@ -93,27 +94,20 @@ describe.runIf(postgresRequirement() && swiftRequirement())('eviction lock and s
     const lock = await index.eviction!.tryLock({ host: 'other-host', pid: 4343 });
     expect(lock).not.toBeNull();
     let released = false;
-    const waiter = spawn(process.execPath, [CLI, 'cleanup', '--yes', '--json', '--tenant', 'nobody', '--wait', '60s'], {
-      env: { ...process.env, NANOCDN_CONFIG: nodes[0].configFile, NANOCDN_DATA_DIR: nodes[0].dataDir, NANOCDN_WORKERS: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    waiter.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    waiter.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const exited = new Promise<number | null>((resolve) => waiter.once('exit', (code) => resolve(code)));
+    const waiter = startCli(['cleanup', '--yes', '--json', '--tenant', 'nobody', '--wait', '60s'],
+      { NANOCDN_CONFIG: nodes[0].configFile, NANOCDN_DATA_DIR: nodes[0].dataDir, NANOCDN_WORKERS: '1' });
     try {
-      const deadline = Date.now() + 30_000;
-      while (!stderr.includes('waiting up to 60s') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(stderr).toContain('another eviction run holds the eviction lock (host other-host, pid 4343');
+      await waiter.stderrContains('waiting up to 60s', 30_000);
+      expect(waiter.stderr()).toContain('another eviction run holds the eviction lock (host other-host, pid 4343');
       await new Promise((r) => setTimeout(r, 1500));
-      expect(waiter.exitCode, stderr).toBeNull();
+      expect(waiter.child.exitCode, waiter.stderr()).toBeNull();
       await lock!.release();
       released = true;
-      expect(await exited, stderr).toBe(0);
-      expect(JSON.parse(stdout)).toMatchObject({ dryRun: false, error: null });
+      expect(await waiter.exited, waiter.stderr()).toBe(0);
+      expect(JSON.parse(waiter.stdout())).toMatchObject({ dryRun: false, error: null });
     } finally {
       if (!released) await lock!.release();
-      if (waiter.exitCode === null) waiter.kill('SIGKILL');
+      waiter.kill();
     }
   }, 60_000);
 
