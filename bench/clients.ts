@@ -116,6 +116,25 @@ function rssBytes(pid: number): number {
   return sum;
 }
 
+/**
+ * Proportional set size of a process and its direct children, in bytes:
+ * a shared page (the `node` binary's, ~41 MB per process) is divided among
+ * every process that maps it, so a clustered node's processes do not count
+ * one binary three times over. Other processes of the same binary on the
+ * machine (another node, a test run) take their share too: read it on a
+ * machine with nothing else running.
+ */
+function pssBytes(pid: number): number {
+  let sum = 0;
+  for (const p of [pid, ...childPids(pid)]) {
+    try {
+      const kb = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1];
+      sum += Number(kb ?? 0) * 1024;
+    } catch { /* exited */ }
+  }
+  return sum;
+}
+
 /** Samples RSS every 100 ms until stopped; returns the peak. */
 function sampleRss(pid: number): { stop(): number } {
   let peak = rssBytes(pid);
@@ -232,6 +251,7 @@ async function measure(scenario: Scenario, kind: 'node' | 'nginx', options: Opti
     if (scenario.kind === 'idle') {
       await new Promise((resolve) => setTimeout(resolve, 3000));
       const rss = rssBytes(target.pid) / MB;
+      notes.push(`PSS ${(pssBytes(target.pid) / MB).toFixed(0)} MB`);
       return row(scenario, target, 0, {}, rss, rss, { count: 0, errors: 0, p50Ms: NaN, p99Ms: NaN, maxMs: NaN }, Date.now() - started, notes);
     }
     await placeFixtures(target, runDir, scenario.kind === 'stalled-readers');
@@ -328,6 +348,7 @@ function table(rows: Row[]): string {
     lines.push(`| ${r.scenario} | ${r.target} | ${r.count.toLocaleString('en')} | ${answers} | ${f(r.baselineMB)} | ${peak} | ${growth} | ` +
       `${f(r.probe.p50Ms, 1)} / ${p99} / ${f(r.probe.maxMs, 1)} | ${r.probe.errors} | ${r.met === null ? '' : goalText(r.goal)} | ${r.met === null ? '' : r.met ? 'met' : 'not met'} |`);
   }
+  for (const r of rows) if (r.notes.length) lines.push('', `${r.scenario}, ${r.target}: ${[...new Set(r.notes)].join('; ')}`);
   return lines.join('\n');
 }
 
@@ -358,7 +379,7 @@ async function main(): Promise<void> {
         const key = `${scenario.id}\u0000${kind}`;
         runs.set(key, [...(runs.get(key) ?? []), r]);
         log(`  ${rounds > 1 ? `round ${round}/${rounds}  ` : ''}${r.scenario.padEnd(16)} ${r.target.padEnd(6)} RSS ${r.baselineMB.toFixed(0)} → peak ${r.peakMB.toFixed(0)} MB (+${r.growthMB.toFixed(0)})  ` +
-          `probe p99 ${r.probe.p99Ms.toFixed(1)} ms (${r.probe.count} ok, ${r.probe.errors} failed)  ${JSON.stringify(r.outcomes)}${r.met === null ? '' : r.met ? '  met' : '  NOT MET'}`);
+          `probe p99 ${r.probe.p99Ms.toFixed(1)} ms (${r.probe.count} ok, ${r.probe.errors} failed)  ${JSON.stringify(r.outcomes)}${r.met === null ? '' : r.met ? '  met' : '  NOT MET'}${r.notes.length ? `  (${r.notes.join('; ')})` : ''}`);
       }
     }
   }
