@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 // file at a time.
 export default defineConfig({
   test: {
+    // One temp dir per run, removed at its end (test/global-tmpdir.ts).
+    globalSetup: ['test/global-tmpdir.ts'],
     projects: [
       {
         test: {
