@@ -30,6 +30,28 @@ export const toCandidate = (row: CandidateFileRow): CandidateRow => ({
 });
 
 /** An `eviction_runs` row; `by_reason` as the engine returns it (SQLite: JSON text, PostgreSQL: JSONB, parsed). */
+/**
+ * Keyset pagination of eviction candidates, the same for every engine: one
+ * batch after `start`, yielded, then the next after the last row's key,
+ * until a batch is empty. Each batch is one finished query: nothing stays
+ * open while the caller awaits.
+ */
+export async function* keysetPages<K>(start: K, fetch: (after: K) => CandidateFileRow[] | Promise<CandidateFileRow[]>,
+  keyOf: (last: CandidateFileRow) => K): AsyncGenerator<CandidateRow[]> {
+  let after = start;
+  for (;;) {
+    const rows = await fetch(after);
+    if (rows.length === 0) return;
+    yield rows.map(toCandidate);
+    after = keyOf(rows[rows.length - 1]);
+  }
+}
+
+/** The key of the LRU orders (accessed, created, name), and where it starts. */
+export interface LruKey { a: number; c: number; n: string }
+export const LRU_START: LruKey = { a: Number.MIN_SAFE_INTEGER, c: Number.MIN_SAFE_INTEGER, n: '' };
+export const lruKeyOf = (row: CandidateFileRow): LruKey => ({ a: row.accessed_ms, c: row.created_ms, n: row.name });
+
 export interface RunRow {
   id: number; at_ms: number; files: number; bytes: number; duration_ms: number; reason: string; error: string | null;
   by_reason: string | RunRecord['byReason'] | null;

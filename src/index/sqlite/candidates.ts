@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { CandidateRow, CandidateScope, CandidatesPart } from '../index.js';
-import { CANDIDATE_COLUMNS, toCandidate, type CandidateFileRow } from '../rows.js';
+import { CANDIDATE_COLUMNS, keysetPages, LRU_START, lruKeyOf, type CandidateFileRow } from '../rows.js';
 
 /**
  * Eviction candidates fetched in batches by keyset pagination (no OFFSET, no
@@ -32,46 +32,24 @@ export class SqliteCandidates implements CandidatesPart {
     };
   }
 
-  async *expired(now: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
-    let afterMs = Number.MIN_SAFE_INTEGER;
-    let afterName = '';
-    for (;;) {
-      const rows = this.stmts.expired.all({ now, afterMs, afterName, tenant: scope.tenant ?? null, class: scope.class ?? null, limit: batch });
-      if (rows.length === 0) return;
-      yield rows.map(toCandidate);
-      const last = rows[rows.length - 1];
-      afterMs = last.expires_ms!;
-      afterName = last.name;
-    }
+  expired(now: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
+    return keysetPages({ afterMs: Number.MIN_SAFE_INTEGER, afterName: '' },
+      (after) => this.stmts.expired.all({ now, ...after, tenant: scope.tenant ?? null, class: scope.class ?? null, limit: batch }),
+      (last) => ({ afterMs: last.expires_ms!, afterName: last.name }));
   }
 
-  async *aged(cls: string, createdBefore: number, accessedBefore: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
-    let afterName = '';
-    for (;;) {
-      const rows = this.stmts.aged.all({ class: cls, tenant: scope.tenant ?? null, createdBefore, accessedBefore, afterName, limit: batch });
-      if (rows.length === 0) return;
-      yield rows.map(toCandidate);
-      afterName = rows[rows.length - 1].name;
-    }
+  aged(cls: string, createdBefore: number, accessedBefore: number, scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
+    return keysetPages('',
+      (afterName) => this.stmts.aged.all({ class: cls, tenant: scope.tenant ?? null, createdBefore, accessedBefore, afterName, limit: batch }),
+      (last) => last.name);
   }
 
   tenantLru(tenant: string, cls: string, batch: number): AsyncGenerator<CandidateRow[]> {
-    return this.lru((cursor) => this.stmts.tenantLru.all({ ...cursor, tenant, class: cls, limit: batch }));
+    return keysetPages(LRU_START, (after) => this.stmts.tenantLru.all({ ...after, tenant, class: cls, limit: batch }), lruKeyOf);
   }
 
   globalLru(classes: readonly string[], scope: CandidateScope, batch: number): AsyncGenerator<CandidateRow[]> {
     const json = JSON.stringify(scope.class ? classes.filter((c) => c === scope.class) : classes);
-    return this.lru((cursor) => this.stmts.globalLru.all({ ...cursor, classes: json, tenant: scope.tenant ?? null, limit: batch }));
-  }
-
-  private async *lru(fetch: (cursor: { a: number; c: number; n: string }) => CandidateFileRow[]): AsyncGenerator<CandidateRow[]> {
-    let cursor = { a: Number.MIN_SAFE_INTEGER, c: Number.MIN_SAFE_INTEGER, n: '' };
-    for (;;) {
-      const rows = fetch(cursor);
-      if (rows.length === 0) return;
-      yield rows.map(toCandidate);
-      const last = rows[rows.length - 1];
-      cursor = { a: last.accessed_ms, c: last.created_ms, n: last.name };
-    }
+    return keysetPages(LRU_START, (after) => this.stmts.globalLru.all({ ...after, classes: json, tenant: scope.tenant ?? null, limit: batch }), lruKeyOf);
   }
 }
