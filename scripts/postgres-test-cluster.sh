@@ -55,6 +55,8 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 die() { echo "$ME: $*" >&2; exit 1; }
 log() { echo "$ME: $*" >&2; }
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 
 if [[ -n ${2:-} ]]; then ROOT=$2
 elif [[ -n ${PG_ROOT:-} ]]; then ROOT=$PG_ROOT
@@ -258,20 +260,9 @@ do_status() {
 }
 
 do_install() {
-  local sudo=()
-  if [[ $(id -u) != 0 ]]; then
-    command -v sudo >/dev/null || die "install needs root (or sudo)"
-    sudo=(sudo)
-  fi
-  local out rc=0
-  out=$(mktemp)
   # Debian's postinst creates the `postgres` user and a "main" cluster that
   # it starts only where services may start; this script never uses it.
-  { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q update &&
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q install -y \
-      --no-install-recommends postgresql-15 postgresql-client-15; } >"$out" 2>&1 || rc=$?
-  if ((rc != 0)); then cat "$out" >&2; rm -f "$out"; die "apt-get failed ($rc)"; fi
-  rm -f "$out"
+  apt_install postgresql-15 postgresql-client-15
   log "installed: $(dpkg-query -W -f '${Package} ${Version}' postgresql-15)"
 }
 

@@ -75,6 +75,8 @@ ME=$(basename "$0")
 
 die() { echo "$ME: $*" >&2; exit 1; }
 log() { echo "$ME: $*" >&2; }
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 
 # --- process bookkeeping -------------------------------------------------------
 # A pid file holds the pid and, on line 2, the process start time from
@@ -454,21 +456,9 @@ do_status() {
 }
 
 do_install() {
-  local sudo=()
-  if [[ $(id -u) != 0 ]]; then
-    command -v sudo >/dev/null || die "install needs root (or sudo)"
-    sudo=(sudo)
-  fi
-  local out rc=0
-  out=$(mktemp)
   # --no-install-recommends keeps python3-keystonemiddleware & co out; the
   # packages' postinst starts no daemon where policy-rc.d forbids it / no systemd
-  { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q update &&
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q install -y \
-      --no-install-recommends swift swift-proxy swift-object swift-container \
-      swift-account python3-swift memcached curl; } >"$out" 2>&1 || rc=$?
-  if ((rc != 0)); then cat "$out" >&2; rm -f "$out"; die "apt-get failed ($rc)"; fi
-  rm -f "$out"
+  apt_install swift swift-proxy swift-object swift-container swift-account python3-swift memcached curl
   log "installed: $(dpkg-query -W -f '${Package} ${Version}' swift) + memcached, curl"
 }
 
