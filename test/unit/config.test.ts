@@ -2,8 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configWith, deepMerge, loadConfig } from '../../src/config/load.js';
+import { configWith, deepMerge, loadConfig } from '../../src/config/load.js';
 import { Authenticator } from '../../src/http/auth.js';
+import { configError } from '../helpers/config-error.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -11,17 +12,6 @@ function configFile(content: unknown): string {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'nanocdn-cfgtest-')), 'config.json');
   writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
   return file;
-}
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).exitCode).toBe(78);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 describe('config', () => {

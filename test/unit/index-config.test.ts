@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configWith, loadConfig } from '../../src/config/load.js';
+import { configWith, loadConfig } from '../../src/config/load.js';
 import { maskSecrets, maskUrlPassword } from '../../src/config/mask.js';
+import { configError } from '../helpers/config-error.js';
 
 /** index.engine and index.url (docs/design.md §10, §12). */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).exitCode).toBe(78);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
-
 const S3 = {
   engine: 's3',
   s3: { endpoint: 'http://127.0.0.1:9000', bucket: 'b', accessKeyId: 'k', secretAccessKey: 'secret-key-0123', capacityBytes: '1GiB' },

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configWith, loadConfig } from '../../src/config/load.js';
+import { configWith, loadConfig } from '../../src/config/load.js';
 import { maskSecrets } from '../../src/config/mask.js';
 import { tokenId } from '../../src/token-id.js';
+import { configError } from '../helpers/config-error.js';
 
 /** The config keys of tenant limits, idle uploads and scoped tokens (docs/design.md §7, §11, §12). */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
-
 describe('limits.tenant, upload.idleTimeout and scoped tokens in the config', () => {
   it('has generous limits and a 30 s idle timeout by default', () => {
     const config = configWith({});
