@@ -1,18 +1,30 @@
 /**
  * Admission latency of a clustered node's ledger (issue 11, docs/design.md
- * §14): N forked workers, each with C admission loops, admit declared
- * 1.6 MB uploads through RemoteLedger → IPC → the primary's LedgerHost and
- * LocalLedger (every limit of limits.tenant on, 1,000 tenants, the disk
- * reading cached), then commit. What is timed is admit() as a worker sees
- * it: one IPC round trip plus the primary's decision. The same loop in one
- * process (LocalLedger directly) is the baseline.
+ * §14): N forked workers, each with C loops, admit declared 1.6 MB uploads
+ * (R a second per worker, or as fast as they can), then commit, through
+ * RemoteLedger (a spare hold when the worker has one,
+ * else IPC → the primary's LedgerHost and LocalLedger; every limit of
+ * limits.tenant on, the disk reading cached), then commit. The uploads go
+ * round-robin over T tenants: 1 (a burst of one customer's files) and
+ * 1,000 (the worst case for spares, which are per tenant). What is timed is
+ * admit() as a worker sees it. The same loop in one process (LocalLedger
+ * directly) is the baseline.
  *
- *   npx tsc -p . && node dist/bench/cluster-ledger.js [--workers 1,2,4] [--loops 1] [--seconds 3]
+ *   npx tsc -p . && node dist/bench/cluster-ledger.js [--workers 1,2,4] [--tenants 1,1000] [--rate 2000] [--busy] [--loops 1] [--seconds 3]
+ *
+ * The default rate, 2,000 admissions a second per worker, is ten times what
+ * `npm run bench` uploads through the whole node; between admissions a
+ * loop sleeps (a timer), as a worker waits for its sockets. `--busy` spins
+ * instead (setImmediate), so every worker takes a whole core: with more
+ * workers than cores the primary then waits for the CPU. `--rate 0` admits
+ * as fast as the ledger answers: the primary drowns in the workers'
+ * notices and spares run out faster than they are replaced.
  *
  * Prints p50/p99/max µs per admission per worker count and one JSON line.
  */
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { StorageClass } from '../src/classes.js';
 import { Classifier } from '../src/classes.js';
 import { DiskGuard } from '../src/disk/disk-guard.js';
@@ -24,6 +36,8 @@ import { LedgerHost } from '../src/cluster/ledger-host.js';
 import { silentLogger } from '../src/logger.js';
 
 const MiB = 1 << 20;
+
+interface Load { loops: number; seconds: number; tenants: number; rate: number; busy: boolean }
 const PLAIN: StorageClass = { name: 'default', match: [], evictable: false, maxAge: null, maxIdle: null, maxBytes: null, maxBytesPerTenant: null };
 
 function localLedger(): LocalLedger {
@@ -39,14 +53,19 @@ function localLedger(): LocalLedger {
 }
 
 /** `loops` concurrent admit + commit loops for `seconds`; the µs of every admit(). */
-async function admissions(ledger: Ledger, loops: number, seconds: number): Promise<number[]> {
+async function admissions(ledger: Ledger, { loops, seconds, tenants, rate, busy }: Load): Promise<number[]> {
   const latencies: number[] = [];
   const until = Date.now() + seconds * 1000;
+  const gapNs = rate > 0 ? BigInt(Math.round((1e9 * loops) / rate)) : 0n;
   let n = 0;
   await Promise.all(Array.from({ length: loops }, async () => {
+    let next = process.hrtime.bigint();
     while (Date.now() < until) {
+      next += gapNs;
+      if (busy) while (process.hrtime.bigint() < next) await yieldToLoop();
+      else if (next > process.hrtime.bigint()) await sleep(Number(next - process.hrtime.bigint()) / 1e6);
       const start = process.hrtime.bigint();
-      const hold = await ledger.admit({ tenant: `acme${n++ % 1000}`, cls: PLAIN, declaredBytes: 1_600_000 });
+      const hold = await ledger.admit({ tenant: `acme${n++ % tenants}`, cls: PLAIN, declaredBytes: 1_600_000 });
       latencies.push(Number(process.hrtime.bigint() - start) / 1e3);
       hold.commit();
     }
@@ -62,32 +81,42 @@ function percentiles(all: number[]): { n: number; p50: number; p99: number; max:
 
 async function worker(): Promise<void> {
   const peer = new IpcPeer(process as unknown as Port);
-  const { loops, seconds } = JSON.parse(process.env.BENCH_ARGS!) as { loops: number; seconds: number };
-  const latencies = await admissions(new RemoteLedger(peer), loops, seconds);
-  process.send!({ latencies }, () => process.exit(0));
+  const ledger = new RemoteLedger(peer);
+  const latencies = await admissions(ledger, JSON.parse(process.env.BENCH_ARGS!) as Load);
+  process.send!({ latencies, onSpares: ledger.admittedOnSpares }, () => process.exit(0));
 }
 
 async function primary(): Promise<void> {
-  const { values } = parseArgs({ options: { workers: { type: 'string', default: '1,2,4' }, loops: { type: 'string', default: '1' }, seconds: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({ options: {
+    workers: { type: 'string', default: '1,2,4' }, tenants: { type: 'string', default: '1,1000' },
+    rate: { type: 'string', default: '2000' }, busy: { type: 'boolean', default: false }, loops: { type: 'string', default: '1' }, seconds: { type: 'string', default: '3' },
+  } });
   const loops = Number(values.loops);
   const seconds = Number(values.seconds);
-  const results: Record<string, ReturnType<typeof percentiles>> = {};
-  results.inProcess = percentiles(await admissions(localLedger(), loops, seconds));
-  console.log(`in one process (LocalLedger), ${loops} loops: p50 ${results.inProcess.p50} µs, p99 ${results.inProcess.p99} µs, max ${results.inProcess.max} µs`);
-  for (const n of values.workers.split(',').map(Number)) {
-    const host = new LedgerHost(localLedger(), new Classifier({ default: PLAIN }));
-    const all: number[] = [];
-    await Promise.all(Array.from({ length: n }, (_, i) => new Promise<void>((resolve) => {
-      const w = cluster.fork({ BENCH_ARGS: JSON.stringify({ loops, seconds }) });
-      host.attach(new IpcPeer(w), i + 1);
-      w.on('message', (message: { latencies?: number[] }) => { if (message.latencies) all.push(...message.latencies); });
-      w.on('exit', () => resolve());
-    })));
-    results[`workers${n}`] = percentiles(all);
-    const r = results[`workers${n}`];
-    console.log(`${n} worker(s) × ${loops} loops over IPC: ${r.n} admissions, p50 ${r.p50} µs, p99 ${r.p99} µs, max ${r.max} µs`);
+  const rate = Number(values.rate);
+  const results: Record<string, ReturnType<typeof percentiles> & { onSparesPercent?: number }> = {};
+  for (const tenants of values.tenants.split(',').map(Number)) {
+    const load: Load = { loops, seconds, tenants, rate, busy: values.busy };
+    const inProcess = results[`inProcess-tenants${tenants}`] = percentiles(await admissions(localLedger(), load));
+    console.log(`${tenants} tenant(s), in one process (LocalLedger), ${loops} loops: p50 ${inProcess.p50} µs, p99 ${inProcess.p99} µs, max ${inProcess.max} µs`);
+    for (const n of values.workers.split(',').map(Number)) {
+      const host = new LedgerHost(localLedger(), new Classifier({ default: PLAIN }));
+      const all: number[] = [];
+      let onSpares = 0;
+      await Promise.all(Array.from({ length: n }, (_, i) => new Promise<void>((resolve) => {
+        const w = cluster.fork({ BENCH_ARGS: JSON.stringify(load) });
+        host.attach(new IpcPeer(w), i + 1);
+        w.on('message', (message: { latencies?: number[]; onSpares?: number }) => {
+          if (message.latencies) for (const l of message.latencies) all.push(l);
+          onSpares += message.onSpares ?? 0;
+        });
+        w.on('exit', () => resolve());
+      })));
+      const r = results[`workers${n}-tenants${tenants}`] = { ...percentiles(all), onSparesPercent: Number(((100 * onSpares) / all.length).toFixed(1)) };
+      console.log(`${tenants} tenant(s), ${n} worker(s) × ${loops} loops: ${r.n} admissions (${r.onSparesPercent} % on spares), p50 ${r.p50} µs, p99 ${r.p99} µs, max ${r.max} µs`);
+    }
   }
-  console.log(JSON.stringify({ bench: 'cluster-ledger', loops, seconds, ...results }));
+  console.log(JSON.stringify({ bench: 'cluster-ledger', loops, seconds, rate, busy: values.busy, ...results }));
 }
 
 if (cluster.isWorker) await worker();

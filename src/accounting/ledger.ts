@@ -77,9 +77,31 @@ export interface AllowanceHold extends Hold {
   readonly allowance: number;
 }
 
+/**
+ * A hold admitted ahead of an upload (a worker's spare, docs/design.md §14):
+ * it counts as an upload in flight for every limit, and is shown as one
+ * only once an upload takes it.
+ */
+export interface SpareHold extends AllowanceHold {
+  /** An upload of `declaredBytes` (≤ the allowance) takes the hold: it shrinks to that, and tokens taken beyond it are given back. */
+  take(declaredBytes: number): void;
+  /** Released before any upload took it: its upload and bytes tokens are given back too. */
+  release(): void;
+}
+
 /** A ledger that decides itself (not through another process): the one a clustered node's primary serves its workers. */
 export interface DecidingLedger extends Ledger {
   admit(request: HoldRequest): Promise<AllowanceHold>;
   /** Uploads this ledger holds space for now. */
   readonly inflightUploads: number;
+  /**
+   * Spare holds, where the ledger gives them (the in-process one; not the
+   * one shared by several nodes): a hold of `declaredBytes` admitted ahead,
+   * or null when that would come near any limit.
+   */
+  trySpare?(request: HoldRequest & { declaredBytes: number }): Promise<SpareHold | null>;
+  /** Spare holds out now. */
+  readonly spareHolds?: number;
+  /** Called before a refusal while spare holds are out; resolves to how many came back. */
+  recallSparesWith?(recall: () => Promise<number>): void;
 }

@@ -1,8 +1,8 @@
-import { HttpError } from '../errors.js';
+import { HttpError, isHttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
 import type { StorageClass } from '../classes.js';
 import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
-import type { AllowanceHold, DecidingLedger, HoldRequest, LedgerObserver, TenantInflight } from './ledger.js';
+import type { DecidingLedger, HoldRequest, LedgerObserver, SpareHold, TenantInflight } from './ledger.js';
 import { inflightBytesLimit, rateLimited, TenantRates, type TenantLimits } from './tenant-rates.js';
 
 export interface LocalLedgerDeps {
@@ -37,7 +37,21 @@ interface TenantState {
   /** Disk bytes held (reservations). */
   bytes: number;
   byClass: Map<string, number>;
+  /** The part of the above that spare holds (not yet any upload's) hold. */
+  spare: { uploads: number; bytes: number; byClass: Map<string, number> };
 }
+
+/** How an admission goes: whether it counted its upload yet, tells refusals, is for a spare. */
+interface Attempt {
+  counted: boolean;
+  /** Refusals are not told to the observer: spares may be recalled and the admission retried. */
+  quiet: boolean;
+  /** A spare hold (trySpare): no eviction, room for twice its size or none at all. */
+  spare: boolean;
+}
+
+/** Thrown inside an admission of a spare that is not far enough from every limit. */
+const NO_SPARE = new Error('no room for a spare hold');
 
 
 /**
@@ -54,6 +68,9 @@ interface TenantState {
  */
 export class LocalLedger implements DecidingLedger {
   private seq = 0;
+  /** Spare holds granted and not taken by an upload yet. */
+  private sparesOut = 0;
+  private recall: (() => Promise<number>) | undefined;
   private readonly quotas = new Map<string, QuotaState>();
   private readonly tenants = new Map<string, TenantState>();
   private readonly rates: TenantRates;
@@ -66,19 +83,61 @@ export class LocalLedger implements DecidingLedger {
     return this.deps.guard.growStepBytes;
   }
 
+  /**
+   * A refusal may be caused by spare holds (docs/design.md §14): with some
+   * out, the first attempt is quiet, and a refusal recalls them and
+   * decides again — no upload is refused for room a spare holds.
+   */
   async admit(request: HoldRequest): Promise<LocalHold> {
+    const attempt: Attempt = { counted: false, quiet: this.sparesOut > 0 && this.recall !== undefined, spare: false };
+    if (attempt.quiet) {
+      try {
+        return await this.admitOnce(request, attempt);
+      } catch (err) {
+        if (!isHttpError(err)) throw err;
+        await this.recall!();
+        attempt.quiet = false;
+      }
+    }
+    return this.admitOnce(request, attempt);
+  }
+
+  /** Who gives spare holds back when an admission would be refused (the clustered node's primary: its workers). */
+  recallSparesWith(recall: () => Promise<number>): void {
+    this.recall = recall;
+  }
+
+  /**
+   * A spare hold of `declaredBytes` for (tenant, class), admitted ahead of
+   * an upload a worker expects, or null: only when twice as much would fit
+   * every limit, the quota and the disk, so spares never take the last room
+   * (and a refusal recalls them anyway). Never evicts, never refuses.
+   */
+  async trySpare(request: HoldRequest & { declaredBytes: number }): Promise<LocalHold | null> {
+    try {
+      return await this.admitOnce(request, { counted: true, quiet: true, spare: true });
+    } catch (err) {
+      if (err === NO_SPARE || isHttpError(err)) return null;
+      throw err;
+    }
+  }
+
+  private async admitOnce(request: HoldRequest, attempt: Attempt): Promise<LocalHold> {
     const { deps } = this;
     const { tenant, cls, declaredBytes } = request;
     const quota = cls.maxBytesPerTenant;
     const want = declaredBytes ?? (quota === null ? this.growStepBytes : Math.min(this.growStepBytes, quota));
     // Cheap refusals first: a retry storm is turned away before any index or disk reading
     // (inflightBytes, a share of the disk, waits for the refreshed reading below).
-    this.checkLimits(tenant, want, true);
-    this.rates.takeUpload(tenant);
+    if (!attempt.counted) {
+      this.checkLimits(tenant, want, true, attempt.quiet);
+      this.rates.takeUpload(tenant);
+      attempt.counted = true;
+    }
 
     if (quota === null) {
       await deps.guard.refresh();
-      return this.decide(request, want, undefined);
+      return this.decide(request, want, undefined, attempt);
     }
     const key = keyOf(tenant, cls.name);
     const state = this.quotaState(key);
@@ -88,13 +147,14 @@ export class LocalLedger implements DecidingLedger {
       // A chunked body needs any room at all; it then holds up to a step of it.
       const need = declaredBytes ?? 1;
       const used = await this.readUsed(key, tenant, cls.name);
-      if (need > quota || (used + need > quota && !cls.evictable)) throw this.exceeded(tenant, cls, key, want);
-      if (used + want > quota && cls.evictable) {
+      const evictable = cls.evictable && !attempt.spare;
+      if (need > quota || (used + need > quota && !evictable)) throw this.exceeded(tenant, cls, key, want, false, attempt.quiet);
+      if (used + want > quota && evictable) {
         await deps.makeRoom(tenant, cls, used + want - quota);
         await this.readUsed(key, tenant, cls.name);
       }
       await deps.guard.refresh();
-      return this.decide(request, want, state);
+      return this.decide(request, want, state, attempt);
     } finally {
       state.admitting--;
       this.dropIfIdle(key, state);
@@ -102,25 +162,27 @@ export class LocalLedger implements DecidingLedger {
   }
 
   /** The synchronous end of admit(): limits, quota and disk on the same numbers, then the holds. */
-  private decide(request: HoldRequest, want: number, state: QuotaState | undefined): LocalHold {
+  private decide(request: HoldRequest, want: number, state: QuotaState | undefined, attempt: Attempt): LocalHold {
     const { deps } = this;
     const { tenant, cls, declaredBytes } = request;
+    if (attempt.spare && !this.farFromLimits(tenant, want, state, cls.maxBytesPerTenant)) throw NO_SPARE;
     // uploadsPerMinute was taken at the start: an admission counts once.
-    this.checkLimits(tenant, want, false);
+    this.checkLimits(tenant, want, false, attempt.quiet);
     let quotaHeld = 0;
     if (state) {
       const room = (cls.maxBytesPerTenant ?? 0) - this.usedOf(state);
-      if (declaredBytes !== null ? declaredBytes > room : room <= 0) throw this.exceeded(tenant, cls, keyOf(tenant, cls.name), want);
+      if (declaredBytes !== null ? declaredBytes > room : room <= 0) throw this.exceeded(tenant, cls, keyOf(tenant, cls.name), want, false, attempt.quiet);
       quotaHeld = declaredBytes ?? Math.min(want, room);
     }
     const reservation = deps.guard.reserveNow(declaredBytes);
     // After the disk: an upload the disk cannot take at all is a 507, whatever the tenant holds.
     try {
-      this.checkInflightBytes(tenant, reservation.reserved);
+      this.checkInflightBytes(tenant, reservation.reserved, attempt.quiet);
     } catch (err) {
       reservation.release();
       throw err;
     }
+    if (attempt.spare) this.rates.takeUpload(tenant);
     if (declaredBytes !== null) this.rates.takeBytes(tenant, declaredBytes);
     if (state) {
       state.held += quotaHeld;
@@ -130,47 +192,78 @@ export class LocalLedger implements DecidingLedger {
     t.uploads++;
     t.bytes += reservation.reserved;
     t.byClass.set(cls.name, (t.byClass.get(cls.name) ?? 0) + (state ? quotaHeld : reservation.reserved));
-    return new LocalHold(this, { tenant, cls, chunked: declaredBytes === null }, reservation, quotaHeld);
+    const hold = new LocalHold(this, { tenant, cls, chunked: declaredBytes === null }, reservation, quotaHeld);
+    if (attempt.spare) {
+      hold.spare = true;
+      this.sparesOut++;
+      t.spare.uploads++;
+      t.spare.bytes += hold.reserved;
+      t.spare.byClass.set(cls.name, (t.spare.byClass.get(cls.name) ?? 0) + hold.classBytes);
+    }
+    return hold;
   }
 
-  /** Uploads holding space now, all tenants. */
+  /** A spare of `bytes` is granted only when twice as much, and two more uploads, would fit every limit, the quota and the disk. */
+  private farFromLimits(tenant: string, bytes: number, state: QuotaState | undefined, quota: number | null): boolean {
+    const limits = this.deps.limits();
+    const t = this.tenants.get(tenant);
+    if (!this.rates.fits(tenant, 2, 2 * bytes)) return false;
+    if (limits.inflightUploads !== null && (t?.uploads ?? 0) + 2 > limits.inflightUploads) return false;
+    if (state && (quota ?? 0) - this.usedOf(state) < 2 * bytes) return false;
+    if (this.deps.guard.headroomBytes() < 2 * bytes) return false;
+    return limits.inflightBytes === null
+      || (t?.bytes ?? 0) + 2 * bytes <= inflightBytesLimit(limits.inflightBytes, this.deps.guard.roomAboveReserveBytes()).bytes;
+  }
+
+  /** Spare holds out (granted, not taken by an upload): the clustered primary recalls them before a refusal. */
+  get spareHolds(): number {
+    return this.sparesOut;
+  }
+
+  /** Uploads holding space now, all tenants (spare holds are not uploads yet). */
   get inflightUploads(): number {
     let uploads = 0;
-    for (const t of this.tenants.values()) uploads += t.uploads;
+    for (const t of this.tenants.values()) uploads += t.uploads - t.spare.uploads;
     return uploads;
   }
 
   inflightOf(tenant: string): TenantInflight {
     const t = this.tenants.get(tenant);
-    return { uploads: t?.uploads ?? 0, bytes: t?.bytes ?? 0, byClass: Object.fromEntries(t?.byClass ?? []) };
+    if (!t) return { uploads: 0, bytes: 0, byClass: {} };
+    const byClass: Record<string, number> = {};
+    for (const [cls, bytes] of t.byClass) {
+      const own = bytes - (t.spare.byClass.get(cls) ?? 0);
+      if (own > 0) byClass[cls] = own;
+    }
+    return { uploads: t.uploads - t.spare.uploads, bytes: t.bytes - t.spare.bytes, byClass };
   }
 
   /** Throws 429 when one more upload of `bytes` would pass a limit of the tenant. */
-  private checkLimits(tenant: string, bytes: number, countUpload: boolean): void {
-    this.rates.check(tenant, bytes, countUpload);
+  private checkLimits(tenant: string, bytes: number, countUpload: boolean, quiet: boolean): void {
+    this.rates.check(tenant, bytes, countUpload, quiet);
     const { inflightUploads } = this.deps.limits();
     if (inflightUploads !== null && (this.tenants.get(tenant)?.uploads ?? 0) + 1 > inflightUploads) {
-      throw rateLimited(this.deps.observer, tenant, 'inflightUploads', `${inflightUploads} uploads in flight`, 1);
+      throw rateLimited(quiet ? undefined : this.deps.observer, tenant, 'inflightUploads', `${inflightUploads} uploads in flight`, 1);
     }
   }
 
   /** @internal Throws 429 when holding `bytes` more would put the tenant past limits.tenant.inflightBytes. */
-  checkInflightBytes(tenant: string, bytes: number): void {
+  checkInflightBytes(tenant: string, bytes: number, quiet = false): void {
     const limit = this.deps.limits().inflightBytes;
     if (limit === null) return;
     const held = this.tenants.get(tenant)?.bytes ?? 0;
     const max = inflightBytesLimit(limit, this.deps.guard.roomAboveReserveBytes());
     if (held + bytes <= max.bytes) return;
-    throw rateLimited(this.deps.observer, tenant, 'inflightBytes', `${max.value} in flight`, 1, { inflightBytes: held, requestedBytes: bytes, limitBytes: max.bytes });
+    throw rateLimited(quiet ? undefined : this.deps.observer, tenant, 'inflightBytes', `${max.value} in flight`, 1, { inflightBytes: held, requestedBytes: bytes, limitBytes: max.bytes });
   }
 
   /** @internal A 507 quota_exceeded for `incomingBytes` more in the tenant's class. */
-  exceeded(tenant: string, cls: StorageClass, key: string, incomingBytes: number, midStream = false): HttpError {
+  exceeded(tenant: string, cls: StorageClass, key: string, incomingBytes: number, midStream = false, quiet = false): HttpError {
     const state = this.quotas.get(key);
     const usedBytes = state ? this.usedOf(state) : 0;
     const inflightBytes = state?.held ?? 0;
     const quotaBytes = cls.maxBytesPerTenant ?? 0;
-    this.deps.observer?.quotaRefused(tenant, cls.name);
+    if (!quiet) this.deps.observer?.quotaRefused(tenant, cls.name);
     const start = midStream ? 'This upload grew past the quota and was cut off; nothing was stored. ' : '';
     return new HttpError('quota_exceeded',
       `${start}Tenant "${tenant}" uses ${formatBytes(usedBytes)} of its ${formatBytes(quotaBytes)} quota in class "${cls.name}" ` +
@@ -285,10 +378,39 @@ export class LocalLedger implements DecidingLedger {
     }
   }
 
+  /**
+   * @internal A spare hold ends its spareness: taken by an upload of
+   * `declaredBytes` (it shrinks to that; the bytes tokens it took beyond
+   * are given back), or given back unused (`declaredBytes` null: its upload
+   * and bytes tokens too).
+   */
+  unspare(hold: LocalHold, declaredBytes: number | null): void {
+    const { tenant, cls } = hold.owner;
+    this.sparesOut--;
+    const t = this.tenantState(tenant);
+    t.spare.uploads--;
+    t.spare.bytes -= hold.reserved;
+    const spareClass = (t.spare.byClass.get(cls.name) ?? 0) - hold.classBytes;
+    if (spareClass > 0) t.spare.byClass.set(cls.name, spareClass);
+    else t.spare.byClass.delete(cls.name);
+    if (declaredBytes === null) {
+      this.rates.give(tenant, 1, hold.reserved);
+      return;
+    }
+    const unused = hold.reserved - declaredBytes;
+    if (unused <= 0) return;
+    this.rates.give(tenant, 0, unused);
+    const before = { reserved: hold.reserved, quotaHeld: hold.quotaHeld, classBytes: hold.classBytes };
+    hold.shrinkTo(declaredBytes);
+    if (cls.maxBytesPerTenant !== null) this.quotaState(keyOf(tenant, cls.name)).held -= before.quotaHeld - hold.quotaHeld;
+    t.bytes -= before.reserved - hold.reserved;
+    this.addClassBytes(tenant, cls.name, hold.classBytes - before.classBytes);
+  }
+
   private tenantState(tenant: string): TenantState {
     let t = this.tenants.get(tenant);
     if (!t) {
-      t = { uploads: 0, bytes: 0, byClass: new Map() };
+      t = { uploads: 0, bytes: 0, byClass: new Map(), spare: { uploads: 0, bytes: 0, byClass: new Map() } };
       this.tenants.set(tenant, t);
     }
     return t;
@@ -297,9 +419,11 @@ export class LocalLedger implements DecidingLedger {
 }
 
 /** One upload's holds: its disk reservation and its quota part; finished once. */
-export class LocalHold implements AllowanceHold {
+export class LocalHold implements SpareHold {
   /** @internal Bytes held against the tenant's class quota (0 without a quota). */
   quotaHeld: number;
+  /** @internal Admitted ahead (trySpare), not taken by an upload yet. */
+  spare = false;
   private finished = false;
 
   constructor(
@@ -313,6 +437,28 @@ export class LocalHold implements AllowanceHold {
 
   get written(): number {
     return this.reservation.written;
+  }
+
+  /** @internal Disk bytes held. */
+  get reserved(): number {
+    return this.reservation.reserved;
+  }
+
+  /** @internal What the hold counts in its tenant's class (inflightOf's byClass). */
+  get classBytes(): number {
+    return this.owner.cls.maxBytesPerTenant === null ? this.reservation.reserved : this.quotaHeld;
+  }
+
+  /** @internal A spare taken by an upload: holds `bytes` now. */
+  shrinkTo(bytes: number): void {
+    this.reservation.shrinkTo(bytes);
+    if (this.owner.cls.maxBytesPerTenant !== null) this.quotaHeld = Math.min(this.quotaHeld, Math.max(bytes, this.written));
+  }
+
+  take(declaredBytes: number): void {
+    if (!this.spare || this.finished) return;
+    this.spare = false;
+    this.ledger.unspare(this, declaredBytes);
   }
 
   /** Bytes this hold may count without growing: its disk reservation, and its quota hold when the class has a quota. */
@@ -353,6 +499,11 @@ export class LocalHold implements AllowanceHold {
   private end(kept: boolean): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.spare) {
+      // Never an upload's: its tokens go back too.
+      this.spare = false;
+      this.ledger.unspare(this, null);
+    }
     // The ledger reads the reservation's size before the guard forgets it.
     this.ledger.finish(this, this.reservation, kept);
     if (kept) this.reservation.commit();

@@ -5,6 +5,8 @@ import type { Hold, HoldRequest, Ledger, TenantInflight } from './ledger.js';
 export interface LedgerLink {
   call<T>(type: string, payload: unknown): Promise<T>;
   notify(type: string, payload: unknown): void;
+  /** Answers the deciding ledger's calls (a recall of spare holds). */
+  handle<P>(type: string, handler: (payload: P) => unknown): unknown;
 }
 
 /** What the deciding ledger answers to an admission or a growth: how far the upload may count without asking again. */
@@ -15,11 +17,46 @@ export interface Allowance {
 }
 
 /** Messages of the ledger between a worker and the primary. */
-export const LEDGER_CALLS = { admit: 'ledger.admit', grow: 'ledger.grow', end: 'ledger.end' } as const;
+export const LEDGER_CALLS = {
+  admit: 'ledger.admit', grow: 'ledger.grow',
+  /** worker → primary (notice): holds ended (batched per turn, after the takes of that turn). */
+  end: 'ledger.end',
+  /** worker → primary: spare holds for a (tenant, class); answered with those granted (maybe none). */
+  spare: 'ledger.spare',
+  /** worker → primary (notice): uploads took spare holds (sent after the admission, batched, and before any other message about those holds). */
+  take: 'ledger.take',
+  /** worker → primary (notice): spare holds left unused, given back. */
+  giveBack: 'ledger.give-back',
+  /** primary → worker: give back every spare hold now (an admission would be refused); answered with their ids. */
+  recall: 'ledger.recall',
+} as const;
 
 export interface AdmitPayload { tenant: string; cls: string; declaredBytes: number | null }
 export interface GrowPayload { id: number; written: number }
 export interface EndPayload { id: number; written: number; kept: boolean }
+export interface EndsPayload { ends: EndPayload[] }
+export interface SparePayload { tenant: string; cls: string; bytes: number; count: number }
+export interface TakePayload { takes: { id: number; declaredBytes: number }[] }
+export interface GiveBackPayload { ids: number[] }
+
+/** Spare holds a worker keeps per (tenant, class): a burst's admissions until the primary's next grant arrives. */
+export const SPARES_PER_KEY = 8;
+/** Spare holds a worker keeps in all, and their bytes. */
+export const SPARES_PER_WORKER = 64;
+const SPARE_BYTES_PER_WORKER = 256 << 20;
+/** Bigger uploads take long enough that a round trip to the primary does not matter: no spares for them. */
+const SPARE_MAX_BYTES = 16 << 20;
+/** A spare hold unused this long goes back to the primary (so idle workers hold nothing). */
+export const SPARE_IDLE_MS = 2_000;
+/** The smallest spare hold: uploads below share one size. */
+const SPARE_MIN_BYTES = 64 << 10;
+
+/** The size of the spare holds for uploads of `declaredBytes`: the next power of two, so uploads of about one size share spares. */
+export function spareBytesFor(declaredBytes: number): number {
+  return Math.max(SPARE_MIN_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, declaredBytes))));
+}
+
+interface Spare { id: number; allowance: number; atMs: number }
 
 /**
  * The ledger of a worker process (docs/design.md §14): every decision is
@@ -27,26 +64,171 @@ export interface EndPayload { id: number; written: number; kept: boolean }
  * as a whole. One message per admission and one per grow step (never per
  * chunk): a hold counts bytes locally up to the allowance the primary gave
  * it. A worker that dies has its holds released by the primary at once.
+ *
+ * Admission without a round trip: an upload with a Content-Length takes a
+ * spare hold — one the primary admitted ahead for its (tenant, class) —
+ * when one is big enough, and tells the primary afterwards; the worker then
+ * asks for another in the background. The primary grants spares only far
+ * from every limit and recalls them all before it refuses anything, so they
+ * change how fast an admission is, never whether it is admitted.
  */
 export class RemoteLedger implements Ledger {
   /** This worker's holds by tenant (the node-wide view is the primary's /usage). */
   private readonly tenants = new Map<string, TenantInflight>();
+  /** Spare holds by (class, tenant). */
+  private readonly spares = new Map<string, Spare[]>();
+  private spareCount = 0;
+  private spareBytes = 0;
+  /** Keys with a request for spares under way. */
+  private readonly asking = new Set<string>();
+  private sweeper: NodeJS.Timeout | undefined;
+  /** Told to the primary after the admissions of this turn: spares taken, and keys to top up. */
+  private takes: TakePayload['takes'] = [];
+  private ends: EndPayload[] = [];
+  private readonly toAsk = new Map<string, SparePayload>();
+  private flushQueued = false;
+  /** Admissions decided here, on a spare (the rest asked the primary). */
+  admittedOnSpares = 0;
 
-  constructor(private readonly link: LedgerLink) {}
+  constructor(private readonly link: LedgerLink, private readonly now: () => number = Date.now) {
+    link.handle(LEDGER_CALLS.recall, () => this.giveUpAll());
+  }
 
   async admit(request: HoldRequest): Promise<Hold> {
-    const payload: AdmitPayload = { tenant: request.tenant, cls: request.cls.name, declaredBytes: request.declaredBytes };
-    const granted = await this.link.call<Allowance>(LEDGER_CALLS.admit, payload).catch(unreachable);
+    const { tenant, cls, declaredBytes } = request;
+    const key = `${cls.name}\u0000${tenant}`;
+    let granted: Allowance | undefined;
+    if (declaredBytes !== null && spareBytesFor(declaredBytes) <= SPARE_MAX_BYTES) {
+      granted = this.takeSpare(key, declaredBytes);
+      if (!this.asking.has(key)) this.toAsk.set(key, { tenant, cls: cls.name, bytes: spareBytesFor(declaredBytes), count: 0 });
+      this.queueFlush();
+    }
+    if (!granted) {
+      const payload: AdmitPayload = { tenant, cls: cls.name, declaredBytes };
+      granted = await this.link.call<Allowance>(LEDGER_CALLS.admit, payload).catch(unreachable);
+    }
     const mine = this.tenants.get(request.tenant) ?? { uploads: 0, bytes: 0, byClass: {} };
     mine.uploads++;
     this.tenants.set(request.tenant, mine);
-    return new RemoteHold(this.link, granted, () => {
+    return new RemoteHold(this.link, granted, this, () => {
       if (--mine.uploads === 0) this.tenants.delete(request.tenant);
     });
   }
 
   inflightOf(tenant: string): TenantInflight {
     return this.tenants.get(tenant) ?? { uploads: 0, bytes: 0, byClass: {} };
+  }
+
+  /** Spare holds this worker keeps now. */
+  get spareHolds(): number {
+    return this.spareCount;
+  }
+
+  /** The smallest spare of the key that covers `declaredBytes`, told to the primary as taken; undefined when none does. */
+  private takeSpare(key: string, declaredBytes: number): Allowance | undefined {
+    const list = this.spares.get(key);
+    if (!list) return undefined;
+    let best = -1;
+    for (let i = 0; i < list.length; i++) {
+      if (list[i].allowance >= declaredBytes && (best === -1 || list[i].allowance < list[best].allowance)) best = i;
+    }
+    if (best === -1) return undefined;
+    const [spare] = list.splice(best, 1);
+    if (list.length === 0) this.spares.delete(key);
+    this.spareCount--;
+    this.spareBytes -= spare.allowance;
+    this.admittedOnSpares++;
+    this.takes.push({ id: spare.id, declaredBytes });
+    return { id: spare.id, allowance: declaredBytes };
+  }
+
+  /** @internal A hold ended: told to the primary with this turn's other news. */
+  ended(payload: EndPayload): void {
+    this.ends.push(payload);
+    this.queueFlush();
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => this.flush());
+  }
+
+  /**
+   * Tells the primary which spares were taken and asks for more: after the
+   * admissions (off their path, one message for all of a turn's), and
+   * before a hold says anything else (its end must not come first).
+   */
+  flush(): void {
+    this.flushQueued = false;
+    if (this.takes.length) {
+      const payload: TakePayload = { takes: this.takes };
+      this.takes = [];
+      this.link.notify(LEDGER_CALLS.take, payload);
+    }
+    if (this.ends.length) {
+      const payload: EndsPayload = { ends: this.ends };
+      this.ends = [];
+      this.link.notify(LEDGER_CALLS.end, payload);
+    }
+    for (const [key, ask] of this.toAsk) this.askForSpares(key, ask);
+    this.toAsk.clear();
+  }
+
+  /** Tops the key's spares up to SPARES_PER_KEY in the background (one request per key at a time; a refusal or failure just leaves none). */
+  private askForSpares(key: string, ask: SparePayload): void {
+    const count = Math.min(SPARES_PER_KEY - (this.spares.get(key)?.length ?? 0), SPARES_PER_WORKER - this.spareCount,
+      Math.floor((SPARE_BYTES_PER_WORKER - this.spareBytes) / ask.bytes));
+    if (count <= 0 || this.asking.has(key)) return;
+    this.asking.add(key);
+    const payload: SparePayload = { ...ask, count };
+    this.link.call<Allowance[]>(LEDGER_CALLS.spare, payload).then((grants) => {
+      if (grants.length === 0) return;
+      const atMs = this.now();
+      const list = this.spares.get(key) ?? [];
+      for (const g of grants) {
+        list.push({ id: g.id, allowance: g.allowance, atMs });
+        this.spareBytes += g.allowance;
+      }
+      this.spares.set(key, list);
+      this.spareCount += grants.length;
+      this.sweeper ??= setInterval(() => this.giveBackIdle(), SPARE_IDLE_MS / 2).unref();
+    }, () => undefined).finally(() => this.asking.delete(key));
+  }
+
+  /** Spares unused for SPARE_IDLE_MS go back to the primary. */
+  private giveBackIdle(): void {
+    const before = this.now() - SPARE_IDLE_MS;
+    const ids: number[] = [];
+    for (const [key, list] of this.spares) {
+      const idle = list.filter((s) => s.atMs <= before);
+      if (idle.length === 0) continue;
+      for (const s of idle) {
+        ids.push(s.id);
+        this.spareBytes -= s.allowance;
+      }
+      if (idle.length === list.length) this.spares.delete(key);
+      else this.spares.set(key, list.filter((s) => s.atMs > before));
+    }
+    this.spareCount -= ids.length;
+    if (ids.length) {
+      const payload: GiveBackPayload = { ids };
+      this.link.notify(LEDGER_CALLS.giveBack, payload);
+    }
+    if (this.spareCount === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  /** The primary recalls every spare: none is taken after this answer. */
+  private giveUpAll(): number[] {
+    const ids: number[] = [];
+    for (const list of this.spares.values()) for (const s of list) ids.push(s.id);
+    this.spares.clear();
+    this.spareCount = 0;
+    this.spareBytes = 0;
+    return ids;
   }
 }
 
@@ -56,7 +238,7 @@ class RemoteHold implements Hold {
   private finished = false;
   private readonly id: number;
 
-  constructor(private readonly link: LedgerLink, granted: Allowance, private readonly onEnd: () => void) {
+  constructor(private readonly link: LedgerLink, granted: Allowance, private readonly ledger: RemoteLedger, private readonly onEnd: () => void) {
     this.id = granted.id;
     this.allowance = granted.allowance;
   }
@@ -68,6 +250,8 @@ class RemoteHold implements Hold {
       this.written = written;
       return;
     }
+    // What the primary has not been told yet goes first (a take of this hold).
+    this.ledger.flush();
     const payload: GrowPayload = { id: this.id, written };
     return this.link.call<Allowance>(LEDGER_CALLS.grow, payload).catch(unreachable).then((granted) => {
       if (this.finished) throw new Error('bytes written after the hold was finished');
@@ -88,8 +272,7 @@ class RemoteHold implements Hold {
     if (this.finished) return;
     this.finished = true;
     this.onEnd();
-    const payload: EndPayload = { id: this.id, written: this.written, kept };
-    this.link.notify(LEDGER_CALLS.end, payload);
+    this.ledger.ended({ id: this.id, written: this.written, kept });
   }
 }
 

@@ -27,18 +27,38 @@ export class TenantRates {
 
   constructor(private readonly deps: { limits: () => TenantLimits; now: () => number; observer?: LedgerObserver }) {}
 
-  /** Throws 429 when `bytes` more, and one more upload when `countUpload`, would pass uploadsPerMinute or bytesPerMinute. */
-  check(tenant: string, bytes: number, countUpload: boolean): void {
+  /**
+   * Throws 429 when `bytes` more, and one more upload when `countUpload`,
+   * would pass uploadsPerMinute or bytesPerMinute; `quiet`: the refusal is
+   * not told to the observer (an attempt that may be retried).
+   */
+  check(tenant: string, bytes: number, countUpload: boolean, quiet = false): void {
     const limits = this.deps.limits();
     const nowMs = this.deps.now();
+    const observer = quiet ? undefined : this.deps.observer;
     if (countUpload && limits.uploadsPerMinute !== null) {
       const wait = this.bucketOf(this.uploads, tenant, limits.uploadsPerMinute).waitSeconds(1, nowMs);
-      if (wait > 0) throw rateLimited(this.deps.observer, tenant, 'uploadsPerMinute', `${limits.uploadsPerMinute} uploads per minute`, wait);
+      if (wait > 0) throw rateLimited(observer, tenant, 'uploadsPerMinute', `${limits.uploadsPerMinute} uploads per minute`, wait);
     }
     if (limits.bytesPerMinute !== null) {
       const wait = this.bucketOf(this.bytes, tenant, limits.bytesPerMinute).waitSeconds(bytes, nowMs);
-      if (wait > 0) throw rateLimited(this.deps.observer, tenant, 'bytesPerMinute', `${formatBytes(limits.bytesPerMinute)} per minute`, wait);
+      if (wait > 0) throw rateLimited(observer, tenant, 'bytesPerMinute', `${formatBytes(limits.bytesPerMinute)} per minute`, wait);
     }
+  }
+
+  /** Whether `uploads` more uploads and `bytes` more bytes fit now (nothing taken, nothing told). */
+  fits(tenant: string, uploads: number, bytes: number): boolean {
+    const limits = this.deps.limits();
+    const nowMs = this.deps.now();
+    if (limits.uploadsPerMinute !== null && this.bucketOf(this.uploads, tenant, limits.uploadsPerMinute).waitSeconds(uploads, nowMs) > 0) return false;
+    return limits.bytesPerMinute === null || this.bucketOf(this.bytes, tenant, limits.bytesPerMinute).waitSeconds(bytes, nowMs) === 0;
+  }
+
+  /** Gives back what was taken for an upload that never happened (a spare hold returned unused), or bytes it did not send. */
+  give(tenant: string, uploads: number, bytes: number): void {
+    const nowMs = this.deps.now();
+    if (uploads > 0) this.uploads.get(tenant)?.give(uploads, nowMs);
+    if (bytes > 0) this.bytes.get(tenant)?.give(bytes, nowMs);
   }
 
   /** Counts one admitted upload (once per admission). */

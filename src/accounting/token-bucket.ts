@@ -33,6 +33,12 @@ export class TokenBucket {
     this.tokens -= amount;
   }
 
+  /** Gives back tokens taken for something that did not happen (a spare hold never used), up to a full bucket. */
+  give(amount: number, nowMs: number): void {
+    this.refill(nowMs);
+    this.tokens = Math.min(this.perMinute, this.tokens + amount);
+  }
+
   /** Full again: the bucket can be forgotten (a new one starts full). */
   isFull(nowMs: number): boolean {
     this.refill(nowMs);

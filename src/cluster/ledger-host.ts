@@ -1,7 +1,9 @@
 import type { Classifier } from '../classes.js';
-import { HttpError } from '../errors.js';
-import type { AllowanceHold, DecidingLedger } from '../accounting/ledger.js';
-import { LEDGER_CALLS, type AdmitPayload, type Allowance, type EndPayload, type GrowPayload } from '../accounting/remote-ledger.js';
+import { HttpError, isHttpError } from '../errors.js';
+import type { AllowanceHold, DecidingLedger, SpareHold } from '../accounting/ledger.js';
+import {
+  LEDGER_CALLS, type AdmitPayload, type Allowance, type EndPayload, type EndsPayload, type GiveBackPayload, type GrowPayload, type SparePayload, type TakePayload,
+} from '../accounting/remote-ledger.js';
 import type { IpcPeer } from './ipc.js';
 
 interface HostedHold {
@@ -9,7 +11,14 @@ interface HostedHold {
   worker: number;
   /** The hold's last message still being worked on (a growth may wait for eviction): the next one waits for it. */
   busy: Promise<unknown>;
+  /** A spare hold the worker keeps and no upload took yet. */
+  spare: boolean;
 }
+
+/** After a recall, no spare is granted for this long: near a limit admissions are decided one by one. */
+const SPARE_PAUSE_MS = 1_000;
+/** How long a recall waits for a worker (a stuck one keeps its spares: the refusal stands, on the safe side). */
+const RECALL_WAIT_MS = 1_000;
 
 /**
  * The primary's side of the workers' ledgers (docs/design.md §14): one
@@ -20,24 +29,94 @@ interface HostedHold {
 export class LedgerHost {
   private seq = 0;
   private readonly holds = new Map<number, HostedHold>();
+  private readonly peers = new Map<number, IpcPeer>();
+  private pausedUntilMs = -Infinity;
+  private recalling: Promise<number> | undefined;
 
-  constructor(private readonly ledger: DecidingLedger, private readonly classifier: Classifier) {}
+  constructor(private readonly ledger: DecidingLedger, private readonly classifier: Classifier, private readonly now: () => number = Date.now) {
+    ledger.recallSparesWith?.(() => this.recall());
+  }
 
   /** Serves the ledger calls of one worker. */
   attach(peer: IpcPeer, worker: number): void {
+    this.peers.set(worker, peer);
     peer
       .handle<AdmitPayload>(LEDGER_CALLS.admit, (p) => this.admit(worker, p))
       .handle<GrowPayload>(LEDGER_CALLS.grow, (p) => this.grow(p))
-      .handle<EndPayload>(LEDGER_CALLS.end, (p) => { this.end(p); });
+      .handle<EndsPayload>(LEDGER_CALLS.end, (p) => { for (const end of p.ends) this.end(end); })
+      .handle<SparePayload>(LEDGER_CALLS.spare, (p) => this.grantSpares(worker, p))
+      .handle<TakePayload>(LEDGER_CALLS.take, (p) => { this.take(p); })
+      .handle<GiveBackPayload>(LEDGER_CALLS.giveBack, (p) => { this.giveBack(p.ids); });
+  }
+
+  private classOf(name: string) {
+    const cls = this.classifier.classes.get(name) ?? this.classifier.classes.get('default');
+    if (!cls) throw new HttpError('store_unavailable', `Storage class "${name}" is unknown to the primary; retry.`);
+    return cls;
   }
 
   private async admit(worker: number, payload: AdmitPayload): Promise<Allowance> {
-    const cls = this.classifier.classes.get(payload.cls) ?? this.classifier.classes.get('default');
-    if (!cls) throw new HttpError('store_unavailable', `Storage class "${payload.cls}" is unknown to the primary; retry.`);
+    const cls = this.classOf(payload.cls);
     const hold = await this.ledger.admit({ tenant: payload.tenant, cls, declaredBytes: payload.declaredBytes });
     const id = ++this.seq;
-    this.holds.set(id, { hold, worker, busy: Promise.resolve() });
+    this.holds.set(id, { hold, worker, busy: Promise.resolve(), spare: false });
     return { id, allowance: hold.allowance };
+  }
+
+  /** Up to `count` spare holds of `bytes`, while the ledger grants them and no recall happened meanwhile. */
+  private async grantSpares(worker: number, payload: SparePayload): Promise<Allowance[]> {
+    const { ledger } = this;
+    if (!ledger.trySpare) return [];
+    const cls = this.classOf(payload.cls);
+    const granted: { id: number; hold: SpareHold }[] = [];
+    const since = this.pausedUntilMs;
+    for (let i = 0; i < payload.count && this.now() >= this.pausedUntilMs; i++) {
+      const hold = await ledger.trySpare({ tenant: payload.tenant, cls, declaredBytes: payload.bytes });
+      if (!hold) break;
+      const id = ++this.seq;
+      granted.push({ id, hold });
+      this.holds.set(id, { hold, worker, busy: Promise.resolve(), spare: true });
+    }
+    // A recall (or the worker's exit) while these were granted: the worker would not have given them back.
+    if (this.pausedUntilMs !== since || !this.peers.has(worker)) {
+      for (const { id } of granted) this.giveBack([id]);
+      return [];
+    }
+    return granted.map(({ id, hold }) => ({ id, allowance: hold.allowance }));
+  }
+
+  private take(payload: TakePayload): void {
+    for (const { id, declaredBytes } of payload.takes) {
+      const hosted = this.holds.get(id);
+      if (!hosted?.spare) continue;
+      hosted.spare = false;
+      (hosted.hold as SpareHold).take(declaredBytes);
+    }
+  }
+
+  /** Spares the worker gives back unused: released, their tokens given back. */
+  private giveBack(ids: number[]): number {
+    let released = 0;
+    for (const id of ids) {
+      const hosted = this.holds.get(id);
+      if (!hosted?.spare) continue;
+      this.holds.delete(id);
+      hosted.hold.release();
+      released++;
+    }
+    return released;
+  }
+
+  /**
+   * Every worker gives back its spares (an admission is about to be
+   * refused); resolves to how many came back. Concurrent recalls share one.
+   */
+  recall(): Promise<number> {
+    this.pausedUntilMs = this.now() + SPARE_PAUSE_MS;
+    this.recalling ??= Promise.all([...this.peers.values()].map((peer) => peer.call<number[]>(LEDGER_CALLS.recall, null, RECALL_WAIT_MS).catch(() => [])))
+      .then((answers) => answers.reduce((n, ids) => n + this.giveBack(ids), 0))
+      .finally(() => { this.recalling = undefined; });
+    return this.recalling;
   }
 
   private grow(payload: GrowPayload): Promise<Allowance> {
@@ -45,11 +124,22 @@ export class LedgerHost {
     if (!hosted) return Promise.reject(new Error(`hold ${payload.id} is not live`));
     const growing = hosted.busy.then(async () => {
       const { hold } = hosted;
-      if (payload.written > hold.written) await hold.wrote(payload.written - hold.written);
+      if (payload.written > hold.written) await this.growOrRecall(hold, payload.written - hold.written);
       return { id: payload.id, allowance: hold.allowance };
     });
     hosted.busy = growing.catch(() => undefined);
     return growing;
+  }
+
+  /** A growth the disk or the quota refuses while spares are out is tried again once they are back. */
+  private async growOrRecall(hold: AllowanceHold, bytes: number): Promise<void> {
+    try {
+      await hold.wrote(bytes);
+    } catch (err) {
+      const retry = isHttpError(err) && (err.code === 'insufficient_storage' || err.code === 'quota_exceeded') && (this.ledger.spareHolds ?? 0) > 0;
+      if (!retry || (await this.recall()) === 0) throw err;
+      await hold.wrote(bytes);
+    }
   }
 
   private end(payload: EndPayload): void {
@@ -59,21 +149,24 @@ export class LedgerHost {
     hosted.busy = hosted.busy.then(() => finish(hosted.hold, payload.written, payload.kept));
   }
 
-  /** A worker exited: everything it held is free now (its tmp files are swept by the caller). */
+  /** A worker exited: everything it held is free now, its spares too (its tmp files are swept by the caller); returns how many uploads' holds. */
   workerGone(worker: number): number {
     let released = 0;
+    this.peers.delete(worker);
     for (const [id, hosted] of this.holds) {
       if (hosted.worker !== worker) continue;
       this.holds.delete(id);
-      released++;
+      if (!hosted.spare) released++;
       hosted.busy = hosted.busy.then(() => hosted.hold.release());
     }
     return released;
   }
 
-  /** Holds of live uploads, all workers. */
+  /** Holds of live uploads, all workers (not the spares). */
   get size(): number {
-    return this.holds.size;
+    let uploads = 0;
+    for (const hosted of this.holds.values()) if (!hosted.spare) uploads++;
+    return uploads;
   }
 }
 

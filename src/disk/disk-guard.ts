@@ -252,9 +252,9 @@ export class DiskGuard extends EventEmitter<{ state: [DiskState, DiskSnapshot] }
       { 'Retry-After': String(this.options.retryAfterSeconds ?? 60) });
   }
 
-  /** @internal Grows a live reservation by `bytes`, or throws 507. */
+  /** @internal Grows a live reservation by `bytes` (or shrinks it, `bytes` < 0), or throws 507. */
   _grow(reservation: Reservation, bytes: number): void {
-    this.ensureRoom(bytes, 'growth');
+    if (bytes > 0) this.ensureRoom(bytes, 'growth');
     reservation.reserved += bytes;
     this.reservedSum += bytes;
   }
@@ -309,6 +309,12 @@ export class Reservation {
     if (missing > 0) this.guard._grow(this, Math.max(this.guard.growStepBytes, missing));
     this.written += bytes;
     this.guard._wrote(bytes);
+  }
+
+  /** Holds `bytes` instead of more (a spare hold taken by an upload that declared fewer); never below what was written. */
+  shrinkTo(bytes: number): void {
+    if (this.finished || bytes >= this.reserved) return;
+    this.guard._grow(this, Math.max(bytes, this.written) - this.reserved);
   }
 
   /** The upload is stored: its bytes stay used until a reading contains them. */

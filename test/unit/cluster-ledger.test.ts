@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Classifier } from '../../src/classes.js';
 import { DiskGuard } from '../../src/disk/disk-guard.js';
 import { HttpError } from '../../src/errors.js';
 import { LocalLedger } from '../../src/accounting/local-ledger.js';
-import { RemoteLedger } from '../../src/accounting/remote-ledger.js';
+import { LEDGER_CALLS, RemoteLedger, SPARE_IDLE_MS, SPARES_PER_KEY } from '../../src/accounting/remote-ledger.js';
+import type { TenantLimits } from '../../src/accounting/tenant-rates.js';
 import { IpcPeer, type Port } from '../../src/cluster/ipc.js';
 import { LedgerHost } from '../../src/cluster/ledger-host.js';
 import { silentLogger } from '../../src/logger.js';
@@ -17,19 +18,22 @@ import { silentLogger } from '../../src/logger.js';
 
 const MiB = 1 << 20;
 
-/** Two connected ports: what one sends, the other receives on a later turn, in order. */
-function portPair(): [Port, Port] {
+/** Two connected ports: what one sends, the other receives on a later turn, in order; `sent` logs the second port's messages by type. */
+function portPair(sent: string[] = []): [Port, Port] {
   const a = new EventEmitter();
   const b = new EventEmitter();
   // JSON, as the cluster channel serializes.
   const send = (to: EventEmitter) => (message: unknown) => { const copy = JSON.parse(JSON.stringify(message)) as unknown; setImmediate(() => to.emit('message', copy)); return true; };
+  const sendB = send(a);
   return [
     { send: send(b), on: (event, listener) => a.on(event, listener) },
-    { send: send(a), on: (event, listener) => b.on(event, listener) },
+    { send: (message) => { sent.push((message as { type?: string }).type ?? 'reply'); return sendB(message); }, on: (event, listener) => b.on(event, listener) },
   ];
 }
 
-function setup(options: { freeBytes?: number; quota?: string | null } = {}) {
+const NO_LIMITS: TenantLimits = { uploadsPerMinute: null, bytesPerMinute: null, inflightUploads: null, inflightBytes: null };
+
+function setup(options: { freeBytes?: number; quota?: string | null; limits?: Partial<TenantLimits> } = {}) {
   const classifier = new Classifier({
     default: { match: [], evictable: false, maxAge: null, maxIdle: null, maxBytes: null, maxBytesPerTenant: null },
     quota: { match: ['*/*/q/**'], evictable: false, maxAge: null, maxIdle: null, maxBytes: null, maxBytesPerTenant: options.quota === null ? null : 10 * MiB },
@@ -40,16 +44,19 @@ function setup(options: { freeBytes?: number; quota?: string | null } = {}) {
   });
   const local = new LocalLedger({
     guard, now: () => 0, storedBytes: async () => 0, makeRoom: async () => undefined,
-    limits: () => ({ uploadsPerMinute: null, bytesPerMinute: null, inflightUploads: null, inflightBytes: null }),
+    limits: () => ({ ...NO_LIMITS, ...options.limits }),
   });
   const host = new LedgerHost(local, classifier);
+  /** What each worker sent the primary, by message type. */
+  const sent = new Map<number, string[]>();
   const worker = (id: number) => {
-    const [primaryEnd, workerEnd] = portPair();
+    sent.set(id, []);
+    const [primaryEnd, workerEnd] = portPair(sent.get(id));
     host.attach(new IpcPeer(primaryEnd), id);
     return new RemoteLedger(new IpcPeer(workerEnd));
   };
   const cls = (name: string) => classifier.classes.get(name)!;
-  return { guard, local, host, worker, cls };
+  return { guard, local, host, worker, cls, sent };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
@@ -144,5 +151,94 @@ describe('one ledger for the workers of a node', () => {
     await (growing as Promise<void>).catch(() => undefined);
     await settle();
     expect(local.inflightUploads).toBe(0);
+  });
+});
+
+describe('spare holds: admission in the worker, without a round trip', () => {
+  afterEach(() => { vi.useRealTimers(); });
+
+  it('a tenant\'s next upload takes a spare without asking the primary; the primary counts it in flight at its declared size', async () => {
+    const { worker, local, guard, cls, sent } = setup();
+    const w1 = worker(1);
+    const first = await w1.admit({ tenant: 't', cls: cls('default'), declaredBytes: 1_600_000 });
+    await settle();
+    // Spares of 2 MiB (the next power of two) came back; they are not uploads in flight.
+    expect(w1.spareHolds).toBe(SPARES_PER_KEY);
+    expect(local.spareHolds).toBe(SPARES_PER_KEY);
+    expect(local.inflightOf('t')).toEqual({ uploads: 1, bytes: 1_600_000, byClass: { default: 1_600_000 } });
+    const admitsBefore = sent.get(1)!.filter((type) => type === LEDGER_CALLS.admit).length;
+
+    let second: Awaited<ReturnType<typeof w1.admit>> | undefined;
+    void w1.admit({ tenant: 't', cls: cls('default'), declaredBytes: 1_000_000 }).then((hold) => { second = hold; });
+    // Resolved on this turn: no message had time to go anywhere and back.
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(second).toBeDefined();
+    expect(sent.get(1)!.filter((type) => type === LEDGER_CALLS.admit)).toHaveLength(admitsBefore);
+    await settle();
+    // Taken: it shrank to what the upload declared, and counts as an upload in flight.
+    expect(local.inflightOf('t')).toEqual({ uploads: 2, bytes: 2_600_000, byClass: { default: 2_600_000 } });
+    second!.commit();
+    first.commit();
+    await settle();
+    expect(local.inflightOf('t').uploads).toBe(0);
+    // Only spares are held now: 2 MiB each, the one taken was replaced.
+    expect(guard.snapshot().uploads).toBe(local.spareHolds);
+  });
+
+  it('never refuses for room a spare holds: the primary recalls the spares, then admits', async () => {
+    // Room for 90 MiB. Worker 1's 10 MiB upload brings 16 MiB spares while twice that fits: 4 of them (64 MiB).
+    const { worker, local, guard, cls } = setup();
+    const [w1, w2] = [worker(1), worker(2)];
+    const small = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: 10 * MiB });
+    await settle();
+    expect(w1.spareHolds).toBe(4);
+    expect(guard.headroomBytes()).toBe(16 * MiB);
+    const big = await w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 80 * MiB });
+    expect(w1.spareHolds).toBe(0);
+    expect(local.spareHolds).toBe(0);
+    // Only what was really refusable is: nothing more fits now.
+    await expect(w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: MiB })).rejects.toMatchObject({ code: 'insufficient_storage' });
+    big.release();
+    small.release();
+  });
+
+  it('uploadsPerMinute counts uploads, not spares: across two workers exactly the limit is admitted', async () => {
+    const { worker, local, cls } = setup({ limits: { uploadsPerMinute: 5 } });
+    const [w1, w2] = [worker(1), worker(2)];
+    const outcomes: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const w = i % 3 === 0 ? w2 : w1;
+      outcomes.push(await w.admit({ tenant: 't', cls: cls('default'), declaredBytes: MiB }).then((hold) => { hold.commit(); return 'admitted'; }, (err: HttpError) => err.code));
+      await settle();
+    }
+    expect(outcomes).toEqual([...Array<string>(5).fill('admitted'), 'rate_limited', 'rate_limited', 'rate_limited']);
+    expect(local.spareHolds).toBe(0);
+  });
+
+  it('gives back spares left unused for SPARE_IDLE_MS, and their tokens with them', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const { worker, local, guard, cls } = setup({ limits: { uploadsPerMinute: 100 } });
+    const w1 = worker(1);
+    (await w1.admit({ tenant: 't', cls: cls('default'), declaredBytes: MiB })).commit();
+    await settle();
+    expect(w1.spareHolds).toBe(SPARES_PER_KEY);
+    vi.advanceTimersByTime(SPARE_IDLE_MS * 2);
+    await settle();
+    expect(w1.spareHolds).toBe(0);
+    expect(local.spareHolds).toBe(0);
+    expect(guard.snapshot().uploads).toBe(0);
+  });
+
+  it('releases the spares of a worker that is gone with its uploads\' holds', async () => {
+    const { worker, local, host, guard, cls } = setup();
+    const w1 = worker(1);
+    await w1.admit({ tenant: 't', cls: cls('default'), declaredBytes: MiB });
+    await settle();
+    expect(local.spareHolds).toBe(SPARES_PER_KEY);
+    expect(host.workerGone(1)).toBe(1);
+    await settle();
+    expect(local.spareHolds).toBe(0);
+    expect(guard.snapshot().uploads).toBe(0);
   });
 });
