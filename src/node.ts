@@ -120,6 +120,7 @@ export async function openNode(config: Config, overrides: NodeOverrides = {}): P
     config, guard, storage, index, classifier, now, logger: logger.child({ module: 'monitoring' }),
     inflightUploads: (): number => (overrides.cluster?.role === 'primary' ? deciding.inflightUploads : uploader.inflight),
     inflightOf: (tenant: string): TenantInflight => ledger.inflightOf(tenant),
+    spareBytes: (): number => deciding.spareBytes ?? 0,
     clusterInflight: index.holds ? clusterInflightOf(index.holds) : undefined,
     nodeView: worker?.nodeView,
   });

@@ -100,8 +100,9 @@ export interface DecidingLedger extends Ledger {
    * or null when that would come near any limit.
    */
   trySpare?(request: HoldRequest & { declaredBytes: number }): Promise<SpareHold | null>;
-  /** Spare holds out now. */
+  /** Spare holds out now, and the disk bytes they hold. */
   readonly spareHolds?: number;
+  readonly spareBytes?: number;
   /** Called before a refusal while spare holds are out; resolves to how many came back. */
   recallSparesWith?(recall: () => Promise<number>): void;
 }

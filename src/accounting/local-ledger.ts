@@ -68,8 +68,9 @@ const NO_SPARE = new Error('no room for a spare hold');
  */
 export class LocalLedger implements DecidingLedger {
   private seq = 0;
-  /** Spare holds granted and not taken by an upload yet. */
+  /** Spare holds granted and not taken by an upload yet, and the disk bytes they hold. */
   private sparesOut = 0;
+  private spareReserved = 0;
   private recall: (() => Promise<number>) | undefined;
   private readonly quotas = new Map<string, QuotaState>();
   private readonly tenants = new Map<string, TenantState>();
@@ -196,6 +197,7 @@ export class LocalLedger implements DecidingLedger {
     if (attempt.spare) {
       hold.spare = true;
       this.sparesOut++;
+      this.spareReserved += hold.reserved;
       t.spare.uploads++;
       t.spare.bytes += hold.reserved;
       t.spare.byClass.set(cls.name, (t.spare.byClass.get(cls.name) ?? 0) + hold.classBytes);
@@ -218,6 +220,10 @@ export class LocalLedger implements DecidingLedger {
   /** Spare holds out (granted, not taken by an upload): the clustered primary recalls them before a refusal. */
   get spareHolds(): number {
     return this.sparesOut;
+  }
+
+  get spareBytes(): number {
+    return this.spareReserved;
   }
 
   /** Uploads holding space now, all tenants (spare holds are not uploads yet). */
@@ -387,6 +393,7 @@ export class LocalLedger implements DecidingLedger {
   unspare(hold: LocalHold, declaredBytes: number | null): void {
     const { tenant, cls } = hold.owner;
     this.sparesOut--;
+    this.spareReserved -= hold.reserved;
     const t = this.tenantState(tenant);
     t.spare.uploads--;
     t.spare.bytes -= hold.reserved;

@@ -89,6 +89,8 @@ export class RemoteLedger implements Ledger {
   private flushQueued = false;
   /** Admissions decided here, on a spare (the rest asked the primary). */
   admittedOnSpares = 0;
+  /** Told of each admission on a spare (monitoring counts them; set once the worker's metrics exist). */
+  onSpareAdmission: (() => void) | undefined;
 
   constructor(private readonly link: LedgerLink, private readonly now: () => number = Date.now) {
     link.handle(LEDGER_CALLS.recall, () => this.giveUpAll());
@@ -138,6 +140,7 @@ export class RemoteLedger implements Ledger {
     this.spareCount--;
     this.spareBytes -= spare.allowance;
     this.admittedOnSpares++;
+    this.onSpareAdmission?.();
     this.takes.push({ id: spare.id, declaredBytes });
     return { id: spare.id, allowance: declaredBytes };
   }

@@ -33,7 +33,11 @@ export class LedgerHost {
   private pausedUntilMs = -Infinity;
   private recalling: Promise<number> | undefined;
 
-  constructor(private readonly ledger: DecidingLedger, private readonly classifier: Classifier, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly ledger: DecidingLedger,
+    private readonly classifier: Classifier,
+    private readonly options: { onRecall?: () => void; now?: () => number } = {},
+  ) {
     ledger.recallSparesWith?.(() => this.recall());
   }
 
@@ -47,6 +51,10 @@ export class LedgerHost {
       .handle<SparePayload>(LEDGER_CALLS.spare, (p) => this.grantSpares(worker, p))
       .handle<TakePayload>(LEDGER_CALLS.take, (p) => { this.take(p); })
       .handle<GiveBackPayload>(LEDGER_CALLS.giveBack, (p) => { this.giveBack(p.ids); });
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
   }
 
   private classOf(name: string) {
@@ -113,6 +121,7 @@ export class LedgerHost {
    */
   recall(): Promise<number> {
     this.pausedUntilMs = this.now() + SPARE_PAUSE_MS;
+    if (!this.recalling) this.options.onRecall?.();
     this.recalling ??= Promise.all([...this.peers.values()].map((peer) => peer.call<number[]>(LEDGER_CALLS.recall, null, RECALL_WAIT_MS).catch(() => [])))
       .then((answers) => answers.reduce((n, ids) => n + this.giveBack(ids), 0))
       .finally(() => { this.recalling = undefined; });

@@ -35,7 +35,7 @@ export async function runPrimary(config: Config, workers: number, onStarted: (ct
   });
   const { ctx } = runtime;
   const { logger } = ctx;
-  const host = new LedgerHost(runtime.decidingLedger, ctx.classifier);
+  const host = new LedgerHost(runtime.decidingLedger, ctx.classifier, { onRecall: () => ctx.monitoring.metrics.sparesRecalled() });
   let stopping = false;
   let started = false;
   let forkedRest = false;

@@ -22,6 +22,7 @@ export async function runWorker(config: Config, onStarted: (ctx: NodeContext) =>
   const workers = Number(process.env[CLUSTER_SIZE_ENV]) || 1;
   config = { ...config, http: { ...config.http, maxConnections: Math.ceil(config.http.maxConnections / workers) } };
   const peer = new IpcPeer(process as unknown as Port);
+  const ledger = new RemoteLedger(peer);
   let registry: Registry | undefined = undefined;
   // Answered from the start: the primary may ask as soon as this worker listens, before startServer() returns.
   peer.handle(CALLS.workerMetrics, async (): Promise<MetricObjectWithValues<MetricValue<string>>[]> => (registry ? registry.getMetricsAsJSON() : []));
@@ -29,7 +30,7 @@ export async function runWorker(config: Config, onStarted: (ctx: NodeContext) =>
     logger: createLogger(config.logLevel, { meta: { pid: process.pid } }),
     cluster: {
       role: 'worker',
-      ledger: new RemoteLedger(peer),
+      ledger,
       nodeView: {
         usage: () => peer.call<UsageReport>(CALLS.usage, null, NODE_VIEW_WAIT_MS),
         metrics: (now) => peer.call<string>(CALLS.metrics, now, NODE_VIEW_WAIT_MS),
@@ -39,6 +40,7 @@ export async function runWorker(config: Config, onStarted: (ctx: NodeContext) =>
   });
   const { ctx } = running.runtime;
   registry = ctx.monitoring.metrics.registry;
+  ledger.onSpareAdmission = () => ctx.monitoring.metrics.spareAdmitted();
   const stop = (reason: string) => {
     running.shutdown(reason).then(() => process.exit(0), (err: unknown) => {
       ctx.logger.error('shutdown failed', { error: (err as Error).stack });

@@ -44,6 +44,8 @@ export class NodeMetrics implements UploadObserver {
   private readonly throttled;
   private readonly quotaRefusals;
   private readonly workerRestarts;
+  private readonly spareAdmissions;
+  private readonly spareRecalls;
 
   /** Labels of the gauges that are the cluster's totals on a shared index (`scope="cluster"`), none otherwise. */
   private readonly scope: Record<string, string>;
@@ -110,6 +112,12 @@ export class NodeMetrics implements UploadObserver {
     this.workerRestarts = new Counter({
       name: 'nanocdn_worker_restarts_total', help: 'Worker processes the primary restarted after they died (workers > 1).', registers,
     });
+    this.spareAdmissions = new Counter({
+      name: 'nanocdn_spare_admissions_total', help: 'Uploads a worker admitted on a spare hold, without a round trip to the primary (workers > 1).', registers,
+    });
+    this.spareRecalls = new Counter({
+      name: 'nanocdn_spare_recalls_total', help: 'Times the primary took back every worker\'s spare holds because an upload would otherwise have been refused (workers > 1).', registers,
+    });
     // Series exist from the start, so rate() and increase() see the first event.
     for (const result of ['created', 'exists', 'refused', 'failed']) this.uploads.inc({ result }, 0);
     for (const reason of REFUSAL_REASONS) this.refused.inc({ reason }, 0);
@@ -119,6 +127,14 @@ export class NodeMetrics implements UploadObserver {
 
   workerRestarted(): void {
     this.workerRestarts.inc();
+  }
+
+  spareAdmitted(): void {
+    this.spareAdmissions.inc();
+  }
+
+  sparesRecalled(): void {
+    this.spareRecalls.inc();
   }
 
   tenantThrottled(limit: string): void {

@@ -97,6 +97,8 @@ export interface UsageReporterDeps {
   /** A tenant's uploads in flight (the ledger). */
   inflightOf?: (tenant: string) => TenantInflight;
   inflightUploads: () => number;
+  /** Disk bytes of spare holds (a clustered node's primary): free for any upload, so shown as headroom, not as held. */
+  spareBytes?: () => number;
   /**
    * On an index several nodes share: the uploads in flight of the cluster
    * (the holds of live nodes), so /usage reads the same on every node
@@ -206,7 +208,8 @@ export class UsageReporter {
     }, deps.alertPolicy ?? DEFAULT_ALERT_POLICY);
 
     const cluster = deps.clusterInflight ? await deps.clusterInflight(now) : null;
-    const headroomBytes = deps.guard.headroomBytes();
+    const spareBytes = deps.spareBytes?.() ?? 0;
+    const headroomBytes = deps.guard.headroomBytes() + spareBytes;
     const median = deps.uploadSizes.median();
     const typicalUploadBytes = Math.max(median ?? 0, TYPICAL_UPLOAD_FLOOR);
     const writableReason = snap.state === 'critical'
@@ -229,7 +232,7 @@ export class UsageReporter {
       writable: writableReason === null,
       writableReason,
       typicalUploadBytes,
-      inflight: cluster ? { uploads: cluster.uploads, reservedBytes: cluster.bytes } : { uploads: deps.inflightUploads(), reservedBytes: snap.reservedBytes },
+      inflight: cluster ? { uploads: cluster.uploads, reservedBytes: cluster.bytes } : { uploads: deps.inflightUploads(), reservedBytes: snap.reservedBytes - spareBytes },
       tmp,
       classes,
       tenants,

@@ -71,6 +71,12 @@ export async function spawnServer(options: { dataDir?: string; config?: Record<s
 }
 
 /** `n` distinct free loopback ports (all held open together while picked, so they differ). */
+/** One sample's value from a /metrics text (0 when absent). */
+export function metricSample(metrics: string, series: string): number {
+  const line = metrics.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
 export async function freePorts(n: number): Promise<number[]> {
   const net = await import('node:net');
   const servers = await Promise.all(Array.from({ length: n }, () => new Promise<import('node:net').Server>((resolve, reject) => {

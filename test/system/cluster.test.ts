@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { metricSample, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { rawSocket, type RawSocket } from '../helpers/raw-socket.js';
 import { readIndexOf } from '../helpers/index-file.js';
 import { canMountTmpfs, mountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
@@ -45,12 +45,6 @@ async function until(what: string, check: () => boolean | Promise<boolean>, serv
 /** The primary says "nanocdn listening" once all its workers listen (the first one starts alone). */
 async function untilListening(server: SpawnedServer, workers: number): Promise<void> {
   await until(`${workers} workers listening`, () => childPids(server.pid).length === workers && server.output().includes('"message":"nanocdn listening"'), server);
-}
-
-/** One sample's value from the /metrics text (0 when absent). */
-function sample(metrics: string, series: string): number {
-  const line = metrics.split('\n').find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : 0;
 }
 
 interface Usage { inflight: { uploads: number; reservedBytes: number }; headroomBytes: number; classes: { class: string; files: number; bytes: number }[]; disk: { reserveBytes: number } }
@@ -142,10 +136,12 @@ describe('workers 4: one node to its clients and to monitoring; eviction schedul
     expect(servedBy.size).toBeGreaterThanOrEqual(3);
 
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    expect(sample(metrics, 'nanocdn_uploads_total{result="created"}')).toBe(40);
-    expect(sample(metrics, 'nanocdn_http_request_duration_seconds_count{route="upload",status="2xx"}')).toBe(40);
-    expect(sample(metrics, 'nanocdn_stored_files{class="default"}')).toBe(40);
-    expect(sample(metrics, 'nanocdn_worker_restarts_total')).toBe(0);
+    expect(metricSample(metrics, 'nanocdn_uploads_total{result="created"}')).toBe(40);
+    expect(metricSample(metrics, 'nanocdn_http_request_duration_seconds_count{route="upload",status="2xx"}')).toBe(40);
+    expect(metricSample(metrics, 'nanocdn_stored_files{class="default"}')).toBe(40);
+    expect(metricSample(metrics, 'nanocdn_worker_restarts_total')).toBe(0);
+    // After a worker's first upload of the tenant, its next ones were admitted on spare holds, without asking the primary.
+    expect(metricSample(metrics, 'nanocdn_spare_admissions_total')).toBeGreaterThanOrEqual(20);
     expect(metrics).toMatch(/^nanocdn_build_info\{[^}]*\} 1$/m);
 
     const answers = await Promise.all(Array.from({ length: 12 }, async () => {
@@ -154,6 +150,8 @@ describe('workers 4: one node to its clients and to monitoring; eviction schedul
       return JSON.stringify({ classes: usage.classes, inflight: usage.inflight, reserve: usage.disk.reserveBytes });
     }));
     expect(new Set(answers).size).toBe(1);
+    // Nothing in flight: the spare holds the workers keep are headroom, not uploads.
+    expect(JSON.parse(answers[0]).inflight).toEqual({ uploads: 0, reservedBytes: 0 });
     expect(JSON.parse(answers[0]).classes.find((c: { class: string }) => c.class === 'default').files).toBe(40);
   });
 
@@ -214,7 +212,7 @@ describe.skipIf(!canMount)('workers 2 on a 64 MiB tmpfs: kill -9 of a worker dur
 
     // The primary restarts it.
     await until('a new worker', () => childPids(server.pid).length === 2 && !childPids(server.pid).includes(victim), server);
-    await until('the restart counted', async () => sample(await (await fetch(`${server.url}/metrics`)).text(), 'nanocdn_worker_restarts_total') === 1, server);
+    await until('the restart counted', async () => metricSample(await (await fetch(`${server.url}/metrics`)).text(), 'nanocdn_worker_restarts_total') === 1, server);
     expect(server.output()).toMatch(/"message":"worker died; restarting it"/);
 
     // Nothing partial: acknowledged files whole, cut ones absent, the spool empty (the dead worker's entries swept).

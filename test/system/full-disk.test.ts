@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { metricSample, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { canMountTmpfs, hasTool, mountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
 import { pause, rawRequest, type RawResponse } from '../http/raw-http.js';
 
@@ -73,7 +73,8 @@ function fillWithDd(file: string): void {
   expect(dd.stderr).toMatch(/No space left on device/);
 }
 
-// With workers 2 and 4 every worker admits through the primary's one ledger (src/cluster/): the reserve holds for the node.
+// With workers 2 and 4 every worker admits through the primary's one ledger (src/cluster/): the reserve holds for the node,
+// also while workers admit on spare holds (the primary recalls them before it refuses anyone).
 describe.skipIf(!canRun).each([1, 2, 4])('full disk: 32 concurrent uploaders against a 12 MiB reserve on a 48 MiB tmpfs, workers %i', (workers) => {
   let tmpfs: Tmpfs;
   let server: SpawnedServer;
@@ -160,6 +161,11 @@ describe.skipIf(!canRun).each([1, 2, 4])('full disk: 32 concurrent uploaders aga
       expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(digest);
     }
     expect(await fsp.readdir(path.join(tmpfs.dir, 'tmp'))).toEqual([]);
+    if (workers > 1) {
+      // Spares were out when the disk came near full: the primary recalled them before refusing (and the figures above still hold).
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metricSample(metrics, 'nanocdn_spare_recalls_total')).toBeGreaterThan(0);
+    }
   });
 
   it('(b) cuts a chunked upload bigger than the room left with 507; nothing under the name, tmp empty', async () => {
