@@ -203,6 +203,21 @@ describe('spare holds: admission in the worker, without a round trip', () => {
     small.release();
   });
 
+  it('never cuts a growing chunked upload for room a spare holds', async () => {
+    const { worker, local, cls } = setup();
+    const [w1, w2] = [worker(1), worker(2)];
+    const small = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: 10 * MiB });
+    await settle();
+    expect(local.spareHolds).toBe(4);
+    // 16 MiB of room is left beside the spares; this upload grows to 40 MiB in 1 MiB steps.
+    const chunked = await w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: null });
+    for (let i = 0; i < 40; i++) await chunked.wrote(MiB);
+    expect(chunked.written).toBe(40 * MiB);
+    expect(local.spareHolds).toBe(0);
+    chunked.commit();
+    small.release();
+  });
+
   it('uploadsPerMinute counts uploads, not spares: across two workers exactly the limit is admitted', async () => {
     const { worker, local, cls } = setup({ limits: { uploadsPerMinute: 5 } });
     const [w1, w2] = [worker(1), worker(2)];
