@@ -5,13 +5,13 @@ import type { Target } from './targets.js';
 
 /**
  * Files the bench reads and writes: the GET fixtures (uploaded through the
- * node's API for the node, written into the document root for nginx) and the
- * files a PUT run leaves behind (checked, then removed).
+ * node's API for the node, written into the document root for nginx and the
+ * floor) and the files a PUT run leaves behind (checked, then removed).
  */
 
-/** Uploads `body` as `name`: through the API for a node, straight into the root for plain nginx. */
+/** Uploads `body` as `name`: through the API for a node, straight into the root for plain nginx and the floor. */
 export async function placeFixture(target: Target, name: string, body: Buffer, token: string): Promise<void> {
-  if (target.kind === 'nginx') {
+  if (!indexed(target)) {
     const path = join(target.filesDir, name);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, body);
@@ -66,7 +66,7 @@ export function countStored(dir: string, size: number): StoredCheck {
  */
 export async function removeStored(target: Target, namePrefix: string, token: string): Promise<void> {
   const dir = join(target.filesDir, namePrefix);
-  if (target.kind !== 'nginx') {
+  if (indexed(target)) {
     let entries: string[] = [];
     try { entries = readdirSync(dir); } catch { /* nothing stored */ }
     const queue = entries.map((entry) => `${namePrefix}/${entry}`);
@@ -90,6 +90,11 @@ export async function removeStored(target: Target, namePrefix: string, token: st
     }
   }
   spawnSync('sync', { timeout: 30_000 });
+}
+
+/** A node (alone or behind the front) keeps an index of its files; plain nginx and the floor have only the directory. */
+function indexed(target: Target): boolean {
+  return target.kind === 'node' || target.kind === 'front';
 }
 
 /** fetch, with the URL and the underlying cause in the error ("fetch failed" alone says nothing). */

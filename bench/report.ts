@@ -133,10 +133,7 @@ export function renderTable(results: ScenarioResult[]): string {
       ]);
     });
   }
-  const widths = header.map((_, col) => Math.max(...lines.map((l) => l[col].length)));
-  const leftAligned = new Set([0, 1]);
-  const out = lines.map((l) => l.map((cell, col) => (leftAligned.has(col) ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join('  ').trimEnd());
-  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const out = alignColumns(lines, 2);
   const problems = results.flatMap((r) => r.variants.flatMap((v) => v.problems.map((p) => `(!) ${r.scenario.title} / ${v.variant.label}: ${p}`)));
   const references = results.filter((r) => r.scenario.referenceNginxRps)
     .map((r) => `${r.scenario.title} ~${fmt(r.scenario.referenceNginxRps!)} rps`);
@@ -155,18 +152,30 @@ export function renderTable(results: ScenarioResult[]): string {
   ].join('\n');
 }
 
+/**
+ * Lines of cells as aligned text: the first `leftColumns` columns padded on
+ * the right (names), the others on the left (figures); a rule under the
+ * first line (the header).
+ */
+export function alignColumns(lines: string[][], leftColumns: number): string[] {
+  const widths = lines[0].map((_, col) => Math.max(...lines.map((l) => l[col].length)));
+  const out = lines.map((l) => l.map((cell, col) => (col < leftColumns ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join('  ').trimEnd());
+  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  return out;
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function fmt(value: number): string {
+export function fmt(value: number): string {
   if (!Number.isFinite(value)) return '-';
   return value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(1);
 }
 
-function cpuMs(value: number): string {
+export function cpuMs(value: number): string {
   if (!Number.isFinite(value)) return '-';
   return value >= 1 ? value.toFixed(2) : value.toFixed(3);
 }
@@ -175,6 +184,6 @@ function short(label: string): string {
   return label.includes('auto') ? 'auto' : '1w';
 }
 
-function ratio(value: number): string {
+export function ratio(value: number): string {
   return Number.isFinite(value) ? `${value.toFixed(2)}x` : '-';
 }

@@ -18,13 +18,12 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
 import { Measurer, WRK_THREADS } from './measure.js';
 import { installExitHandlers, stopAll } from './processes.js';
 import { renderTable, summarize, type ScenarioResult } from './report.js';
 import { selectScenarios } from './scenarios.js';
 import { prepareFixtures, startTargets } from './setup.js';
-import { detectTools, missingToolsMessage } from './tools.js';
+import { detectTools, gitCommit, missingToolsMessage } from './tools.js';
 
 /** The whole run must stay under 10 minutes; later runs are skipped past this. */
 const BUDGET_MS = 9.5 * 60_000;
@@ -181,11 +180,6 @@ function cleanupWorkDir(dir: string, keep: boolean): void {
   onExit = () => {};
   if (keep) { process.stderr.write(`bench: kept ${dir}\n`); return; }
   rmSync(dir, { recursive: true, force: true });
-}
-
-function gitCommit(root: string): string | null {
-  const result = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
-  return result.status === 0 ? result.stdout.trim() : null;
 }
 
 function log(line: string): void {

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { mimeTypes, renderFront, renderMainConfig, renderStaticServer } from './nginx-config.js';
 import { startProcess, stopProcess } from './processes.js';
 import { nginxHasErrorLogFlag } from './tools.js';
@@ -13,7 +14,8 @@ export const NO_TENANT_LIMITS = { uploadsPerMinute: null, bytesPerMinute: null, 
 export interface Target {
   id: string;
   label: string;
-  kind: 'nginx' | 'node' | 'front';
+  /** floor: the plain node:http server of bench/floor-server.ts. */
+  kind: 'nginx' | 'node' | 'front' | 'floor';
   /** http://127.0.0.1:<port> */
   url: string;
   pid: number;
@@ -142,6 +144,42 @@ export async function startNode(options: NodeTargetOptions): Promise<Target> {
   return {
     id: options.id, label: options.label, kind: 'node', url, pid: child.pid!, cpuPids: [child.pid!],
     putPath: (name) => `/upload/${name}`, filesDir: join(options.dataDir, 'files'), logPath,
+  };
+}
+
+export interface FloorTargetOptions {
+  id: string;
+  label: string;
+  /** Its files/ and tmp/ go here (one filesystem: the rename is atomic). */
+  dataDir: string;
+  workDir: string;
+  /** false: --no-hash, no sha256 of the body. */
+  hash: boolean;
+  /** --blocking-reads: a GET's open, fstat, read and close block the event loop instead of going through the thread pool. */
+  blockingReads?: boolean;
+}
+
+/** The platform floor (bench/floor-server.ts): plain node:http in node:cluster, one worker per core, on loopback. */
+export async function startFloor(options: FloorTargetOptions): Promise<Target> {
+  const port = await freePort();
+  const filesDir = join(options.dataDir, 'files');
+  const tmpDir = join(options.dataDir, 'tmp');
+  mkdirSync(filesDir, { recursive: true });
+  mkdirSync(tmpDir, { recursive: true });
+  const logPath = join(options.workDir, `${options.id}.log`);
+  const logFd = openSync(logPath, 'a');
+  // Next to this file: dist/bench/floor-server.js.
+  const script = fileURLToPath(new URL('./floor-server.js', import.meta.url));
+  const child = startProcess(options.label, process.execPath,
+    [script, '--port', String(port), '--files', filesDir, '--tmp', tmpDir, ...(options.hash ? [] : ['--no-hash']), ...(options.blockingReads ? ['--blocking-reads'] : [])],
+    { stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  const url = `http://127.0.0.1:${port}`;
+  // Any answer to / (a 404) means a worker listens, as for nginx.
+  await waitForHttp(`${url}/`, child, () => tail(logPath), options.label);
+  return {
+    id: options.id, label: options.label, kind: 'floor', url, pid: child.pid!, cpuPids: [child.pid!],
+    putPath: (name) => `/${name}`, filesDir, logPath,
   };
 }
 

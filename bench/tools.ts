@@ -43,6 +43,12 @@ export function nginxHasErrorLogFlag(): boolean {
   return major * 1_000_000 + minor * 1_000 + patch >= 1_019_005;
 }
 
+/** The commit checked out in the repository that holds `dir` (results name what they measured), or null. */
+export function gitCommit(dir: string): string | null {
+  const result = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : null;
+}
+
 function version(command: string, args: string[], pattern: RegExp): string | null {
   const result = spawnSync(command, args, { encoding: 'utf8', timeout: 5000 });
   if (result.error) return null;
