@@ -103,6 +103,6 @@ export interface DecidingLedger extends Ledger {
   /** Spare holds out now, and the disk bytes they hold. */
   readonly spareHolds?: number;
   readonly spareBytes?: number;
-  /** Called before a refusal while spare holds are out; resolves to how many came back. */
-  recallSparesWith?(recall: () => Promise<number>): void;
+  /** Called before a refusal while spare holds are out (one tenant's, or all); resolves to how many came back. */
+  recallSparesWith?(recall: (tenant?: string) => Promise<number>): void;
 }

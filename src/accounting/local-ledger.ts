@@ -71,7 +71,7 @@ export class LocalLedger implements DecidingLedger {
   /** Spare holds granted and not taken by an upload yet, and the disk bytes they hold. */
   private sparesOut = 0;
   private spareReserved = 0;
-  private recall: (() => Promise<number>) | undefined;
+  private recall: ((tenant?: string) => Promise<number>) | undefined;
   private readonly quotas = new Map<string, QuotaState>();
   private readonly tenants = new Map<string, TenantState>();
   private readonly rates: TenantRates;
@@ -86,8 +86,10 @@ export class LocalLedger implements DecidingLedger {
 
   /**
    * A refusal may be caused by spare holds (docs/design.md §14): with some
-   * out, the first attempt is quiet, and a refusal recalls them and
-   * decides again — no upload is refused for room a spare holds.
+   * out, the first attempt is quiet, a refusal recalls them — the
+   * tenant's for a refusal of the tenant's own (a limit, its quota), all
+   * for the disk — and the admission is decided again: no upload is
+   * refused for room a spare holds.
    */
   async admit(request: HoldRequest): Promise<LocalHold> {
     const attempt: Attempt = { counted: false, quiet: this.sparesOut > 0 && this.recall !== undefined, spare: false };
@@ -96,15 +98,16 @@ export class LocalLedger implements DecidingLedger {
         return await this.admitOnce(request, attempt);
       } catch (err) {
         if (!isHttpError(err)) throw err;
-        await this.recall!();
+        if (err.code === 'insufficient_storage') await this.recall!();
+        else if (this.tenants.get(request.tenant)?.spare.uploads) await this.recall!(request.tenant);
         attempt.quiet = false;
       }
     }
     return this.admitOnce(request, attempt);
   }
 
-  /** Who gives spare holds back when an admission would be refused (the clustered node's primary: its workers). */
-  recallSparesWith(recall: () => Promise<number>): void {
+  /** Who gives spare holds back when an admission would be refused (the clustered node's primary: its workers'; one tenant's, or all). */
+  recallSparesWith(recall: (tenant?: string) => Promise<number>): void {
     this.recall = recall;
   }
 

@@ -27,7 +27,7 @@ export const LEDGER_CALLS = {
   take: 'ledger.take',
   /** worker → primary (notice): spare holds left unused, given back. */
   giveBack: 'ledger.give-back',
-  /** primary → worker: give back every spare hold now (an admission would be refused); answered with their ids. */
+  /** primary → worker: give back every spare hold now, or one tenant's (an admission would be refused); answered with their ids. */
   recall: 'ledger.recall',
 } as const;
 
@@ -38,6 +38,7 @@ export interface EndsPayload { ends: EndPayload[] }
 export interface SparePayload { tenant: string; cls: string; bytes: number; count: number }
 export interface TakePayload { takes: { id: number; declaredBytes: number }[] }
 export interface GiveBackPayload { ids: number[] }
+export interface RecallPayload { tenant?: string }
 
 /** Spare holds a worker keeps per (tenant, class): a burst's admissions until the primary's next grant arrives. */
 export const SPARES_PER_KEY = 8;
@@ -61,9 +62,10 @@ interface Spare { id: number; allowance: number; atMs: number }
 /**
  * The ledger of a worker process (docs/design.md §14): every decision is
  * the primary's, so the disk reserve, quotas and limits hold for the node
- * as a whole. One message per admission and one per grow step (never per
- * chunk): a hold counts bytes locally up to the allowance the primary gave
- * it. A worker that dies has its holds released by the primary at once.
+ * as a whole. One message per admission (none on a spare, below) and one
+ * per grow step (never per chunk): a hold counts bytes locally up to the
+ * allowance the primary gave it. A worker that dies has its holds released
+ * by the primary at once.
  *
  * Admission without a round trip: an upload with a Content-Length takes a
  * spare hold — one the primary admitted ahead for its (tenant, class) —
@@ -87,13 +89,11 @@ export class RemoteLedger implements Ledger {
   private ends: EndPayload[] = [];
   private readonly toAsk = new Map<string, SparePayload>();
   private flushQueued = false;
-  /** Admissions decided here, on a spare (the rest asked the primary). */
-  admittedOnSpares = 0;
   /** Told of each admission on a spare (monitoring counts them; set once the worker's metrics exist). */
   onSpareAdmission: (() => void) | undefined;
 
   constructor(private readonly link: LedgerLink, private readonly now: () => number = Date.now) {
-    link.handle(LEDGER_CALLS.recall, () => this.giveUpAll());
+    link.handle<RecallPayload>(LEDGER_CALLS.recall, (p) => this.giveUp(p.tenant));
   }
 
   async admit(request: HoldRequest): Promise<Hold> {
@@ -139,7 +139,6 @@ export class RemoteLedger implements Ledger {
     if (list.length === 0) this.spares.delete(key);
     this.spareCount--;
     this.spareBytes -= spare.allowance;
-    this.admittedOnSpares++;
     this.onSpareAdmission?.();
     this.takes.push({ id: spare.id, declaredBytes });
     return { id: spare.id, allowance: declaredBytes };
@@ -224,13 +223,18 @@ export class RemoteLedger implements Ledger {
     }
   }
 
-  /** The primary recalls every spare: none is taken after this answer. */
-  private giveUpAll(): number[] {
+  /** The primary recalls every spare, or a tenant's: none of them is taken after this answer. */
+  private giveUp(tenant: string | undefined): number[] {
     const ids: number[] = [];
-    for (const list of this.spares.values()) for (const s of list) ids.push(s.id);
-    this.spares.clear();
-    this.spareCount = 0;
-    this.spareBytes = 0;
+    for (const [key, list] of this.spares) {
+      if (tenant !== undefined && key.slice(key.indexOf('\u0000') + 1) !== tenant) continue;
+      for (const s of list) {
+        ids.push(s.id);
+        this.spareBytes -= s.allowance;
+      }
+      this.spareCount -= list.length;
+      this.spares.delete(key);
+    }
     return ids;
   }
 }

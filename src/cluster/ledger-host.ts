@@ -2,7 +2,7 @@ import type { Classifier } from '../classes.js';
 import { HttpError, isHttpError } from '../errors.js';
 import type { AllowanceHold, DecidingLedger, SpareHold } from '../accounting/ledger.js';
 import {
-  LEDGER_CALLS, type AdmitPayload, type Allowance, type EndPayload, type EndsPayload, type GiveBackPayload, type GrowPayload, type SparePayload, type TakePayload,
+  LEDGER_CALLS, type AdmitPayload, type Allowance, type EndPayload, type EndsPayload, type GiveBackPayload, type GrowPayload, type RecallPayload, type SparePayload, type TakePayload,
 } from '../accounting/remote-ledger.js';
 import type { IpcPeer } from './ipc.js';
 
@@ -31,6 +31,9 @@ export class LedgerHost {
   private readonly holds = new Map<number, HostedHold>();
   private readonly peers = new Map<number, IpcPeer>();
   private pausedUntilMs = -Infinity;
+  /** Recalls started: spares granted across one are given back at once. */
+  private recalls = 0;
+  /** A recall of every spare under way (a tenant's recall is covered by it). */
   private recalling: Promise<number> | undefined;
 
   constructor(
@@ -38,7 +41,7 @@ export class LedgerHost {
     private readonly classifier: Classifier,
     private readonly options: { onRecall?: () => void; now?: () => number } = {},
   ) {
-    ledger.recallSparesWith?.(() => this.recall());
+    ledger.recallSparesWith?.((tenant) => this.recall(tenant));
   }
 
   /** Serves the ledger calls of one worker. */
@@ -77,7 +80,7 @@ export class LedgerHost {
     if (!ledger.trySpare) return [];
     const cls = this.classOf(payload.cls);
     const granted: { id: number; hold: SpareHold }[] = [];
-    const since = this.pausedUntilMs;
+    const since = this.recalls;
     for (let i = 0; i < payload.count && this.now() >= this.pausedUntilMs; i++) {
       const hold = await ledger.trySpare({ tenant: payload.tenant, cls, declaredBytes: payload.bytes });
       if (!hold) break;
@@ -86,7 +89,7 @@ export class LedgerHost {
       this.holds.set(id, { hold, worker, busy: Promise.resolve(), spare: true });
     }
     // A recall (or the worker's exit) while these were granted: the worker would not have given them back.
-    if (this.pausedUntilMs !== since || !this.peers.has(worker)) {
+    if (this.recalls !== since || !this.peers.has(worker)) {
       for (const { id } of granted) this.giveBack([id]);
       return [];
     }
@@ -116,15 +119,20 @@ export class LedgerHost {
   }
 
   /**
-   * Every worker gives back its spares (an admission is about to be
-   * refused); resolves to how many came back. Concurrent recalls share one.
+   * Every worker gives back its spares, or a tenant's (an admission is
+   * about to be refused); resolves to how many came back. After a recall of
+   * all, no spare is granted for SPARE_PAUSE_MS; concurrent ones share one.
    */
-  recall(): Promise<number> {
-    this.pausedUntilMs = this.now() + SPARE_PAUSE_MS;
-    if (!this.recalling) this.options.onRecall?.();
-    this.recalling ??= Promise.all([...this.peers.values()].map((peer) => peer.call<number[]>(LEDGER_CALLS.recall, null, RECALL_WAIT_MS).catch(() => [])))
-      .then((answers) => answers.reduce((n, ids) => n + this.giveBack(ids), 0))
-      .finally(() => { this.recalling = undefined; });
+  recall(tenant?: string): Promise<number> {
+    this.recalls++;
+    if (tenant === undefined) this.pausedUntilMs = this.now() + SPARE_PAUSE_MS;
+    if (this.recalling) return this.recalling;
+    this.options.onRecall?.();
+    const payload: RecallPayload = { tenant };
+    const recalled = Promise.all([...this.peers.values()].map((peer) => peer.call<number[]>(LEDGER_CALLS.recall, payload, RECALL_WAIT_MS).catch(() => [])))
+      .then((answers) => answers.reduce((n, ids) => n + this.giveBack(ids), 0));
+    if (tenant !== undefined) return recalled;
+    this.recalling = recalled.finally(() => { this.recalling = undefined; });
     return this.recalling;
   }
 

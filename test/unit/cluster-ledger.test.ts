@@ -218,9 +218,14 @@ describe('spare holds: admission in the worker, without a round trip', () => {
     small.release();
   });
 
-  it('uploadsPerMinute counts uploads, not spares: across two workers exactly the limit is admitted', async () => {
+  it('uploadsPerMinute counts uploads, not spares: across two workers exactly the limit is admitted; only that tenant\'s spares are recalled', async () => {
     const { worker, local, cls } = setup({ limits: { uploadsPerMinute: 5 } });
     const [w1, w2] = [worker(1), worker(2)];
+    // Another tenant's spares, far from its limits: they stay where they are.
+    (await w2.admit({ tenant: 'other', cls: cls('default'), declaredBytes: MiB })).commit();
+    await settle();
+    const otherSpares = w2.spareHolds;
+    expect(otherSpares).toBeGreaterThan(0);
     const outcomes: string[] = [];
     for (let i = 0; i < 8; i++) {
       const w = i % 3 === 0 ? w2 : w1;
@@ -228,7 +233,8 @@ describe('spare holds: admission in the worker, without a round trip', () => {
       await settle();
     }
     expect(outcomes).toEqual([...Array<string>(5).fill('admitted'), 'rate_limited', 'rate_limited', 'rate_limited']);
-    expect(local.spareHolds).toBe(0);
+    expect(local.spareHolds).toBe(otherSpares);
+    expect(w2.spareHolds).toBe(otherSpares);
   });
 
   it('gives back spares left unused for SPARE_IDLE_MS, and their tokens with them', async () => {
