@@ -27,7 +27,11 @@ export const LEDGER_CALLS = {
   take: 'ledger.take',
   /** worker → primary (notice): spare holds left unused, given back. */
   giveBack: 'ledger.give-back',
-  /** primary → worker: give back every spare hold now, or one tenant's (an admission would be refused); answered with their ids. */
+  /**
+   * primary → worker: give back every spare hold now, or one tenant's (an
+   * admission would be refused): their ids go in a give-back notice, the
+   * answer says how many (a late answer is dropped, the notice never is).
+   */
   recall: 'ledger.recall',
 } as const;
 
@@ -93,7 +97,11 @@ export class RemoteLedger implements Ledger {
   onSpareAdmission: (() => void) | undefined;
 
   constructor(private readonly link: LedgerLink, private readonly now: () => number = Date.now) {
-    link.handle<RecallPayload>(LEDGER_CALLS.recall, (p) => this.giveUp(p.tenant));
+    link.handle<RecallPayload>(LEDGER_CALLS.recall, (p) => {
+      const ids = this.giveUp(p.tenant);
+      if (ids.length) this.link.notify(LEDGER_CALLS.giveBack, { ids } satisfies GiveBackPayload);
+      return ids.length;
+    });
   }
 
   async admit(request: HoldRequest): Promise<Hold> {

@@ -17,8 +17,13 @@ interface HostedHold {
 
 /** After a recall, no spare is granted for this long: near a limit admissions are decided one by one. */
 const SPARE_PAUSE_MS = 1_000;
-/** How long a recall waits for a worker (a stuck one keeps its spares: the refusal stands, on the safe side). */
-const RECALL_WAIT_MS = 1_000;
+/**
+ * How long a recall waits for a worker (the admission waits meanwhile); a
+ * stuck worker keeps its spares, and the refusal stands, on the safe side.
+ * A worker that answers late still gives its spares back (its give-back
+ * notice is not a reply, so it is never dropped).
+ */
+const RECALL_WAIT_MS = 5_000;
 
 /**
  * The primary's side of the workers' ledgers (docs/design.md §14): one
@@ -39,7 +44,7 @@ export class LedgerHost {
   constructor(
     private readonly ledger: DecidingLedger,
     private readonly classifier: Classifier,
-    private readonly options: { onRecall?: () => void; now?: () => number } = {},
+    private readonly options: { onRecall?: () => void; now?: () => number; recallWaitMs?: number } = {},
   ) {
     ledger.recallSparesWith?.((tenant) => this.recall(tenant));
   }
@@ -129,8 +134,9 @@ export class LedgerHost {
     if (this.recalling) return this.recalling;
     this.options.onRecall?.();
     const payload: RecallPayload = { tenant };
-    const recalled = Promise.all([...this.peers.values()].map((peer) => peer.call<number[]>(LEDGER_CALLS.recall, payload, RECALL_WAIT_MS).catch(() => [])))
-      .then((answers) => answers.reduce((n, ids) => n + this.giveBack(ids), 0));
+    // Each worker sends the ids in a give-back notice (handled before its answer, which says how many).
+    const recalled = Promise.all([...this.peers.values()].map((peer) => peer.call<number>(LEDGER_CALLS.recall, payload, this.options.recallWaitMs ?? RECALL_WAIT_MS).catch(() => 0)))
+      .then((answers) => answers.reduce((n, count) => n + count, 0));
     if (tenant !== undefined) return recalled;
     this.recalling = recalled.finally(() => { this.recalling = undefined; });
     return this.recalling;

@@ -140,6 +140,8 @@ export class UsageReporter {
   async build(): Promise<UsageReport> {
     const { deps } = this;
     const snap = await deps.guard.refresh();
+    // Read with the snapshot: spares come and go while the rest is gathered.
+    const snapSpareBytes = deps.spareBytes?.() ?? 0;
     const now = deps.now();
     const tmpStats = await deps.storage.tmpStats(now);
     const tmp = { files: tmpStats.files, bytes: tmpStats.bytes, oldestSeconds: tmpStats.oldestAgeMs === null ? null : Math.round(tmpStats.oldestAgeMs / 1000) };
@@ -208,8 +210,7 @@ export class UsageReporter {
     }, deps.alertPolicy ?? DEFAULT_ALERT_POLICY);
 
     const cluster = deps.clusterInflight ? await deps.clusterInflight(now) : null;
-    const spareBytes = deps.spareBytes?.() ?? 0;
-    const headroomBytes = deps.guard.headroomBytes() + spareBytes;
+    const headroomBytes = deps.guard.headroomBytes() + (deps.spareBytes?.() ?? 0);
     const median = deps.uploadSizes.median();
     const typicalUploadBytes = Math.max(median ?? 0, TYPICAL_UPLOAD_FLOOR);
     const writableReason = snap.state === 'critical'
@@ -232,7 +233,7 @@ export class UsageReporter {
       writable: writableReason === null,
       writableReason,
       typicalUploadBytes,
-      inflight: cluster ? { uploads: cluster.uploads, reservedBytes: cluster.bytes } : { uploads: deps.inflightUploads(), reservedBytes: snap.reservedBytes - spareBytes },
+      inflight: cluster ? { uploads: cluster.uploads, reservedBytes: cluster.bytes } : { uploads: deps.inflightUploads(), reservedBytes: snap.reservedBytes - snapSpareBytes },
       tmp,
       classes,
       tenants,

@@ -18,8 +18,22 @@ import { silentLogger } from '../../src/logger.js';
 
 const MiB = 1 << 20;
 
-/** Two connected ports: what one sends, the other receives on a later turn, in order; `sent` logs the second port's messages by type. */
-function portPair(sent: string[] = []): [Port, Port] {
+/** Holds back what a worker sends while `held` (a busy worker); release() delivers it, in order. */
+class Gate {
+  held = false;
+  private readonly queue: (() => void)[] = [];
+  pass(deliver: () => void): void {
+    if (this.held) this.queue.push(deliver);
+    else deliver();
+  }
+  release(): void {
+    this.held = false;
+    for (const deliver of this.queue.splice(0)) deliver();
+  }
+}
+
+/** Two connected ports: what one sends, the other receives on a later turn, in order; `sent` logs the second port's messages by type, `gate` holds them back. */
+function portPair(sent: string[] = [], gate = new Gate()): [Port, Port] {
   const a = new EventEmitter();
   const b = new EventEmitter();
   // JSON, as the cluster channel serializes.
@@ -27,7 +41,7 @@ function portPair(sent: string[] = []): [Port, Port] {
   const sendB = send(a);
   return [
     { send: send(b), on: (event, listener) => a.on(event, listener) },
-    { send: (message) => { sent.push((message as { type?: string }).type ?? 'reply'); return sendB(message); }, on: (event, listener) => b.on(event, listener) },
+    { send: (message) => { sent.push((message as { type?: string }).type ?? 'reply'); gate.pass(() => sendB(message)); return true; }, on: (event, listener) => b.on(event, listener) },
   ];
 }
 
@@ -46,17 +60,19 @@ function setup(options: { freeBytes?: number; quota?: string | null; limits?: Pa
     guard, now: () => 0, storedBytes: async () => 0, makeRoom: async () => undefined,
     limits: () => ({ ...NO_LIMITS, ...options.limits }),
   });
-  const host = new LedgerHost(local, classifier);
-  /** What each worker sent the primary, by message type. */
+  const host = new LedgerHost(local, classifier, { recallWaitMs: 50 });
+  /** What each worker sent the primary, by message type; a gate per worker. */
   const sent = new Map<number, string[]>();
+  const gates = new Map<number, Gate>();
   const worker = (id: number) => {
     sent.set(id, []);
-    const [primaryEnd, workerEnd] = portPair(sent.get(id));
+    gates.set(id, new Gate());
+    const [primaryEnd, workerEnd] = portPair(sent.get(id), gates.get(id));
     host.attach(new IpcPeer(primaryEnd), id);
     return new RemoteLedger(new IpcPeer(workerEnd));
   };
   const cls = (name: string) => classifier.classes.get(name)!;
-  return { guard, local, host, worker, cls, sent };
+  return { guard, local, host, worker, cls, sent, gates };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
@@ -200,6 +216,24 @@ describe('spare holds: admission in the worker, without a round trip', () => {
     // Only what was really refusable is: nothing more fits now.
     await expect(w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: MiB })).rejects.toMatchObject({ code: 'insufficient_storage' });
     big.release();
+    small.release();
+  });
+
+  it('a worker that answers a recall too late keeps nothing: its spares come back when its give-back arrives', async () => {
+    const { worker, local, cls, gates } = setup();
+    const [w1, w2] = [worker(1), worker(2)];
+    const small = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: 10 * MiB });
+    await settle();
+    expect(local.spareHolds).toBe(4);
+    // Worker 1 is too busy to answer within the recall's wait: the refusal stands, on the safe side.
+    gates.get(1)!.held = true;
+    await expect(w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 80 * MiB })).rejects.toMatchObject({ code: 'insufficient_storage' });
+    expect(w1.spareHolds).toBe(0);
+    // Its late answer still returns what it gave up: nothing stays held for spares nobody has.
+    gates.get(1)!.release();
+    await settle();
+    expect(local.spareHolds).toBe(0);
+    await expect(w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 80 * MiB })).resolves.toBeDefined();
     small.release();
   });
 
