@@ -134,8 +134,12 @@ export class LedgerHost {
     if (this.recalling) return this.recalling;
     this.options.onRecall?.();
     const payload: RecallPayload = { tenant };
+    // Only workers that keep spares are asked (one that is starting could not answer yet).
+    const keeping = new Set<number>();
+    for (const hosted of this.holds.values()) if (hosted.spare) keeping.add(hosted.worker);
+    const peers = [...this.peers].filter(([worker]) => keeping.has(worker)).map(([, peer]) => peer);
     // Each worker sends the ids in a give-back notice (handled before its answer, which says how many).
-    const recalled = Promise.all([...this.peers.values()].map((peer) => peer.call<number>(LEDGER_CALLS.recall, payload, this.options.recallWaitMs ?? RECALL_WAIT_MS).catch(() => 0)))
+    const recalled = Promise.all(peers.map((peer) => peer.call<number>(LEDGER_CALLS.recall, payload, this.options.recallWaitMs ?? RECALL_WAIT_MS).catch(() => 0)))
       .then((answers) => answers.reduce((n, count) => n + count, 0));
     if (tenant !== undefined) return recalled;
     this.recalling = recalled.finally(() => { this.recalling = undefined; });
