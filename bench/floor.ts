@@ -19,6 +19,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { exitWithUsage, positiveInt } from './args.js';
 import { Measurer, WRK_THREADS } from './measure.js';
 import { installExitHandlers, stopAll } from './processes.js';
 import { alignColumns, cpuMs, fmt, ratio, summarize, type ScenarioResult } from './report.js';
@@ -51,32 +53,22 @@ interface Options {
   durationSec: number;
 }
 
-function parseArgs(argv: string[]): Options {
-  const options: Options = { rounds: 3, durationSec: 6 };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = () => argv[++i] ?? usage(`${arg} needs a value`);
-    switch (arg) {
-      case '--rounds': options.rounds = positive(arg, value()); break;
-      case '--duration': options.durationSec = positive(arg, value()); break;
-      case '-h': case '--help': usage(); break;
-      default: usage(`unknown option ${arg}`);
-    }
+function optionsOf(argv: string[]): Options {
+  let values: { rounds: string; duration: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv, strict: true,
+      options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '6' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (err) {
+    usage((err as Error).message);
   }
-  return options;
-}
-
-function positive(name: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) usage(`${name} must be a positive integer`);
-  return n;
+  if (values.help) usage();
+  return { rounds: positiveInt('--rounds', values.rounds, usage), durationSec: positiveInt('--duration', values.duration, usage) };
 }
 
 function usage(error?: string): never {
-  const text = 'usage: node dist/bench/floor.js [--rounds N] [--duration SECONDS]';
-  if (error) { process.stderr.write(`floor: ${error}\n${text}\n`); process.exit(2); }
-  process.stdout.write(`${text}\n`);
-  process.exit(0);
+  return exitWithUsage('floor', 'usage: node dist/bench/floor.js [--rounds N] [--duration SECONDS]', error);
 }
 
 /**
@@ -100,7 +92,7 @@ function floorScenarios(): Scenario[] {
 }
 
 async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
+  const options = optionsOf(process.argv.slice(2));
   const tools = detectTools();
   const missing = missingToolsMessage(tools);
   if (missing) { process.stderr.write(`${missing}\n`); process.exit(1); }

@@ -18,6 +18,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exitWithUsage, positiveInt } from './args.js';
 import { Measurer, WRK_THREADS } from './measure.js';
 import { installExitHandlers, stopAll } from './processes.js';
 import { renderTable, summarize, type ScenarioResult } from './report.js';
@@ -66,16 +67,11 @@ function parseArgs(argv: string[]): Options {
 }
 
 function positive(name: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) usage(`${name} must be a positive integer`);
-  return n;
+  return positiveInt(name, text, usage);
 }
 
 function usage(error?: string): never {
-  const text = 'usage: npm run bench -- [--quick] [--rounds N] [--duration SECONDS] [--only TEXT] [--profile] [--keep] [--no-node]';
-  if (error) { process.stderr.write(`bench: ${error}\n${text}\n`); process.exit(2); }
-  process.stdout.write(`${text}\n`);
-  process.exit(0);
+  return exitWithUsage('bench', 'usage: npm run bench -- [--quick] [--rounds N] [--duration SECONDS] [--only TEXT] [--profile] [--keep] [--no-node]', error);
 }
 
 /** The repo root: the first dir above this file with a package.json (works from bench/ and dist/bench/). */

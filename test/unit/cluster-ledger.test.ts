@@ -170,6 +170,20 @@ describe('one ledger for the workers of a node', () => {
   });
 });
 
+/**
+ * Room for 90 MiB; worker 1's 10 MiB upload brings 16 MiB spares while
+ * twice that fits: 4 of them (64 MiB), and 16 MiB of room is left.
+ */
+async function workerOneKeepsSpares() {
+  const ctx = setup();
+  const [w1, w2] = [ctx.worker(1), ctx.worker(2)];
+  const small = await w1.admit({ tenant: 'a', cls: ctx.cls('default'), declaredBytes: 10 * MiB });
+  await settle();
+  expect(w1.spareHolds).toBe(4);
+  expect(ctx.guard.headroomBytes()).toBe(16 * MiB);
+  return { ...ctx, w1, w2, small };
+}
+
 describe('spare holds: admission in the worker, without a round trip', () => {
   afterEach(() => { vi.useRealTimers(); });
 
@@ -203,13 +217,7 @@ describe('spare holds: admission in the worker, without a round trip', () => {
   });
 
   it('never refuses for room a spare holds: the primary recalls the spares, then admits', async () => {
-    // Room for 90 MiB. Worker 1's 10 MiB upload brings 16 MiB spares while twice that fits: 4 of them (64 MiB).
-    const { worker, local, guard, cls } = setup();
-    const [w1, w2] = [worker(1), worker(2)];
-    const small = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: 10 * MiB });
-    await settle();
-    expect(w1.spareHolds).toBe(4);
-    expect(guard.headroomBytes()).toBe(16 * MiB);
+    const { local, cls, w1, w2, small } = await workerOneKeepsSpares();
     const big = await w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 80 * MiB });
     expect(w1.spareHolds).toBe(0);
     expect(local.spareHolds).toBe(0);
@@ -220,11 +228,7 @@ describe('spare holds: admission in the worker, without a round trip', () => {
   });
 
   it('a worker that answers a recall too late keeps nothing: its spares come back when its give-back arrives', async () => {
-    const { worker, local, cls, gates } = setup();
-    const [w1, w2] = [worker(1), worker(2)];
-    const small = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: 10 * MiB });
-    await settle();
-    expect(local.spareHolds).toBe(4);
+    const { local, cls, gates, w1, w2, small } = await workerOneKeepsSpares();
     // Worker 1 is too busy to answer within the recall's wait: the refusal stands, on the safe side.
     gates.get(1)!.held = true;
     await expect(w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 80 * MiB })).rejects.toMatchObject({ code: 'insufficient_storage' });
@@ -238,11 +242,7 @@ describe('spare holds: admission in the worker, without a round trip', () => {
   });
 
   it('never cuts a growing chunked upload for room a spare holds', async () => {
-    const { worker, local, cls } = setup();
-    const [w1, w2] = [worker(1), worker(2)];
-    const small = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: 10 * MiB });
-    await settle();
-    expect(local.spareHolds).toBe(4);
+    const { local, cls, w2, small } = await workerOneKeepsSpares();
     // 16 MiB of room is left beside the spares; this upload grows to 40 MiB in 1 MiB steps.
     const chunked = await w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: null });
     for (let i = 0; i < 40; i++) await chunked.wrote(MiB);
