@@ -56,9 +56,12 @@ function setup(options: { freeBytes?: number; quota?: string | null; limits?: Pa
     readDisk: async () => ({ totalBytes: 1000 * MiB, freeBytes: options.freeBytes ?? 100 * MiB }),
     now: () => 0, logger: silentLogger(), minFreeBytes: 10 * MiB, minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98,
   });
+  /** Refusals told to monitoring. */
+  const refusals = { throttled: 0, quota: 0 };
   const local = new LocalLedger({
     guard, now: () => 0, storedBytes: async () => 0, makeRoom: async () => undefined,
     limits: () => ({ ...NO_LIMITS, ...options.limits }),
+    observer: { throttled: () => { refusals.throttled++; }, quotaRefused: () => { refusals.quota++; } },
   });
   const host = new LedgerHost(local, classifier, { recallWaitMs: 50 });
   /** What each worker sent the primary, by message type; a gate per worker. */
@@ -72,7 +75,7 @@ function setup(options: { freeBytes?: number; quota?: string | null; limits?: Pa
     return new RemoteLedger(new IpcPeer(workerEnd));
   };
   const cls = (name: string) => classifier.classes.get(name)!;
-  return { guard, local, host, worker, cls, sent, gates };
+  return { guard, local, host, worker, cls, sent, gates, refusals };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
@@ -253,7 +256,7 @@ describe('spare holds: admission in the worker, without a round trip', () => {
   });
 
   it('uploadsPerMinute counts uploads, not spares: across two workers exactly the limit is admitted; only that tenant\'s spares are recalled', async () => {
-    const { worker, local, cls } = setup({ limits: { uploadsPerMinute: 5 } });
+    const { worker, local, cls, refusals } = setup({ limits: { uploadsPerMinute: 5 } });
     const [w1, w2] = [worker(1), worker(2)];
     // Another tenant's spares, far from its limits: they stay where they are.
     (await w2.admit({ tenant: 'other', cls: cls('default'), declaredBytes: MiB })).commit();
@@ -267,6 +270,8 @@ describe('spare holds: admission in the worker, without a round trip', () => {
       await settle();
     }
     expect(outcomes).toEqual([...Array<string>(5).fill('admitted'), 'rate_limited', 'rate_limited', 'rate_limited']);
+    // Each refusal told once, though each was decided twice (quietly while spares were out, then for good).
+    expect(refusals.throttled).toBe(3);
     expect(local.spareHolds).toBe(otherSpares);
     expect(w2.spareHolds).toBe(otherSpares);
   });
