@@ -3,9 +3,9 @@ import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { metricSample, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { indexedFiles } from '../helpers/index-file.js';
-import { pause } from '../http/raw-http.js';
+import { pause, rawRequest } from '../http/raw-http.js';
 
 /**
  * Tenants that cannot take the node down (docs/design.md §7): exact quotas
@@ -207,5 +207,52 @@ describe('retry storm: 32 clients hammer tenant A while 2 upload steadily for te
     expect(u.alerts.some((a) => /tenant alpha was throttled \d[\d,]* times in the last 15 min \(limit /.test(a))).toBe(true);
     const alpha = (u.tenants as { tenant: string; throttled: { last15m: number } }[]).find((t) => t.tenant === 'alpha');
     expect(alpha?.throttled.last15m).toBeGreaterThan(0);
+  });
+});
+
+// Workers admit a tenant's uploads on spare holds (docs/design.md §14): quotas and limits stay exact for the node.
+describe('workers 2: spare holds keep quotas and limits exact (built server, real worker processes)', () => {
+  let server: SpawnedServer;
+  beforeAll(async () => {
+    server = await spawnServer({
+      env: { NANOCDN_WORKERS: '2' },
+      config: {
+        disk: { minFreeBytes: '1MiB', minFreePercent: 0, highWatermarkPercent: 100, lowWatermarkPercent: 100 },
+        classes: { ...CLASSES, tickets: { ...CLASSES.tickets, maxBytesPerTenant: '20MiB' } },
+        limits: { tenant: { uploadsPerMinute: 30, bytesPerMinute: null, inflightUploads: null, inflightBytes: null } },
+      },
+    });
+    await eventually(() => server.output().includes('"message":"nanocdn listening"'));
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('a 20 MiB quota takes exactly 20 uploads of 1 MB from both workers; uploadsPerMinute exactly 30 of another tenant', async () => {
+    // One after the other, a new connection each: the primary deals them to the workers in turn, so each worker
+    // keeps spares of the tenant while the other asks — at the limit, the other's admission needs a recall.
+    const upload = (name: string) => rawRequest(server.port, { method: 'PUT', path: `/upload/${name}`, headers: { 'content-length': 1_000_000, connection: 'close' }, body: randomBytes(1_000_000) });
+    const statusesOf = async (names: string[]) => {
+      const statuses: number[] = [];
+      for (const name of names) statuses.push((await upload(name)).status);
+      return statuses;
+    };
+    // Tenant acme: 28 uploads into its 20 MiB (20.97 MB) quota of tickets. In order: a refusal only once the quota is
+    // full, never while room sits in the other worker's spares.
+    expect(await statusesOf(Array.from({ length: 28 }, (_, i) => `pub/acme/tickets/q-${i}.pdf`))).toEqual([...Array(20).fill(201), ...Array(8).fill(507)]);
+    expect(await storedOf(server, 'acme', 'tickets')).toBe(20_000_000);
+    // Tenant zulu, no quota: 36 uploads against 30 a minute (a bucket that refills by one every 2 s).
+    const started = Date.now();
+    const zulu = await statusesOf(Array.from({ length: 36 }, (_, i) => `pub/zulu/docs/r-${i}.pdf`));
+    const refilled = Math.floor((Date.now() - started) / 2000);
+    expect(zulu.slice(0, 30)).toEqual(Array(30).fill(201));
+    expect(zulu.filter((status) => status === 201).length).toBeLessThanOrEqual(30 + refilled);
+    for (const status of zulu.slice(30)) expect([201, 429]).toContain(status);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    // Most went on spares (a worker's first upload of a tenant asks the primary, and whatever came before its spares did).
+    expect(metricSample(metrics, 'nanocdn_spare_admissions_total')).toBeGreaterThan(20);
+    // Refusals are told once each, however often they were decided around a recall.
+    expect(metricSample(metrics, 'nanocdn_quota_refusals_total{class="tickets"}')).toBe(8);
+    expect(metricSample(metrics, 'nanocdn_tenant_throttled_total{limit="uploadsPerMinute"}')).toBe(zulu.filter((status) => status === 429).length);
   });
 });
