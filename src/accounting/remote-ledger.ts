@@ -19,10 +19,18 @@ export interface Allowance {
 /** Messages of the ledger between a worker and the primary. */
 export const LEDGER_CALLS = {
   admit: 'ledger.admit', grow: 'ledger.grow',
-  /** worker → primary (notice): holds ended (batched per turn, after the takes of that turn). */
+  /** worker → primary (notice): holds ended (sent at once, after the takes not yet told). */
   end: 'ledger.end',
-  /** worker → primary: spare holds for a (tenant, class); answered with those granted (maybe none). */
+  /** worker → primary (notice): spare holds wanted for a (tenant, class); the primary always answers with `grants`. */
   spare: 'ledger.spare',
+  /**
+   * primary → worker (notice): the spares granted (maybe none). A notice, not
+   * the answer to a call: its handler keeps them at once, so a recall that
+   * arrives in the same read finds them (an answer would be kept a promise
+   * callback later, after the recall, and the spares would stay held for
+   * nobody).
+   */
+  grants: 'ledger.grants',
   /** worker → primary (notice): uploads took spare holds (sent after the admission, batched, and before any other message about those holds). */
   take: 'ledger.take',
   /** worker → primary (notice): spare holds left unused, given back. */
@@ -40,6 +48,7 @@ export interface GrowPayload { id: number; written: number }
 export interface EndPayload { id: number; written: number; kept: boolean }
 export interface EndsPayload { ends: EndPayload[] }
 export interface SparePayload { tenant: string; cls: string; bytes: number; count: number }
+export interface GrantsPayload { tenant: string; cls: string; grants: Allowance[] }
 export interface TakePayload { takes: { id: number; declaredBytes: number }[] }
 export interface GiveBackPayload { ids: number[] }
 export interface RecallPayload { tenant?: string }
@@ -97,6 +106,7 @@ export class RemoteLedger implements Ledger {
   onSpareAdmission: (() => void) | undefined;
 
   constructor(private readonly link: LedgerLink, private readonly now: () => number = Date.now) {
+    link.handle<GrantsPayload>(LEDGER_CALLS.grants, (p) => this.keep(p));
     link.handle<RecallPayload>(LEDGER_CALLS.recall, (p) => {
       const ids = this.giveUp(p.tenant);
       if (ids.length) this.link.notify(LEDGER_CALLS.giveBack, { ids } satisfies GiveBackPayload);
@@ -152,10 +162,16 @@ export class RemoteLedger implements Ledger {
     return { id: spare.id, allowance: declaredBytes };
   }
 
-  /** @internal A hold ended: told to the primary with this turn's other news. */
+  /**
+   * @internal A hold ended: told to the primary at once, with what is
+   * pending. Not deferred: the upload's row is in the index already and its
+   * answer is about to leave, so a client's next upload through another
+   * worker must not reach the primary first (it would count the file twice,
+   * in the index and as held, and could be refused for room that is free).
+   */
   ended(payload: EndPayload): void {
     this.ends.push(payload);
-    this.queueFlush();
+    this.flush();
   }
 
   private queueFlush(): void {
@@ -185,25 +201,30 @@ export class RemoteLedger implements Ledger {
     this.toAsk.clear();
   }
 
-  /** Tops the key's spares up to SPARES_PER_KEY in the background (one request per key at a time; a refusal or failure just leaves none). */
+  /** Tops the key's spares up to SPARES_PER_KEY in the background (one request per key at a time; the primary may grant none). */
   private askForSpares(key: string, ask: SparePayload): void {
     const count = Math.min(SPARES_PER_KEY - (this.spares.get(key)?.length ?? 0), SPARES_PER_WORKER - this.spareCount,
       Math.floor((SPARE_BYTES_PER_WORKER - this.spareBytes) / ask.bytes));
     if (count <= 0 || this.asking.has(key)) return;
     this.asking.add(key);
     const payload: SparePayload = { ...ask, count };
-    this.link.call<Allowance[]>(LEDGER_CALLS.spare, payload).then((grants) => {
-      if (grants.length === 0) return;
-      const atMs = this.now();
-      const list = this.spares.get(key) ?? [];
-      for (const g of grants) {
-        list.push({ id: g.id, allowance: g.allowance, atMs });
-        this.spareBytes += g.allowance;
-      }
-      this.spares.set(key, list);
-      this.spareCount += grants.length;
-      this.sweeper ??= setInterval(() => this.giveBackIdle(), SPARE_IDLE_MS / 2).unref();
-    }, () => undefined).finally(() => this.asking.delete(key));
+    this.link.notify(LEDGER_CALLS.spare, payload);
+  }
+
+  /** The primary's answer to a request for spares. */
+  private keep({ tenant, cls, grants }: GrantsPayload): void {
+    const key = `${cls}\u0000${tenant}`;
+    this.asking.delete(key);
+    if (grants.length === 0) return;
+    const atMs = this.now();
+    const list = this.spares.get(key) ?? [];
+    for (const g of grants) {
+      list.push({ id: g.id, allowance: g.allowance, atMs });
+      this.spareBytes += g.allowance;
+    }
+    this.spares.set(key, list);
+    this.spareCount += grants.length;
+    this.sweeper ??= setInterval(() => this.giveBackIdle(), SPARE_IDLE_MS / 2).unref();
   }
 
   /** Spares unused for SPARE_IDLE_MS go back to the primary. */

@@ -2,7 +2,7 @@ import type { Classifier } from '../classes.js';
 import { HttpError, isHttpError } from '../errors.js';
 import type { AllowanceHold, DecidingLedger, SpareHold } from '../accounting/ledger.js';
 import {
-  LEDGER_CALLS, type AdmitPayload, type Allowance, type EndPayload, type EndsPayload, type GiveBackPayload, type GrowPayload, type RecallPayload, type SparePayload, type TakePayload,
+  LEDGER_CALLS, type AdmitPayload, type Allowance, type EndPayload, type EndsPayload, type GiveBackPayload, type GrantsPayload, type GrowPayload, type RecallPayload, type SparePayload, type TakePayload,
 } from '../accounting/remote-ledger.js';
 import type { IpcPeer } from './ipc.js';
 
@@ -56,7 +56,7 @@ export class LedgerHost {
       .handle<AdmitPayload>(LEDGER_CALLS.admit, (p) => this.admit(worker, p))
       .handle<GrowPayload>(LEDGER_CALLS.grow, (p) => this.grow(p))
       .handle<EndsPayload>(LEDGER_CALLS.end, (p) => { for (const end of p.ends) this.end(end); })
-      .handle<SparePayload>(LEDGER_CALLS.spare, (p) => this.grantSpares(worker, p))
+      .handle<SparePayload>(LEDGER_CALLS.spare, (p) => { void this.grantSpares(worker, p); })
       .handle<TakePayload>(LEDGER_CALLS.take, (p) => { this.take(p); })
       .handle<GiveBackPayload>(LEDGER_CALLS.giveBack, (p) => { this.giveBack(p.ids); });
   }
@@ -79,26 +79,37 @@ export class LedgerHost {
     return { id, allowance: hold.allowance };
   }
 
-  /** Up to `count` spare holds of `bytes`, while the ledger grants them and no recall happened meanwhile. */
-  private async grantSpares(worker: number, payload: SparePayload): Promise<Allowance[]> {
+  /**
+   * Grants up to `count` spare holds of `bytes` while the ledger gives them,
+   * and tells the worker which (always, maybe none, so that it may ask
+   * again). The check for a recall meanwhile and the message are one
+   * synchronous step: a recall either comes after the grants on the channel
+   * (the worker gives them back) or has them given back here.
+   */
+  private async grantSpares(worker: number, payload: SparePayload): Promise<void> {
     const { ledger } = this;
-    if (!ledger.trySpare) return [];
-    const cls = this.classOf(payload.cls);
     const granted: { id: number; hold: SpareHold }[] = [];
     const since = this.recalls;
-    for (let i = 0; i < payload.count && this.now() >= this.pausedUntilMs; i++) {
-      const hold = await ledger.trySpare({ tenant: payload.tenant, cls, declaredBytes: payload.bytes });
-      if (!hold) break;
-      const id = ++this.seq;
-      granted.push({ id, hold });
-      this.holds.set(id, { hold, worker, busy: Promise.resolve(), spare: true });
+    let failed = false;
+    try {
+      const cls = this.classOf(payload.cls);
+      for (let i = 0; ledger.trySpare && i < payload.count && this.now() >= this.pausedUntilMs; i++) {
+        const hold = await ledger.trySpare({ tenant: payload.tenant, cls, declaredBytes: payload.bytes });
+        if (!hold) break;
+        const id = ++this.seq;
+        granted.push({ id, hold });
+        this.holds.set(id, { hold, worker, busy: Promise.resolve(), spare: true });
+      }
+    } catch {
+      // Granting failed (a class unknown after a reload, the index): the worker gets none and may ask again.
+      failed = true;
     }
+    const peer = this.peers.get(worker);
     // A recall (or the worker's exit) while these were granted: the worker would not have given them back.
-    if (this.recalls !== since || !this.peers.has(worker)) {
-      for (const { id } of granted) this.giveBack([id]);
-      return [];
-    }
-    return granted.map(({ id, hold }) => ({ id, allowance: hold.allowance }));
+    const keep = !failed && this.recalls === since && peer !== undefined;
+    if (!keep) this.giveBack(granted.map(({ id }) => id));
+    const answer: GrantsPayload = { tenant: payload.tenant, cls: payload.cls, grants: keep ? granted.map(({ id, hold }) => ({ id, allowance: hold.allowance })) : [] };
+    peer?.notify(LEDGER_CALLS.grants, answer);
   }
 
   private take(payload: TakePayload): void {

@@ -32,16 +32,28 @@ class Gate {
   }
 }
 
-/** Two connected ports: what one sends, the other receives on a later turn, in order; `sent` logs the second port's messages by type, `gate` holds them back. */
-function portPair(sent: string[] = [], gate = new Gate()): [Port, Port] {
+/**
+ * Two connected ports that deliver as node's IPC channel does: JSON copies,
+ * in order, on a later turn; what arrives together is emitted in one go
+ * (one process.nextTick each, so no promise callback runs between them).
+ * `sent` logs the second port's messages by type; `toFirst` holds back what
+ * the second port sends, `toSecond` what the first sends.
+ */
+function portPair(sent: string[] = [], toFirst = new Gate(), toSecond = new Gate()): [Port, Port] {
   const a = new EventEmitter();
   const b = new EventEmitter();
-  // JSON, as the cluster channel serializes.
-  const send = (to: EventEmitter) => (message: unknown) => { const copy = JSON.parse(JSON.stringify(message)) as unknown; setImmediate(() => to.emit('message', copy)); return true; };
-  const sendB = send(a);
+  const channel = (to: EventEmitter) => {
+    const arrived: unknown[] = [];
+    return (message: unknown) => {
+      if (arrived.push(JSON.parse(JSON.stringify(message))) === 1) {
+        setImmediate(() => { for (const m of arrived.splice(0)) process.nextTick(() => to.emit('message', m)); });
+      }
+    };
+  };
+  const [toA, toB] = [channel(a), channel(b)];
   return [
-    { send: send(b), on: (event, listener) => a.on(event, listener) },
-    { send: (message) => { sent.push((message as { type?: string }).type ?? 'reply'); gate.pass(() => sendB(message)); return true; }, on: (event, listener) => b.on(event, listener) },
+    { send: (message) => { toSecond.pass(() => toB(message)); return true; }, on: (event, listener) => a.on(event, listener) },
+    { send: (message) => { sent.push((message as { type?: string }).type ?? 'reply'); toFirst.pass(() => toA(message)); return true; }, on: (event, listener) => b.on(event, listener) },
   ];
 }
 
@@ -64,18 +76,20 @@ function setup(options: { freeBytes?: number; quota?: string | null; limits?: Pa
     observer: { throttled: () => { refusals.throttled++; }, quotaRefused: () => { refusals.quota++; } },
   });
   const host = new LedgerHost(local, classifier, { recallWaitMs: 50 });
-  /** What each worker sent the primary, by message type; a gate per worker. */
+  /** What each worker sent the primary, by message type; per worker, a gate on what it sends and one on what it receives. */
   const sent = new Map<number, string[]>();
   const gates = new Map<number, Gate>();
+  const inbound = new Map<number, Gate>();
   const worker = (id: number) => {
     sent.set(id, []);
     gates.set(id, new Gate());
-    const [primaryEnd, workerEnd] = portPair(sent.get(id), gates.get(id));
+    inbound.set(id, new Gate());
+    const [primaryEnd, workerEnd] = portPair(sent.get(id), gates.get(id), inbound.get(id));
     host.attach(new IpcPeer(primaryEnd), id);
     return new RemoteLedger(new IpcPeer(workerEnd));
   };
   const cls = (name: string) => classifier.classes.get(name)!;
-  return { guard, local, host, worker, cls, sent, gates, refusals };
+  return { guard, local, host, worker, cls, sent, gates, inbound, refusals };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
@@ -242,6 +256,29 @@ describe('spare holds: admission in the worker, without a round trip', () => {
     expect(local.spareHolds).toBe(0);
     await expect(w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 80 * MiB })).resolves.toBeDefined();
     small.release();
+  });
+
+  it('a grant and a recall that reach the worker together: the spares are kept first, then all given back', async () => {
+    const { worker, local, cls, inbound } = setup();
+    const [w1, w2] = [worker(1), worker(2)];
+    const first = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB });
+    await settle();
+    expect(w1.spareHolds).toBe(8);
+    // What the primary sends worker 1 from now on is held back: the grant that replaces the spare its next upload takes.
+    inbound.get(1)!.held = true;
+    const second = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB });
+    await settle();
+    expect(local.spareHolds).toBe(8);
+    // 2 MiB of uploads and 8 MiB of spares: 88 MiB fits only with every spare back, so the primary recalls them.
+    const big = w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 88 * MiB });
+    await settle();
+    // The grant and the recall arrive in one read, as node's channel delivers what it read at once.
+    inbound.get(1)!.release();
+    await expect(big).resolves.toBeDefined();
+    expect(w1.spareHolds).toBe(0);
+    expect(local.spareHolds).toBe(0);
+    first.release();
+    second.release();
   });
 
   it('never cuts a growing chunked upload for room a spare holds', async () => {
