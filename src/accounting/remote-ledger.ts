@@ -19,7 +19,7 @@ export interface Allowance {
 /** Messages of the ledger between a worker and the primary. */
 export const LEDGER_CALLS = {
   admit: 'ledger.admit', grow: 'ledger.grow',
-  /** worker → primary (notice): holds ended (sent at once, after the takes not yet told). */
+  /** worker → primary (notice): a hold ended (sent at once, after the takes not yet told). */
   end: 'ledger.end',
   /** worker → primary (notice): spare holds wanted for a (tenant, class); the primary always answers with `grants`. */
   spare: 'ledger.spare',
@@ -46,7 +46,6 @@ export const LEDGER_CALLS = {
 export interface AdmitPayload { tenant: string; cls: string; declaredBytes: number | null }
 export interface GrowPayload { id: number; written: number }
 export interface EndPayload { id: number; written: number; kept: boolean }
-export interface EndsPayload { ends: EndPayload[] }
 export interface SparePayload { tenant: string; cls: string; bytes: number; count: number }
 export interface GrantsPayload { tenant: string; cls: string; grants: Allowance[] }
 export interface TakePayload { takes: { id: number; declaredBytes: number }[] }
@@ -99,7 +98,6 @@ export class RemoteLedger implements Ledger {
   private sweeper: NodeJS.Timeout | undefined;
   /** Told to the primary after the admissions of this turn: spares taken, and keys to top up. */
   private takes: TakePayload['takes'] = [];
-  private ends: EndPayload[] = [];
   private readonly toAsk = new Map<string, SparePayload>();
   private flushQueued = false;
   /** Told of each admission on a spare (monitoring counts them; set once the worker's metrics exist). */
@@ -170,8 +168,8 @@ export class RemoteLedger implements Ledger {
    * in the index and as held, and could be refused for room that is free).
    */
   ended(payload: EndPayload): void {
-    this.ends.push(payload);
     this.flush();
+    this.link.notify(LEDGER_CALLS.end, payload);
   }
 
   private queueFlush(): void {
@@ -191,11 +189,6 @@ export class RemoteLedger implements Ledger {
       const payload: TakePayload = { takes: this.takes };
       this.takes = [];
       this.link.notify(LEDGER_CALLS.take, payload);
-    }
-    if (this.ends.length) {
-      const payload: EndsPayload = { ends: this.ends };
-      this.ends = [];
-      this.link.notify(LEDGER_CALLS.end, payload);
     }
     for (const [key, ask] of this.toAsk) this.askForSpares(key, ask);
     this.toAsk.clear();

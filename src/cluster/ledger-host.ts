@@ -2,7 +2,7 @@ import type { Classifier } from '../classes.js';
 import { HttpError, isHttpError } from '../errors.js';
 import type { AllowanceHold, DecidingLedger, SpareHold } from '../accounting/ledger.js';
 import {
-  LEDGER_CALLS, type AdmitPayload, type Allowance, type EndPayload, type EndsPayload, type GiveBackPayload, type GrantsPayload, type GrowPayload, type RecallPayload, type SparePayload, type TakePayload,
+  LEDGER_CALLS, type AdmitPayload, type Allowance, type EndPayload, type GiveBackPayload, type GrantsPayload, type GrowPayload, type RecallPayload, type SparePayload, type TakePayload,
 } from '../accounting/remote-ledger.js';
 import type { IpcPeer } from './ipc.js';
 
@@ -55,7 +55,7 @@ export class LedgerHost {
     peer
       .handle<AdmitPayload>(LEDGER_CALLS.admit, (p) => this.admit(worker, p))
       .handle<GrowPayload>(LEDGER_CALLS.grow, (p) => this.grow(p))
-      .handle<EndsPayload>(LEDGER_CALLS.end, (p) => { for (const end of p.ends) this.end(end); })
+      .handle<EndPayload>(LEDGER_CALLS.end, (p) => { this.end(p); })
       .handle<SparePayload>(LEDGER_CALLS.spare, (p) => { void this.grantSpares(worker, p); })
       .handle<TakePayload>(LEDGER_CALLS.take, (p) => { this.take(p); })
       .handle<GiveBackPayload>(LEDGER_CALLS.giveBack, (p) => { this.giveBack(p.ids); });
