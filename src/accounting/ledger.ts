@@ -26,6 +26,16 @@ export interface Ledger {
   inflightOf(tenant: string): TenantInflight;
 }
 
+/** The key of a (tenant, class) in the ledgers' maps: the quota state of one, the spare holds of the other. */
+export function classTenantKey(tenant: string, cls: string): string {
+  return `${cls}\u0000${tenant}`;
+}
+
+/** The tenant of a classTenantKey (class names have no NUL). */
+export function tenantOfKey(key: string): string {
+  return key.slice(key.indexOf('\u0000') + 1);
+}
+
 /** What an upload declares to the ledger. */
 export interface HoldRequest {
   tenant: string;

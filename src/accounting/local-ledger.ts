@@ -2,7 +2,7 @@ import { HttpError, isHttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
 import type { StorageClass } from '../classes.js';
 import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
-import type { DecidingLedger, HoldRequest, LedgerObserver, SpareHold, TenantInflight } from './ledger.js';
+import { classTenantKey, type DecidingLedger, type HoldRequest, type LedgerObserver, type SpareHold, type TenantInflight } from './ledger.js';
 import { inflightBytesLimit, rateLimited, TenantRates, type TenantLimits } from './tenant-rates.js';
 
 export interface LocalLedgerDeps {
@@ -143,7 +143,7 @@ export class LocalLedger implements DecidingLedger {
       await deps.guard.refresh();
       return this.decide(request, want, undefined, attempt);
     }
-    const key = keyOf(tenant, cls.name);
+    const key = classTenantKey(tenant, cls.name);
     const state = this.quotaState(key);
     // Keeps the state (its last reading) alive until this admission has decided.
     state.admitting++;
@@ -175,7 +175,7 @@ export class LocalLedger implements DecidingLedger {
     let quotaHeld = 0;
     if (state) {
       const room = (cls.maxBytesPerTenant ?? 0) - this.usedOf(state);
-      if (declaredBytes !== null ? declaredBytes > room : room <= 0) throw this.exceeded(tenant, cls, keyOf(tenant, cls.name), want, false, attempt.quiet);
+      if (declaredBytes !== null ? declaredBytes > room : room <= 0) throw this.exceeded(tenant, cls, classTenantKey(tenant, cls.name), want, false, attempt.quiet);
       quotaHeld = declaredBytes ?? Math.min(want, room);
     }
     const reservation = deps.guard.reserveNow(declaredBytes);
@@ -331,7 +331,7 @@ export class LocalLedger implements DecidingLedger {
   growQuota(hold: LocalHold, missing: number): void | Promise<void> {
     const { tenant, cls } = hold.owner;
     const quota = cls.maxBytesPerTenant!;
-    const key = keyOf(tenant, cls.name);
+    const key = classTenantKey(tenant, cls.name);
     const state = this.quotaState(key);
     const take = (): boolean => {
       const room = quota - this.usedOf(state);
@@ -378,7 +378,7 @@ export class LocalLedger implements DecidingLedger {
     else t.byClass.delete(cls.name);
     if (t.uploads === 0) this.tenants.delete(tenant);
     if (cls.maxBytesPerTenant !== null) {
-      const key = keyOf(tenant, cls.name);
+      const key = classTenantKey(tenant, cls.name);
       const state = this.quotaState(key);
       state.held -= hold.quotaHeld;
       state.holds--;
@@ -412,7 +412,7 @@ export class LocalLedger implements DecidingLedger {
     this.rates.give(tenant, 0, unused);
     const before = { reserved: hold.reserved, quotaHeld: hold.quotaHeld, classBytes: hold.classBytes };
     hold.shrinkTo(declaredBytes);
-    if (cls.maxBytesPerTenant !== null) this.quotaState(keyOf(tenant, cls.name)).held -= before.quotaHeld - hold.quotaHeld;
+    if (cls.maxBytesPerTenant !== null) this.quotaState(classTenantKey(tenant, cls.name)).held -= before.quotaHeld - hold.quotaHeld;
     t.bytes -= before.reserved - hold.reserved;
     this.addClassBytes(tenant, cls.name, hold.classBytes - before.classBytes);
   }
@@ -519,8 +519,4 @@ export class LocalHold implements SpareHold {
     if (kept) this.reservation.commit();
     else this.reservation.release();
   }
-}
-
-function keyOf(tenant: string, cls: string): string {
-  return `${cls}\u0000${tenant}`;
 }

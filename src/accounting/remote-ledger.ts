@@ -1,5 +1,5 @@
 import { HttpError, isHttpError } from '../errors.js';
-import type { Hold, HoldRequest, Ledger, TenantInflight } from './ledger.js';
+import { classTenantKey, tenantOfKey, type Hold, type HoldRequest, type Ledger, type TenantInflight } from './ledger.js';
 
 /** The calls a RemoteLedger makes to the ledger that decides (the primary's, src/cluster/ledger-host.ts). */
 export interface LedgerLink {
@@ -114,11 +114,12 @@ export class RemoteLedger implements Ledger {
 
   async admit(request: HoldRequest): Promise<Hold> {
     const { tenant, cls, declaredBytes } = request;
-    const key = `${cls.name}\u0000${tenant}`;
+    const key = classTenantKey(tenant, cls.name);
+    const spareBytes = declaredBytes === null ? Infinity : spareBytesFor(declaredBytes);
     let granted: Allowance | undefined;
-    if (declaredBytes !== null && spareBytesFor(declaredBytes) <= SPARE_MAX_BYTES) {
+    if (declaredBytes !== null && spareBytes <= SPARE_MAX_BYTES) {
       granted = this.takeSpare(key, declaredBytes);
-      if (!this.asking.has(key)) this.toAsk.set(key, { tenant, cls: cls.name, bytes: spareBytesFor(declaredBytes), count: 0 });
+      if (!this.asking.has(key)) this.toAsk.set(key, { tenant, cls: cls.name, bytes: spareBytes, count: 0 });
       this.queueFlush();
     }
     if (!granted) {
@@ -206,7 +207,7 @@ export class RemoteLedger implements Ledger {
 
   /** The primary's answer to a request for spares. */
   private keep({ tenant, cls, grants }: GrantsPayload): void {
-    const key = `${cls}\u0000${tenant}`;
+    const key = classTenantKey(tenant, cls);
     this.asking.delete(key);
     if (grants.length === 0) return;
     const atMs = this.now();
@@ -249,7 +250,7 @@ export class RemoteLedger implements Ledger {
   private giveUp(tenant: string | undefined): number[] {
     const ids: number[] = [];
     for (const [key, list] of this.spares) {
-      if (tenant !== undefined && key.slice(key.indexOf('\u0000') + 1) !== tenant) continue;
+      if (tenant !== undefined && tenantOfKey(key) !== tenant) continue;
       for (const s of list) {
         ids.push(s.id);
         this.spareBytes -= s.allowance;
