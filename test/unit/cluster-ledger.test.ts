@@ -315,8 +315,9 @@ describe('spare holds: admission in the worker, without a round trip', () => {
 
   it('gives back spares left unused for SPARE_IDLE_MS, and their tokens with them', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
-    const { worker, local, guard, cls } = setup({ limits: { uploadsPerMinute: 100 } });
-    const w1 = worker(1);
+    // 10 uploads a minute (the ledger's clock stands still: no refill): one upload, then 8 spares while 2 more fit.
+    const { worker, local, guard, cls } = setup({ limits: { uploadsPerMinute: 10 } });
+    const [w1, w2] = [worker(1), worker(2)];
     (await w1.admit({ tenant: 't', cls: cls('default'), declaredBytes: MiB })).commit();
     await settle();
     expect(w1.spareHolds).toBe(SPARES_PER_KEY);
@@ -325,6 +326,13 @@ describe('spare holds: admission in the worker, without a round trip', () => {
     expect(w1.spareHolds).toBe(0);
     expect(local.spareHolds).toBe(0);
     expect(guard.snapshot().uploads).toBe(0);
+    // Their tokens came back: the other 9 of the minute's uploads are admitted, the 11th is not.
+    const outcomes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      outcomes.push(await w2.admit({ tenant: 't', cls: cls('default'), declaredBytes: MiB }).then((hold) => { hold.commit(); return 'admitted'; }, (err: HttpError) => err.code));
+      await settle();
+    }
+    expect(outcomes).toEqual([...Array<string>(9).fill('admitted'), 'rate_limited']);
   });
 
   it('releases the spares of a worker that is gone with its uploads\' holds', async () => {
