@@ -50,19 +50,24 @@ export function requestLog(access: AccessLog): RequestHandler {
 
 /**
  * Sets X-Request-Id and logs the request's line once its response is done;
- * returns the id. `locals` (name, tenant, errorCode, bytesIn) is read then;
- * `started` (hrtime) is when the request began, if earlier than now.
- * Also used by the read path in front of Express (src/http/read/read-path.ts).
+ * returns the id. `locals` (name, tenant, errorCode, bytesIn, bytesOut) is
+ * read then; `started` (hrtime) is when the request began, if earlier than
+ * now. Also used by the read path and the upload path in front of Express
+ * (src/http/read/read-path.ts, src/http/routes/upload.ts).
+ *
+ * `idHeader: false`: the caller sends X-Request-Id itself, among the headers
+ * it gives writeHead(), and says its body's size in `locals.bytesOut`. A
+ * header set earlier with setHeader() sends Node's writeHead() down its slow
+ * path (every header set and checked one by one), measured −10 % of small
+ * GETs a second (docs/read-path.md).
  */
-export function logRequest(access: AccessLog, req: IncomingMessage, res: ServerResponse, path: string, locals: Record<string, unknown>, started = process.hrtime.bigint()): string {
+export function logRequest(access: AccessLog, req: IncomingMessage, res: ServerResponse, path: string, locals: Record<string, unknown>,
+  started = process.hrtime.bigint(), idHeader = true): string {
   const incoming = req.headers['x-request-id'];
   const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-  res.setHeader('X-Request-Id', id);
-  let logged = false;
-  // 'close' alone fires for a client that went away mid-upload: log it too, once.
-  const log = () => {
-    if (logged) return;
-    logged = true;
+  if (idHeader) res.setHeader('X-Request-Id', id);
+  // 'close' follows 'finish' on every response, and fires alone for a client that went away mid-answer.
+  res.on('close', () => {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const completed = res.writableFinished;
     const level = levelOf(completed ? res.statusCode : 499, path);
@@ -79,13 +84,11 @@ export function logRequest(access: AccessLog, req: IncomingMessage, res: ServerR
       error: completed ? locals.errorCode : (locals.errorCode ?? 'client_closed'),
       ...(completed ? {} : { aborted: true }),
       bytesIn: locals.bytesIn ?? 0,
-      bytesOut: Number(res.getHeader('content-length') ?? 0),
+      bytesOut: locals.bytesOut ?? Number(res.getHeader('content-length') ?? 0),
       ms: Math.round(ms * 100) / 100,
       userAgent: req.headers['user-agent'],
       tokenId: access.tokenIdOf(req),
     });
-  };
-  res.once('finish', log);
-  res.once('close', log);
+  });
   return id;
 }

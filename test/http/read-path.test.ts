@@ -105,6 +105,21 @@ describe('the read fast path', () => {
     expect(lines[0]).not.toContain('secretish');
   });
 
+  it.each([
+    ['206', { range: 'bytes=10-19' }, '/pub/acme/small.txt', 206, 10],
+    ['304', { 'if-none-match': `"${sha(small)}"` }, '/pub/acme/small.txt', 304, 0],
+    ['404', {}, '/pub/acme/absent.txt', 404, undefined],
+  ] as const)('a %s from the fast path carries its X-Request-Id and logs the bytes it sent', async (status, headers, target, code, bytesOut) => {
+    const id = `read-path-${status}`;
+    const res = await get(target, { ...headers, 'x-request-id': id });
+    expect(res.status).toBe(code);
+    expect(res.headers['x-request-id']).toBe(id);
+    expect(await until(() => logText.includes(`"requestId":"${id}"`))).toBe(true);
+    const line = JSON.parse(logText.split('\n').find((l) => l.includes(`"requestId":"${id}"`))!) as Record<string, unknown>;
+    expect(line).toMatchObject({ status: code, bytesOut: bytesOut ?? Number(res.headers['content-length']) });
+    if (code === 404) expect(line.bytesOut).toBeGreaterThan(0);
+  });
+
   it('times fast reads in the download duration metric and records the access for eviction', async () => {
     const count = async () => {
       const text = (await request(node.app).get('/metrics').expect(200)).text;

@@ -37,7 +37,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
   const metrics = ctx.monitoring.metrics;
   const open = sourceOf(ctx.storage, cache);
 
-  const answer = async (req: IncomingMessage, res: ServerResponse, path: string, query: string | undefined, locals: Record<string, unknown>): Promise<void> => {
+  const answer = async (req: IncomingMessage, res: ServerResponse, path: string, query: string | undefined, locals: Record<string, unknown>, requestId: string): Promise<void> => {
     const stored = parseEncodedName(path.slice(1));
     locals.name = stored.name;
     locals.tenant = stored.tenant;
@@ -47,6 +47,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     if (classScoped !== undefined) authorizeReadClass(ctx, classScoped, stored, record.class);
     const source = await open(stored, record);
     const headers = fileHeaders(source.entity, stored, sandboxed(stored.name));
+    headers['X-Request-Id'] = requestId;
 
     if (accel !== null) {
       // The front sends the bytes (and decides Range and conditions on the file it sends).
@@ -54,6 +55,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
       ctx.access.touch(stored.name, ctx.now());
       headers['X-Accel-Redirect'] = accelTarget(accel, stored);
       headers['Content-Length'] = 0;
+      locals.bytesOut = 0;
       res.writeHead(200, headers);
       res.end();
       return;
@@ -66,6 +68,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
         throw new HttpError('range_not_satisfiable', undefined, { size: source.entity.size }, { 'Content-Range': `bytes */${source.entity.size}` });
       }
       ctx.access.touch(stored.name, ctx.now());
+      locals.bytesOut = 0;
       res.writeHead(304, headers);
       res.end();
       return;
@@ -76,6 +79,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     else body = await source.body(range);
     ctx.access.touch(stored.name, ctx.now());
     res.writeHead(status, addBodyHeaders(headers, source.entity, status, range.start, range.end));
+    locals.bytesOut = headers['Content-Length'];
     if (body === undefined) {
       res.end();
       return;
@@ -99,14 +103,18 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
 
     const started = process.hrtime.bigint();
     const locals: Record<string, unknown> = {};
-    logRequest(access, req, res, path, locals, started);
+    // X-Request-Id goes out with the answer's headers (one writeHead, Node's fast path); an error answer sets it below.
+    const requestId = logRequest(access, req, res, path, locals, started, false);
     res.once('close', () => metrics.observeRequest('download', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
-    answer(req, res, path, q === -1 ? undefined : url.slice(q + 1), locals).catch((err: unknown) => {
-      if (!isHttpError(err)) logger.error('read failed', { requestId: res.getHeader('x-request-id'), error: (err as Error)?.stack ?? String(err) });
+    answer(req, res, path, q === -1 ? undefined : url.slice(q + 1), locals, requestId).catch((err: unknown) => {
+      if (!isHttpError(err)) logger.error('read failed', { requestId, error: (err as Error)?.stack ?? String(err) });
       const error = isHttpError(err) ? err : new HttpError('internal');
       locals.errorCode = error.code;
       if (res.headersSent) res.destroy();
-      else sendError(req, res, error);
+      else {
+        res.setHeader('X-Request-Id', requestId);
+        sendError(req, res, error);
+      }
     });
     return true;
   };
