@@ -255,4 +255,21 @@ describe('workers 2: spare holds keep quotas and limits exact (built server, rea
     expect(metricSample(metrics, 'nanocdn_quota_refusals_total{class="tickets"}')).toBe(8);
     expect(metricSample(metrics, 'nanocdn_tenant_throttled_total{limit="uploadsPerMinute"}')).toBe(zulu.filter((status) => status === 429).length);
   });
+
+  it('an upload that fits the quota only without the workers\' spares is admitted after a recall, not refused', async () => {
+    const upload = (name: string, size: number) => rawRequest(server.port, { method: 'PUT', path: `/upload/${name}`, headers: { 'content-length': size, connection: 'close' }, body: randomBytes(size) });
+    const sample = async (name: string) => metricSample(await (await fetch(`${server.url}/metrics`)).text(), name);
+    const recallsBefore = await sample('nanocdn_spare_recalls_total');
+    const refusalsBefore = await sample('nanocdn_quota_refusals_total{class="tickets"}');
+    // 10 MB of tenant kilo's 20 MiB of tickets, through both workers: each keeps 1 MiB spares of kilo's tickets.
+    for (let i = 0; i < 10; i++) expect((await upload(`pub/kilo/tickets/s-${i}.pdf`, 1_000_000)).status).toBe(201);
+    // The rest of the quota, at once (within the 2 s a spare stays unused): it fits only once the spares are given back.
+    const rest = 20 * MiB - 10_000_000;
+    expect((await upload('pub/kilo/tickets/rest.pdf', rest)).status).toBe(201);
+    expect(await storedOf(server, 'kilo', 'tickets')).toBe(20 * MiB);
+    expect(await sample('nanocdn_spare_recalls_total')).toBeGreaterThan(recallsBefore);
+    expect(await sample('nanocdn_quota_refusals_total{class="tickets"}')).toBe(refusalsBefore);
+    // And the quota is full: one byte more is refused.
+    expect((await upload('pub/kilo/tickets/one-more.pdf', 1)).status).toBe(507);
+  });
 });
