@@ -82,7 +82,8 @@ export function logRequest(access: AccessLog, req: IncomingMessage, res: ServerR
       tenant: locals.tenant,
       status: completed ? res.statusCode : 499,
       error: completed ? locals.errorCode : (locals.errorCode ?? 'client_closed'),
-      ...(completed ? {} : { aborted: true }),
+      // undefined is left out of the line: one shape of object for every line (a spread made each a new one).
+      aborted: completed ? undefined : true,
       bytesIn: locals.bytesIn ?? 0,
       bytesOut: locals.bytesOut ?? Number(res.getHeader('content-length') ?? 0),
       ms: Math.round(ms * 100) / 100,
