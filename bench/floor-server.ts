@@ -4,7 +4,7 @@
  * else — no framework, no index, no auth, no logging, no limits. What it
  * reaches on a machine is about the most a Node.js node can reach there.
  *
- *   node dist/bench/floor-server.js --port P --files DIR --tmp DIR [--no-hash] [--blocking-reads]
+ *   node dist/bench/floor-server.js --port P --files DIR --tmp DIR [--no-hash] [--blocking-reads | --cached-reads]
  *
  * node:cluster with one worker per core (os.availableParallelism()), all on
  * 127.0.0.1:P. PUT /<name>: the body streams into a new tmp file (chunks
@@ -14,6 +14,11 @@
  * the body. --no-hash leaves out the sha256 (nginx's DAV computes none).
  * --blocking-reads makes the GET's open, fstat, read and close synchronous
  * calls in the event loop, as nginx does them without `aio threads`.
+ * --cached-reads keeps the whole body of a small file (≤ 64 KiB) in memory
+ * once a worker has read it, and answers it from there, with nothing to
+ * check: the floor of a node that serves small files from its read cache
+ * (the node's src/http/read/read-cache.ts, which checks each entry against
+ * the index row).
  */
 import cluster from 'node:cluster';
 import { createHash, type Hash } from 'node:crypto';
@@ -92,6 +97,8 @@ interface Options {
   tmpDir: string;
   hash: boolean;
   reads: ReadCalls;
+  /** Small bodies kept by name once read (--cached-reads), else undefined. */
+  cached?: Map<string, Buffer>;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -105,6 +112,7 @@ function parseArgs(argv: string[]): Options {
       case '--tmp': options.tmpDir = value(); break;
       case '--no-hash': options.hash = false; break;
       case '--blocking-reads': options.reads = blockingReads; break;
+      case '--cached-reads': options.cached = new Map(); break;
       default: usage(`unknown option ${arg}`);
     }
   }
@@ -113,7 +121,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 function usage(error: string): never {
-  process.stderr.write(`floor-server: ${error}\nusage: node dist/bench/floor-server.js --port P --files DIR --tmp DIR [--no-hash] [--blocking-reads]\n`);
+  process.stderr.write(`floor-server: ${error}\nusage: node dist/bench/floor-server.js --port P --files DIR --tmp DIR [--no-hash] [--blocking-reads | --cached-reads]\n`);
   process.exit(2);
 }
 
@@ -294,7 +302,13 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 async function get(res: ServerResponse, name: string): Promise<void> {
-  const { reads } = options;
+  const { reads, cached } = options;
+  const kept = cached?.get(name);
+  if (kept !== undefined) {
+    res.writeHead(200, { 'Content-Length': kept.length, 'Content-Type': 'application/octet-stream' });
+    res.end(kept);
+    return;
+  }
   let fd: number | undefined;
   try {
     fd = await reads.open(join(options.filesDir, name));
@@ -310,6 +324,7 @@ async function get(res: ServerResponse, name: string): Promise<void> {
       const body = Buffer.allocUnsafe(stat.size);
       const bytesRead = await reads.read(fd, body, stat.size, 0);
       if (bytesRead !== stat.size) throw new Error('file shorter than its Content-Length');
+      cached?.set(name, body);
       res.end(body);
     } else {
       await sendChunks(res, fd, stat.size);

@@ -14,12 +14,12 @@ export const KB10 = 10_000;
  * the shipped front before a node. floor.ts starts the platform floor
  * (bench/floor-server.ts), also without the sha256 and with blocking reads.
  */
-export type TargetId = 'nginx-1' | 'nginx-auto' | 'node-1' | 'node-auto' | 'node-none' | 'front' | 'floor' | 'floor-nohash' | 'floor-blocking';
+export type TargetId = 'nginx-1' | 'nginx-auto' | 'node-1' | 'node-auto' | 'node-none' | 'front' | 'floor' | 'floor-nohash' | 'floor-blocking' | 'floor-cached';
 
 /** The nginx each target is compared with: one process with one worker; the cluster, the front and the floor (a cluster) with `auto`. */
 export const BASELINE_OF: Record<TargetId, TargetId> = {
   'nginx-1': 'nginx-1', 'nginx-auto': 'nginx-auto', 'node-1': 'nginx-1', 'node-none': 'nginx-1', 'node-auto': 'nginx-auto', front: 'nginx-auto',
-  floor: 'nginx-auto', 'floor-nohash': 'nginx-auto', 'floor-blocking': 'nginx-auto',
+  floor: 'nginx-auto', 'floor-nohash': 'nginx-auto', 'floor-blocking': 'nginx-auto', 'floor-cached': 'nginx-auto',
 };
 
 export interface Variant {

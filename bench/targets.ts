@@ -155,8 +155,8 @@ export interface FloorTargetOptions {
   workDir: string;
   /** false: --no-hash, no sha256 of the body. */
   hash: boolean;
-  /** --blocking-reads: a GET's open, fstat, read and close block the event loop instead of going through the thread pool. */
-  blockingReads?: boolean;
+  /** How a GET reads: through the thread pool (default), blocking the event loop (--blocking-reads), or small bodies kept in memory once read (--cached-reads). */
+  reads?: 'blocking' | 'cached';
 }
 
 /** The platform floor (bench/floor-server.ts): plain node:http in node:cluster, one worker per core, on loopback. */
@@ -171,7 +171,7 @@ export async function startFloor(options: FloorTargetOptions): Promise<Target> {
   // Next to this file: dist/bench/floor-server.js.
   const script = fileURLToPath(new URL('./floor-server.js', import.meta.url));
   const child = startProcess(options.label, process.execPath,
-    [script, '--port', String(port), '--files', filesDir, '--tmp', tmpDir, ...(options.hash ? [] : ['--no-hash']), ...(options.blockingReads ? ['--blocking-reads'] : [])],
+    [script, '--port', String(port), '--files', filesDir, '--tmp', tmpDir, ...(options.hash ? [] : ['--no-hash']), ...(options.reads ? [`--${options.reads}-reads`] : [])],
     { stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   const url = `http://127.0.0.1:${port}`;
