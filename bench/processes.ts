@@ -113,20 +113,32 @@ export function childPids(parent: number): number[] {
  * children (nginx workers), from /proc; 0 where there is no /proc.
  */
 export function cpuSeconds(pid: number): number {
-  return [pid, ...childPids(pid)].reduce((sum, p) => sum + ownCpuSeconds(p), 0);
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/** The same, user and system time apart (a server's own code against the kernel's work for it). */
+export function cpuTimes(pid: number): { user: number; system: number } {
+  const total = { user: 0, system: 0 };
+  for (const p of [pid, ...childPids(pid)]) {
+    const own = ownCpuTimes(p);
+    total.user += own.user;
+    total.system += own.system;
+  }
+  return total;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
 const USER_HZ = 100;
 
-function ownCpuSeconds(pid: number): number {
+function ownCpuTimes(pid: number): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // After "(comm)": state(0) ppid(1) ... utime(11) stime(12).
-    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+    return { user: Number(fields[11]) / USER_HZ, system: Number(fields[12]) / USER_HZ };
   } catch {
-    return 0;
+    return { user: 0, system: 0 };
   }
 }
 

@@ -8,7 +8,9 @@
  * server used (/proc, user + system, its process tree) by the uploads.
  * Prints the min and the median over rounds (on a shared machine the min is
  * the figure least disturbed by others) and the median of each round's ratio
- * to the first node (run back to back, so drift cancels out).
+ * to the first node (run back to back, so drift cancels out). Each round's
+ * line also gives the user and system time apart: the server's own code
+ * against the kernel's work for it (copies, fsync, the socket).
  *
  *   options: --workers N|auto (NANOCDN_WORKERS, 1)  --profile DIR (node --cpu-prof into DIR)  --rounds N (5)  --duration S (4)  --connections C (8)  --size BYTES (1600000)
  */
@@ -17,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { countStored, removeStored } from './fixtures.js';
-import { cpuSeconds, installExitHandlers, stopAll } from './processes.js';
+import { cpuTimes, installExitHandlers, stopAll } from './processes.js';
 import { nodeConfig } from './setup.js';
 import { startNginx, startNode, type Target } from './targets.js';
 import { runWrk, writePutScript } from './wrk.js';
@@ -80,14 +82,15 @@ async function main(): Promise<void> {
       const script = writePutScript(workDir, `r${run}`, {
         pathPrefix: target.putPath(`${prefix}/`), bodyFile, headers: target.kind === 'nginx' ? {} : { Authorization: `Bearer ${TOKEN}` },
       });
-      const before = cpuSeconds(target.pid);
+      const before = cpuTimes(target.pid);
       const result = await runWrk({ url: target.url, connections: o.connections, threads: 2, durationSec: o.durationSec, script, timeoutSec: 30 });
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const cpu = cpuSeconds(target.pid) - before;
+      const after = cpuTimes(target.pid);
       const stored = countStored(join(target.filesDir, prefix), o.size);
-      const ms = (1000 * cpu) / Math.max(1, stored.files);
+      const perFile = (seconds: number) => (1000 * seconds) / Math.max(1, stored.files);
+      const ms = perFile(after.user + after.system - before.user - before.system);
       perUpload.get(target.label)!.push(ms);
-      process.stderr.write(`round ${round} ${target.label.padEnd(16)} ${stored.files} uploads (${result.errors.status} non-2xx), ${result.rps.toFixed(1)} rps, ${ms.toFixed(2)} ms CPU per upload\n`);
+      process.stderr.write(`round ${round} ${target.label.padEnd(16)} ${stored.files} uploads (${result.errors.status} non-2xx), ${result.rps.toFixed(1)} rps, ${ms.toFixed(2)} ms CPU per upload (user ${perFile(after.user - before.user).toFixed(2)}, system ${perFile(after.system - before.system).toFixed(2)})\n`);
       await removeStored(target, prefix, TOKEN);
     }
   }
