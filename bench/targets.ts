@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { mimeTypes, renderFront, renderMainConfig, renderStaticServer } from './nginx-config.js';
 import { startProcess, stopProcess } from './processes.js';
 import { nginxHasErrorLogFlag } from './tools.js';
+import { NODE_FLAGS } from '../src/node-flags.js';
 
 /** limits.tenant all off (README "Tenants"): benches measure capacity, and all their load is one tenant. */
 export const NO_TENANT_LIMITS = { uploadsPerMinute: null, bytesPerMinute: null, inflightUploads: null, inflightBytes: null };
@@ -126,7 +127,8 @@ export async function startNode(options: NodeTargetOptions): Promise<Target> {
   writeFileSync(configPath, JSON.stringify(options.config, null, 2));
   const logPath = join(options.workDir, `${options.id}.log`);
   const logFd = openSync(logPath, 'a');
-  const child = startProcess(options.label, process.execPath, [...(options.nodeFlags ?? []), options.cliPath, 'serve'], {
+  // As `npm start` and the `nanocdn` binary start it (src/node-flags.ts).
+  const child = startProcess(options.label, process.execPath, [...NODE_FLAGS, ...(options.nodeFlags ?? []), options.cliPath, 'serve'], {
     stdio: ['ignore', logFd, logFd],
     env: {
       ...process.env,

@@ -4,6 +4,7 @@ import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } fro
 import type { Config } from '../config/schema.js';
 import type { NodeContext } from '../context.js';
 import { openNode } from '../node.js';
+import { withNodeFlags } from '../node-flags.js';
 import { IpcPeer } from './ipc.js';
 import { CALLS, CLUSTER_SIZE_ENV } from './calls.js';
 import { LedgerHost } from './ledger-host.js';
@@ -40,6 +41,8 @@ export async function runPrimary(config: Config, workers: number, onStarted: (ct
   let started = false;
   let forkedRest = false;
   const crashes: number[] = [];
+  // The workers' V8 flags (src/node-flags.ts), also when the primary was started without them.
+  cluster.setupPrimary({ execArgv: withNodeFlags(process.execArgv) });
 
   const nodeMetrics = async (now: { ready: boolean }): Promise<string> => {
     const parts: MetricsJson[] = [await ctx.monitoring.metricsJson(now)];
