@@ -11,7 +11,7 @@
  * reducer shrinks the heap and from then on lets it grow only slowly, so the
  * next burst of uploads ran with the old generation collected 10–20 times a
  * second instead of 1–6: a 1.6 MB upload cost ~60 % more user CPU for as
- * long as the burst lasted (workers=1: 5.8–6.4 ms against 3.4–3.9 before the
+ * long as the burst lasted (workers=1: 5.6–6.3 ms against 3.4–3.9 before the
  * pause; with the flag 4.0–4.8; workers=auto: 8.3–9.2 ms of CPU per upload
  * against 6.8–8.4 with the flag; bench/README.md, upload-cpu). The price:
  * an idle node keeps the heap its last load left (measured +1.5 MB RSS).
