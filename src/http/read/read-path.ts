@@ -48,6 +48,11 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     const source = await open(stored, record);
     const headers = fileHeaders(source.entity, stored, sandboxed(stored.name));
     headers['X-Request-Id'] = requestId;
+    // The body's size for the access line: headers given to writeHead() are not readable with getHeader().
+    const writeHead = (status: number) => {
+      locals.bytesOut = headers['Content-Length'] ?? 0;
+      res.writeHead(status, headers);
+    };
 
     if (accel !== null) {
       // The front sends the bytes (and decides Range and conditions on the file it sends).
@@ -55,8 +60,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
       ctx.access.touch(stored.name, ctx.now());
       headers['X-Accel-Redirect'] = accelTarget(accel, stored);
       headers['Content-Length'] = 0;
-      locals.bytesOut = 0;
-      res.writeHead(200, headers);
+      writeHead(200);
       res.end();
       return;
     }
@@ -68,8 +72,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
         throw new HttpError('range_not_satisfiable', undefined, { size: source.entity.size }, { 'Content-Range': `bytes */${source.entity.size}` });
       }
       ctx.access.touch(stored.name, ctx.now());
-      locals.bytesOut = 0;
-      res.writeHead(304, headers);
+      writeHead(304);
       res.end();
       return;
     }
@@ -78,8 +81,8 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     if (req.method === 'HEAD' || range.end < range.start) source.release();
     else body = await source.body(range);
     ctx.access.touch(stored.name, ctx.now());
-    res.writeHead(status, addBodyHeaders(headers, source.entity, status, range.start, range.end));
-    locals.bytesOut = headers['Content-Length'];
+    addBodyHeaders(headers, source.entity, status, range.start, range.end);
+    writeHead(status);
     if (body === undefined) {
       res.end();
       return;
