@@ -9,6 +9,7 @@ import { rawSocket, type RawSocket } from '../helpers/raw-socket.js';
 import { readIndexOf } from '../helpers/index-file.js';
 import { canMountTmpfs, mountTmpfs, requirement, type Tmpfs } from '../helpers/system-tools.js';
 import { pause, rawRequest } from '../http/raw-http.js';
+import { NODE_FLAGS } from '../../src/node-flags.js';
 
 /**
  * A clustered node (docs/design.md §14): the built server with `workers`
@@ -153,6 +154,19 @@ describe('workers 4: one node to its clients and to monitoring; eviction schedul
     // Nothing in flight: the spare holds the workers keep are headroom, not uploads.
     expect(JSON.parse(answers[0]).inflight).toEqual({ uploads: 0, reservedBytes: 0 });
     expect(JSON.parse(answers[0]).classes.find((c: { class: string }) => c.class === 'default').files).toBe(40);
+  });
+
+  it('a delete through one worker is a 404 from every worker at once, though each kept the row; the workers run with the node flags', async () => {
+    await untilListening(server, 4);
+    // The primary was started without them (spawnServer): it gives them to its workers (src/node-flags.ts).
+    for (const pid of childPids(server.pid)) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...NODE_FLAGS]));
+    const name = 'pub/acme/kept/row.bin';
+    expect((await rawRequest(server.port, { method: 'PUT', path: `/upload/${name}`, headers: { 'content-length': 100, connection: 'close' }, body: randomBytes(100) })).status).toBe(201);
+    // A new connection each: every worker reads the row, and keeps it (src/index/sqlite/files.ts).
+    const get = () => rawRequest(server.port, { method: 'GET', path: `/${name}`, headers: { connection: 'close' } });
+    for (let i = 0; i < 8; i++) expect((await get()).status).toBe(200);
+    expect((await rawRequest(server.port, { method: 'DELETE', path: `/${name}`, headers: { connection: 'close' } })).status).toBe(204);
+    for (let i = 0; i < 8; i++) expect((await get()).status).toBe(404);
   });
 
   it('runs the eviction schedule (every second) once per tick for the node, not once per worker', async () => {
