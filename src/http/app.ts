@@ -10,7 +10,6 @@ import { usageRoutes } from './routes/usage.js';
 import { usageHistoryRoutes } from './routes/usage-history.js';
 import { statusRoutes } from './routes/status.js';
 import { metricsRoutes } from './routes/metrics.js';
-import { httpDuration } from './http-duration.js';
 import { uploadPath, uploadRoutes } from './routes/upload.js';
 import { deleteRoutes } from './routes/delete.js';
 import { readPath } from './read/read-path.js';
@@ -38,9 +37,9 @@ export function createApp(ctx: NodeContext, options: AppOptions = {}): NodeApp {
   app.disable('etag');
   app.set('query parser', 'simple');
 
-  const access = accessLog(ctx.logger, ctx.config.http, (req) => ctx.auth.tokenIdOf(req));
+  const metrics = ctx.monitoring.metrics;
+  const access = accessLog(ctx.logger, ctx.config.http, (req) => ctx.auth.tokenIdOf(req), (route, status, seconds) => metrics.observeRequest(route, status, seconds));
   app.use(requestLog(access));
-  app.use(httpDuration(ctx.monitoring.metrics));
   app.use(onlyChunkedTransferCoding);
   const isShuttingDown = options.isShuttingDown ?? (() => false);
   app.use(healthRoutes(ctx, isShuttingDown));

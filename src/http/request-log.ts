@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { lineWriter, type LineWriter, type Logger } from '../logger.js';
+import type { RouteLabel } from '../monitoring/metrics.js';
 import { clientAddressOf } from './client-address.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -21,7 +22,7 @@ function levelOf(status: number, path: string): 'debug' | 'info' | 'warn' | 'err
   return status < 400 && PROBES.has(path) ? 'debug' : 'info';
 }
 
-/** Where access lines go, and who the client is (see client-address.ts). */
+/** Where access lines and request durations go, and who the client is (see client-address.ts). */
 export interface AccessLog {
   /** The node's logger: its level decides which lines are written. */
   readonly logger: Logger;
@@ -30,30 +31,50 @@ export interface AccessLog {
   readonly clientOf: (req: IncomingMessage) => string | undefined;
   /** The id of the request's token (a scoped token's configured id); never the token. */
   readonly tokenIdOf: (req: IncomingMessage) => string | undefined;
+  /** The request duration metric (nanocdn_http_request_duration_seconds), by route label and status. */
+  readonly observe: (route: RouteLabel, status: number, seconds: number) => void;
 }
 
-export function accessLog(logger: Logger, http: { trustedProxies: readonly string[] }, tokenIdOf: (req: IncomingMessage) => string | undefined): AccessLog {
-  return { logger, write: lineWriter(logger, { module: 'http' }), clientOf: clientAddressOf(http.trustedProxies), tokenIdOf };
+export function accessLog(logger: Logger, http: { trustedProxies: readonly string[] }, tokenIdOf: (req: IncomingMessage) => string | undefined,
+  observe: AccessLog['observe']): AccessLog {
+  return { logger, write: lineWriter(logger, { module: 'http' }), clientOf: clientAddressOf(http.trustedProxies), tokenIdOf, observe };
 }
 
 /**
  * One JSON line per request: id, client address, method, path (never the
  * query string: it may hold a signature), name, tenant, status, bytes, ms,
- * user agent, token id. The Authorization header is never logged.
+ * user agent, token id. The Authorization header is never logged. And the
+ * request's duration, under its route label.
  */
 export function requestLog(access: AccessLog): RequestHandler {
   return (req, res, next) => {
-    res.locals.requestId = logRequest(access, req, res, req.path, res.locals);
+    res.locals.requestId = logRequest(access, req, res, req.path, res.locals, routeLabel(req));
     next();
   };
 }
 
+/** Maps an Express route's request to one of the fixed route labels (never the path: names would explode cardinality). */
+function routeLabel(req: Request): RouteLabel {
+  const p = req.path;
+  if (p.startsWith('/upload/')) return 'upload';
+  if (p === '/usage' || p === '/usage/history') return 'usage';
+  if (p === '/status' || p.startsWith('/status/')) return 'status';
+  if (p === '/metrics') return 'metrics';
+  if (p === '/healthz' || p === '/readyz') return 'health';
+  if (p === '/admin' || p.startsWith('/admin/')) return 'admin';
+  if (req.method === 'DELETE') return 'delete';
+  if (req.method === 'GET' || req.method === 'HEAD') return 'download';
+  return 'other';
+}
+
 /**
- * Sets X-Request-Id and logs the request's line once its response is done;
- * returns the id. `locals` (name, tenant, errorCode, bytesIn, bytesOut) is
- * read then; `started` (hrtime) is when the request began, if earlier than
- * now. Also used by the read path and the upload path in front of Express
- * (src/http/read/read-path.ts, src/http/routes/upload.ts).
+ * Sets X-Request-Id and, once its response is done, observes the request's
+ * duration under `route` and logs its line; returns the id. One 'close'
+ * listener does both (two cost ~4 % of small GETs a second,
+ * docs/read-path.md). `locals` (name, tenant, errorCode, bytesIn, bytesOut)
+ * is read then; `started` (hrtime) is when the request began, if earlier
+ * than now. Also used by the read path and the upload path in front of
+ * Express (src/http/read/read-path.ts, src/http/routes/upload.ts).
  *
  * `idHeader: false`: the caller sends X-Request-Id itself, among the headers
  * it gives writeHead(), and says its body's size in `locals.bytesOut`. A
@@ -62,13 +83,15 @@ export function requestLog(access: AccessLog): RequestHandler {
  * GETs a second (docs/read-path.md).
  */
 export function logRequest(access: AccessLog, req: IncomingMessage, res: ServerResponse, path: string, locals: Record<string, unknown>,
-  started = process.hrtime.bigint(), idHeader = true): string {
+  route: RouteLabel, started = process.hrtime.bigint(), idHeader = true): string {
   const incoming = req.headers['x-request-id'];
   const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
   if (idHeader) res.setHeader('X-Request-Id', id);
   // 'close' follows 'finish' on every response, and fires alone for a client that went away mid-answer.
   res.on('close', () => {
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const ns = Number(process.hrtime.bigint() - started);
+    access.observe(route, res.statusCode, ns / 1e9);
+    const ms = ns / 1e6;
     const completed = res.writableFinished;
     const level = levelOf(completed ? res.statusCode : 499, path);
     // Skip building a line nobody gets.

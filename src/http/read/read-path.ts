@@ -104,11 +104,9 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     const path = q === -1 ? url : url.slice(0, q);
     if (!isNameTarget(path)) return false;
 
-    const started = process.hrtime.bigint();
     const locals: Record<string, unknown> = {};
     // X-Request-Id goes out with the answer's headers (one writeHead, Node's fast path); an error answer sets it below.
-    const requestId = logRequest(access, req, res, path, locals, started, false);
-    res.once('close', () => metrics.observeRequest('download', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
+    const requestId = logRequest(access, req, res, path, locals, 'download', undefined, false);
     answer(req, res, path, q === -1 ? undefined : url.slice(q + 1), locals, requestId).catch((err: unknown) => {
       if (!isHttpError(err)) logger.error('read failed', { requestId, error: (err as Error)?.stack ?? String(err) });
       const error = isHttpError(err) ? err : new HttpError('internal');

@@ -34,7 +34,6 @@ export type UploadPath = (req: IncomingMessage, res: ServerResponse) => boolean;
  */
 export function uploadPath(ctx: NodeContext, access: AccessLog): UploadPath {
   const logger = ctx.logger.child({ module: 'http' });
-  const metrics = ctx.monitoring.metrics;
 
   const answer = async (req: IncomingMessage, res: ServerResponse, path: string, locals: Record<string, unknown>): Promise<void> => {
     const refused = unknownTransferCoding(req, res);
@@ -51,10 +50,8 @@ export function uploadPath(ctx: NodeContext, access: AccessLog): UploadPath {
     const path = q === -1 ? url : url.slice(0, q);
     if (!path.startsWith(PREFIX) || path.length === PREFIX.length) return false;
 
-    const started = process.hrtime.bigint();
     const locals: Record<string, unknown> = {};
-    const requestId = logRequest(access, req, res, path, locals, started);
-    res.once('close', () => metrics.observeRequest('upload', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
+    const requestId = logRequest(access, req, res, path, locals, 'upload');
     answer(req, res, path, locals).catch((err: unknown) => {
       if (!isHttpError(err)) logger.error('unhandled error', { requestId, error: (err as Error)?.stack ?? String(err) });
       const error = isHttpError(err) ? err : new HttpError('internal');
