@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { trends, type Sample } from './soak-trend.js';
+import { NODE_FLAGS } from '../src/node-flags.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli.js');
 const KiB = 1024;
@@ -128,7 +129,8 @@ async function main(): Promise<number> {
     },
   }));
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+  // As shipped: with the V8 flags of the nanocdn binary's first line.
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve'], {
     env: { ...process.env, NANOCDN_HOST: '127.0.0.1', NANOCDN_PORT: String(port), NANOCDN_DATA_DIR: dataDir, NANOCDN_CONFIG: configFile },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -13,6 +13,7 @@
  * against the kernel's work for it (copies, fsync, the socket).
  *
  *   options: --workers N|auto (NANOCDN_WORKERS, 1)  --profile DIR (node --cpu-prof into DIR)  --rounds N (5)  --duration S (4)  --connections C (8)  --size BYTES (1600000)
+ *            --warm-runs N (0: each counted run is preceded by N uncounted runs of the same target)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,10 +27,10 @@ import { runWrk, writePutScript } from './wrk.js';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 
-interface Options { clis: [string, string][]; nginx: boolean; profileDir?: string; workers: string; rounds: number; durationSec: number; connections: number; size: number }
+interface Options { clis: [string, string][]; nginx: boolean; profileDir?: string; workers: string; rounds: number; durationSec: number; connections: number; size: number; warmRuns: number }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { clis: [], nginx: false, workers: '1', rounds: 5, durationSec: 4, connections: 8, size: 1_600_000 };
+  const o: Options = { clis: [], nginx: false, workers: '1', rounds: 5, durationSec: 4, connections: 8, size: 1_600_000, warmRuns: 0 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => argv[++i] ?? fail(`${arg} needs a value`);
@@ -47,6 +48,7 @@ function parseArgs(argv: string[]): Options {
       case '--duration': o.durationSec = Number(value()); break;
       case '--connections': o.connections = Number(value()); break;
       case '--size': o.size = Number(value()); break;
+      case '--warm-runs': o.warmRuns = Number(value()); break;
       default: fail(`unknown option ${arg}`);
     }
   }
@@ -78,20 +80,23 @@ async function main(): Promise<void> {
   for (let round = 1; round <= o.rounds; round++) {
     // Each round starts with another target: no target always runs first (after the previous round's clean-up).
     for (const target of targets.map((_, i) => targets[(i + round) % targets.length])) {
-      const prefix = `pub/cpu/r${++run}`;
-      const script = writePutScript(workDir, `r${run}`, {
-        pathPrefix: target.putPath(`${prefix}/`), bodyFile, headers: target.kind === 'nginx' ? {} : { Authorization: `Bearer ${TOKEN}` },
-      });
-      const before = cpuTimes(target.pid);
-      const result = await runWrk({ url: target.url, connections: o.connections, threads: 2, durationSec: o.durationSec, script, timeoutSec: 30 });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const after = cpuTimes(target.pid);
-      const stored = countStored(join(target.filesDir, prefix), o.size);
-      const perFile = (seconds: number) => (1000 * seconds) / Math.max(1, stored.files);
-      const ms = perFile(after.user + after.system - before.user - before.system);
-      perUpload.get(target.label)!.push(ms);
-      process.stderr.write(`round ${round} ${target.label.padEnd(16)} ${stored.files} uploads (${result.errors.status} non-2xx), ${result.rps.toFixed(1)} rps, ${ms.toFixed(2)} ms CPU per upload (user ${perFile(after.user - before.user).toFixed(2)}, system ${perFile(after.system - before.system).toFixed(2)})\n`);
-      await removeStored(target, prefix, TOKEN);
+      for (let warm = 0; warm <= o.warmRuns; warm++) {
+        const counted = warm === o.warmRuns;
+        const prefix = `pub/cpu/r${++run}`;
+        const script = writePutScript(workDir, `r${run}`, {
+          pathPrefix: target.putPath(`${prefix}/`), bodyFile, headers: target.kind === 'nginx' ? {} : { Authorization: `Bearer ${TOKEN}` },
+        });
+        const before = cpuTimes(target.pid);
+        const result = await runWrk({ url: target.url, connections: o.connections, threads: 2, durationSec: o.durationSec, script, timeoutSec: 30 });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const after = cpuTimes(target.pid);
+        const stored = countStored(join(target.filesDir, prefix), o.size);
+        const perFile = (seconds: number) => (1000 * seconds) / Math.max(1, stored.files);
+        const ms = perFile(after.user + after.system - before.user - before.system);
+        if (counted) perUpload.get(target.label)!.push(ms);
+        process.stderr.write(`round ${round}${counted ? '' : ' (warm-up)'} ${target.label.padEnd(16)} ${stored.files} uploads (${result.errors.status} non-2xx), ${result.rps.toFixed(1)} rps, ${ms.toFixed(2)} ms CPU per upload (user ${perFile(after.user - before.user).toFixed(2)}, system ${perFile(after.system - before.system).toFixed(2)})\n`);
+        await removeStored(target, prefix, TOKEN);
+      }
     }
   }
   await stopAll();

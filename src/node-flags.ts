@@ -15,10 +15,25 @@
  * pause; with the flag 4.0–4.8; workers=auto: 8.3–9.2 ms of CPU per upload
  * against 6.8–8.4 with the flag; bench/README.md, upload-cpu). The price:
  * an idle node keeps the heap its last load left (measured +1.5 MB RSS).
+ *
+ * `--initial-old-space-size=64`: even without the reducer, V8 kept the old
+ * generation's limit just above what was live (~16 MB) and collected it
+ * 7–15 times a second for as long as uploads came, each time at 18–20 MB
+ * (`--trace-gc`: 186 mark-compacts in 24 s of PUTs; 2 with the flag, at
+ * ~39 MB). A 1.6 MB upload cost 2.7–5.5 ms of user CPU, the most when the
+ * node had idled before (workers=1, upload-cpu A/B with nginx); with the
+ * flag 2.7–3.2, whatever came before. CPU per upload: workers=1 4.77 ms median against
+ * 6.39, workers=auto 5.97 against 7.44 (bench/README.md). The price: a
+ * collection waits for ~40 MB of heap instead of ~20 MB (RSS after a 10 s
+ * burst 130 MB against 114 MB).
  */
-export const NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];
+export const NODE_FLAGS: readonly string[] = ['--no-memory-reducer', '--initial-old-space-size=64'];
 
-/** `execArgv` with every flag of NODE_FLAGS it lacks added. */
+/** `--name=value` → `--name`. */
+const nameOf = (flag: string) => flag.split('=')[0];
+
+/** `execArgv` with every flag of NODE_FLAGS it lacks added (one given with another value stays as given). */
 export function withNodeFlags(execArgv: readonly string[]): string[] {
-  return [...execArgv, ...NODE_FLAGS.filter((flag) => !execArgv.includes(flag))];
+  const given = new Set(execArgv.map(nameOf));
+  return [...execArgv, ...NODE_FLAGS.filter((flag) => !given.has(nameOf(flag)))];
 }

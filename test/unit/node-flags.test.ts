@@ -10,11 +10,17 @@ describe('node flags', () => {
     const shebang = read('src/cli.ts').split('\n')[0];
     expect(shebang).toBe(`#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
     const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.start;
-    for (const flag of NODE_FLAGS) expect(start).toContain(`node ${flag}`);
+    expect(start).toContain(`node ${NODE_FLAGS.join(' ')} `);
   });
 
   it('withNodeFlags adds the ones missing, once', () => {
     expect(withNodeFlags([])).toEqual([...NODE_FLAGS]);
     expect(withNodeFlags(['--inspect', ...NODE_FLAGS])).toEqual(['--inspect', ...NODE_FLAGS]);
+  });
+
+  it('withNodeFlags leaves a flag given with another value as it was given', () => {
+    const argv = withNodeFlags(['--initial-old-space-size=256']);
+    expect(argv.filter((flag) => flag.startsWith('--initial-old-space-size'))).toEqual(['--initial-old-space-size=256']);
+    expect(argv).toContain('--no-memory-reducer');
   });
 });
