@@ -172,8 +172,9 @@ export async function startFloor(options: FloorTargetOptions): Promise<Target> {
   const logFd = openSync(logPath, 'a');
   // Next to this file: dist/bench/floor-server.js.
   const script = fileURLToPath(new URL('./floor-server.js', import.meta.url));
+  // With the node's V8 flags (src/node-flags.ts; its workers inherit them): the floor of a node tuned alike.
   const child = startProcess(options.label, process.execPath,
-    [script, '--port', String(port), '--files', filesDir, '--tmp', tmpDir, ...(options.hash ? [] : ['--no-hash']), ...(options.reads ? [`--${options.reads}-reads`] : [])],
+    [...NODE_FLAGS, script, '--port', String(port), '--files', filesDir, '--tmp', tmpDir, ...(options.hash ? [] : ['--no-hash']), ...(options.reads ? [`--${options.reads}-reads`] : [])],
     { stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   const url = `http://127.0.0.1:${port}`;
