@@ -70,11 +70,10 @@ function routeLabel(req: Request): RouteLabel {
 /**
  * Sets X-Request-Id and, once its response is done, observes the request's
  * duration under `route` and logs its line; returns the id. One 'close'
- * listener does both (two cost ~4 % of small GETs a second,
- * docs/read-path.md). `locals` (name, tenant, errorCode, bytesIn, bytesOut)
- * is read then; `started` (hrtime) is when the request began, if earlier
- * than now. Also used by the read path and the upload path in front of
- * Express (src/http/read/read-path.ts, src/http/routes/upload.ts).
+ * listener per request does both. `locals` (name, tenant, errorCode,
+ * bytesIn, bytesOut) is read then. Also used by the read path and the
+ * upload path in front of Express (src/http/read/read-path.ts,
+ * src/http/routes/upload.ts).
  *
  * `idHeader: false`: the caller sends X-Request-Id itself, among the headers
  * it gives writeHead(), and says its body's size in `locals.bytesOut`. A
@@ -83,7 +82,8 @@ function routeLabel(req: Request): RouteLabel {
  * GETs a second (docs/read-path.md).
  */
 export function logRequest(access: AccessLog, req: IncomingMessage, res: ServerResponse, path: string, locals: Record<string, unknown>,
-  route: RouteLabel, started = process.hrtime.bigint(), idHeader = true): string {
+  route: RouteLabel, idHeader = true): string {
+  const started = process.hrtime.bigint();
   const incoming = req.headers['x-request-id'];
   const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
   if (idHeader) res.setHeader('X-Request-Id', id);

@@ -106,7 +106,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
 
     const locals: Record<string, unknown> = {};
     // X-Request-Id goes out with the answer's headers (one writeHead, Node's fast path); an error answer sets it below.
-    const requestId = logRequest(access, req, res, path, locals, 'download', undefined, false);
+    const requestId = logRequest(access, req, res, path, locals, 'download', false);
     answer(req, res, path, q === -1 ? undefined : url.slice(q + 1), locals, requestId).catch((err: unknown) => {
       if (!isHttpError(err)) logger.error('read failed', { requestId, error: (err as Error)?.stack ?? String(err) });
       const error = isHttpError(err) ? err : new HttpError('internal');
