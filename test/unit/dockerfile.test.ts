@@ -29,7 +29,7 @@ describe('Dockerfile (runtime stage)', () => {
     expect(link![1]).toBe(`/app/${bin}`);
     expect(run).toMatch(new RegExp(`chmod \\S*7\\S* /app/${bin.replace(/\./g, '\\.')}`));
     // The linked file runs by its shebang.
-    expect(readFileSync(path.join(REPO, 'src', 'cli.ts'), 'utf8')).toMatch(/^#!\/usr\/bin\/env (-S )?node( --[a-z-]+)*\n/);
+    expect(readFileSync(path.join(REPO, 'src', 'cli.ts'), 'utf8')).toMatch(/^#!\/usr\/bin\/env (-S )?node( --[a-z-]+(=[0-9]+)?)*\n/);
   });
 
   it('the README says how to keep the HEALTHCHECK with podman/buildah', () => {
