@@ -25,8 +25,7 @@
  * flag 2.7–3.2, whatever came before. CPU per upload: workers=1 4.77 ms
  * median against 6.39, workers=auto 5.97 against 7.44 (bench/README.md).
  * The price: a collection waits for ~40 MB of heap instead of ~20 MB (RSS
- * after a 10 s burst 130 MB against 114 MB; idle +2–3 MB, the start's
- * garbage waiting for the first collection).
+ * after a 10 s burst 130 MB against 114 MB; idle +2–4 MB).
  */
 export const NODE_FLAGS: readonly string[] = ['--no-memory-reducer', '--initial-old-space-size=64'];
 
