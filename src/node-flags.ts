@@ -17,15 +17,16 @@
  * an idle node keeps the heap its last load left (measured +1.5 MB RSS).
  *
  * `--initial-old-space-size=64`: even without the reducer, V8 kept the old
- * generation's limit just above what was live (~16 MB) and collected it
- * 7–15 times a second for as long as uploads came, at 16.7 MB (median),
- * freeing ~0.5 MB each time (`--trace-gc`: 186 mark-compacts in 24 s of
- * PUTs; 2 with the flag, at ~39 MB). A 1.6 MB upload cost 2.7–5.5 ms of user CPU, the most when the
- * node had idled before (workers=1, upload-cpu A/B with nginx); with the
- * flag 2.7–3.2, whatever came before. CPU per upload: workers=1 4.77 ms
- * median against 6.39, workers=auto 5.97 against 7.44 (bench/README.md).
- * The price: a collection waits for ~40 MB of heap instead of ~20 MB (RSS
- * after a 10 s burst 130 MB against 114 MB; idle +2–4 MB).
+ * generation's limit just above what was live (~16 MB) and collected it ~8
+ * times a second (up to 15) for as long as uploads came, at 16.7 MB
+ * (median), freeing ~0.5 MB each time (`--trace-gc`: 186 mark-compacts in
+ * 24 s of PUTs; 2 with the flag, at ~39 MB). A 1.6 MB upload cost 2.7–5.5
+ * ms of user CPU, the most when the node had idled before (workers=1,
+ * upload-cpu A/B with nginx); with the flag 2.7–3.2, whatever came before.
+ * CPU per upload: workers=1 4.77 ms median against 6.39, workers=auto 5.97
+ * against 7.44 (bench/README.md). The price: a collection waits for ~40 MB
+ * of heap instead of ~17 MB (RSS after a 10 s burst 130 MB against 114 MB;
+ * idle +2–4 MB).
  */
 export const NODE_FLAGS: readonly string[] = ['--no-memory-reducer', '--initial-old-space-size=64'];
 
