@@ -15,7 +15,8 @@
  * --blocking-reads makes the GET's open, fstat, read and close synchronous
  * calls in the event loop, as nginx does them without `aio threads`.
  * --cached-reads keeps the whole body of a small file (≤ 64 KiB) in memory
- * once a worker has read it, and answers it from there, with nothing to
+ * once a worker has read it, and answers it from there (the headers of its
+ * first answer, ETag included), with nothing to
  * check: the floor of a node that serves small files from its read cache
  * (the node's src/http/read/read-cache.ts, which checks each entry against
  * the index row).
@@ -23,7 +24,7 @@
 import cluster from 'node:cluster';
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -97,8 +98,8 @@ interface Options {
   tmpDir: string;
   hash: boolean;
   reads: ReadCalls;
-  /** Small bodies kept by name once read (--cached-reads), else undefined. */
-  cached?: Map<string, Buffer>;
+  /** Small bodies kept by name once read, with the headers they were sent with (--cached-reads), else undefined. */
+  cached?: Map<string, { headers: OutgoingHttpHeaders; body: Buffer }>;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -305,8 +306,8 @@ async function get(res: ServerResponse, name: string): Promise<void> {
   const { reads, cached } = options;
   const kept = cached?.get(name);
   if (kept !== undefined) {
-    res.writeHead(200, { 'Content-Length': kept.length, 'Content-Type': 'application/octet-stream' });
-    res.end(kept);
+    res.writeHead(200, kept.headers);
+    res.end(kept.body);
     return;
   }
   let fd: number | undefined;
@@ -314,17 +315,18 @@ async function get(res: ServerResponse, name: string): Promise<void> {
     fd = await reads.open(join(options.filesDir, name));
     const stat = await reads.fstat(fd);
     if (!stat.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
-    res.writeHead(200, {
+    const headers: OutgoingHttpHeaders = {
       'Content-Length': stat.size,
       'Content-Type': 'application/octet-stream',
       // nginx's shape: mtime and size in hex.
       ETag: `"${Math.floor(stat.mtimeMs / 1000).toString(16)}-${stat.size.toString(16)}"`,
-    });
+    };
+    res.writeHead(200, headers);
     if (stat.size <= SMALL_FILE) {
       const body = Buffer.allocUnsafe(stat.size);
       const bytesRead = await reads.read(fd, body, stat.size, 0);
       if (bytesRead !== stat.size) throw new Error('file shorter than its Content-Length');
-      cached?.set(name, body);
+      cached?.set(name, { headers, body });
       res.end(body);
     } else {
       await sendChunks(res, fd, stat.size);
