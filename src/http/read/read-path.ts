@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import type { NodeContext } from '../../context.js';
 import { HttpError, isHttpError } from '../../errors.js';
@@ -48,11 +48,6 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     const source = await open(stored, record);
     const headers = fileHeaders(source.entity, stored, sandboxed(stored.name));
     headers['X-Request-Id'] = requestId;
-    // The body's size for the access line: headers given to writeHead() are not readable with getHeader().
-    const writeHead = (status: number) => {
-      locals.bytesOut = headers['Content-Length'] ?? 0;
-      res.writeHead(status, headers);
-    };
 
     if (accel !== null) {
       // The front sends the bytes (and decides Range and conditions on the file it sends).
@@ -60,7 +55,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
       ctx.access.touch(stored.name, ctx.now());
       headers['X-Accel-Redirect'] = accelTarget(accel, stored);
       headers['Content-Length'] = 0;
-      writeHead(200);
+      writeHead(res, 200, headers, locals);
       res.end();
       return;
     }
@@ -72,7 +67,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
         throw new HttpError('range_not_satisfiable', undefined, { size: source.entity.size }, { 'Content-Range': `bytes */${source.entity.size}` });
       }
       ctx.access.touch(stored.name, ctx.now());
-      writeHead(304);
+      writeHead(res, 304, headers, locals);
       res.end();
       return;
     }
@@ -82,7 +77,7 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     else body = await source.body(range);
     ctx.access.touch(stored.name, ctx.now());
     addBodyHeaders(headers, source.entity, status, range.start, range.end);
-    writeHead(status);
+    writeHead(res, status, headers, locals);
     if (body === undefined) {
       res.end();
       return;
@@ -119,6 +114,12 @@ export function readPath(ctx: NodeContext, access: AccessLog, cache = new ReadCa
     });
     return true;
   };
+}
+
+/** Sends the answer's head, and notes its body's size for the access line (headers given to writeHead() are not readable with getHeader()). */
+function writeHead(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, locals: Record<string, unknown>): void {
+  locals.bytesOut = headers['Content-Length'] ?? 0;
+  res.writeHead(status, headers);
 }
 
 /**
