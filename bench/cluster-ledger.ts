@@ -52,9 +52,15 @@ function localLedger(): LocalLedger {
   });
 }
 
-/** `loops` concurrent admit + commit loops for `seconds`; the µs of every admit(). */
-async function admissions(ledger: Ledger, { loops, seconds, tenants, rate, busy }: Load): Promise<number[]> {
+/**
+ * `loops` concurrent admit + commit loops for `seconds`; the µs of every
+ * admit(), and of every wait of an upload's last byte for the primary's
+ * verdict (an upload admitted on a disk spare; the body is counted at once,
+ * so this is the longest such a wait can be).
+ */
+async function admissions(ledger: Ledger, { loops, seconds, tenants, rate, busy }: Load): Promise<{ latencies: number[]; verdictWaits: number[] }> {
   const latencies: number[] = [];
+  const verdictWaits: number[] = [];
   const until = Date.now() + seconds * 1000;
   const gapNs = rate > 0 ? BigInt(Math.round((1e9 * loops) / rate)) : 0n;
   let n = 0;
@@ -66,11 +72,17 @@ async function admissions(ledger: Ledger, { loops, seconds, tenants, rate, busy 
       else if (next > process.hrtime.bigint()) await sleep(Number(next - process.hrtime.bigint()) / 1e6);
       const start = process.hrtime.bigint();
       const hold = await ledger.admit({ tenant: `acme${n++ % tenants}`, cls: PLAIN, declaredBytes: 1_600_000 });
-      latencies.push(Number(process.hrtime.bigint() - start) / 1e3);
+      const admitted = process.hrtime.bigint();
+      latencies.push(Number(admitted - start) / 1e3);
+      const waiting = hold.wrote(1_600_000);
+      if (waiting) {
+        await waiting;
+        verdictWaits.push(Number(process.hrtime.bigint() - admitted) / 1e3);
+      }
       hold.commit();
     }
   }));
-  return latencies;
+  return { latencies, verdictWaits };
 }
 
 function percentiles(all: number[]): { n: number; p50: number; p99: number; max: number } {
@@ -84,8 +96,8 @@ async function worker(): Promise<void> {
   const ledger = new RemoteLedger(peer);
   let onSpares = 0;
   ledger.onSpareAdmission = () => { onSpares++; };
-  const latencies = await admissions(ledger, JSON.parse(process.env.BENCH_ARGS!) as Load);
-  process.send!({ latencies, onSpares }, () => process.exit(0));
+  const { latencies, verdictWaits } = await admissions(ledger, JSON.parse(process.env.BENCH_ARGS!) as Load);
+  process.send!({ latencies, verdictWaits, onSpares }, () => process.exit(0));
 }
 
 async function primary(): Promise<void> {
@@ -96,26 +108,33 @@ async function primary(): Promise<void> {
   const loops = Number(values.loops);
   const seconds = Number(values.seconds);
   const rate = Number(values.rate);
-  const results: Record<string, ReturnType<typeof percentiles> & { onSparesPercent?: number }> = {};
+  const results: Record<string, ReturnType<typeof percentiles> & { onSparesPercent?: number; verdictWaits?: ReturnType<typeof percentiles> }> = {};
   for (const tenants of values.tenants.split(',').map(Number)) {
     const load: Load = { loops, seconds, tenants, rate, busy: values.busy };
-    const inProcess = results[`inProcess-tenants${tenants}`] = percentiles(await admissions(localLedger(), load));
+    const inProcess = results[`inProcess-tenants${tenants}`] = percentiles((await admissions(localLedger(), load)).latencies);
     console.log(`${tenants} tenant(s), in one process (LocalLedger), ${loops} loops: p50 ${inProcess.p50} µs, p99 ${inProcess.p99} µs, max ${inProcess.max} µs`);
     for (const n of values.workers.split(',').map(Number)) {
       const host = new LedgerHost(localLedger(), new Classifier({ default: PLAIN }));
       const all: number[] = [];
+      const waits: number[] = [];
       let onSpares = 0;
       await Promise.all(Array.from({ length: n }, (_, i) => new Promise<void>((resolve) => {
         const w = cluster.fork({ BENCH_ARGS: JSON.stringify(load) });
         host.attach(new IpcPeer(w), i + 1);
-        w.on('message', (message: { latencies?: number[]; onSpares?: number }) => {
+        w.on('message', (message: { latencies?: number[]; verdictWaits?: number[]; onSpares?: number }) => {
           if (message.latencies) for (const l of message.latencies) all.push(l);
+          if (message.verdictWaits) for (const l of message.verdictWaits) waits.push(l);
           onSpares += message.onSpares ?? 0;
         });
         w.on('exit', () => resolve());
       })));
-      const r = results[`workers${n}-tenants${tenants}`] = { ...percentiles(all), onSparesPercent: Number(((100 * onSpares) / all.length).toFixed(1)) };
-      console.log(`${tenants} tenant(s), ${n} worker(s) × ${loops} loops: ${r.n} admissions (${r.onSparesPercent} % on spares), p50 ${r.p50} µs, p99 ${r.p99} µs, max ${r.max} µs`);
+      const r = results[`workers${n}-tenants${tenants}`] = {
+        ...percentiles(all), onSparesPercent: Number(((100 * onSpares) / all.length).toFixed(1)),
+        ...(waits.length ? { verdictWaits: percentiles(waits) } : {}),
+      };
+      const v = r.verdictWaits;
+      console.log(`${tenants} tenant(s), ${n} worker(s) × ${loops} loops: ${r.n} admissions (${r.onSparesPercent} % on spares), p50 ${r.p50} µs, p99 ${r.p99} µs, max ${r.max} µs` +
+        (v ? `; ${v.n} last bytes waited for the verdict: p50 ${v.p50} µs, p99 ${v.p99} µs, max ${v.max} µs` : ''));
     }
   }
   console.log(JSON.stringify({ bench: 'cluster-ledger', loops, seconds, rate, busy: values.busy, ...results }));

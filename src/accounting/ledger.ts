@@ -99,9 +99,24 @@ export interface SpareHold extends AllowanceHold {
   release(): void;
 }
 
+/**
+ * Room on the disk held ahead for an upload of any tenant (a worker's disk
+ * spare, docs/design.md §14): no tenant's limit or quota is counted in it
+ * until an admission takes it over as the disk part of its hold.
+ */
+export interface DiskSpareHold extends AllowanceHold {
+  /** Given back unused (or the admission that took it over was refused): the room is free again. */
+  release(): void;
+}
+
 /** A ledger that decides itself (not through another process): the one a clustered node's primary serves its workers. */
 export interface DecidingLedger extends Ledger {
-  admit(request: HoldRequest): Promise<AllowanceHold>;
+  /**
+   * `disk`: a disk spare whose room the upload takes over (shrunk to its
+   * declared size) instead of reserving room anew; released when the
+   * admission is refused.
+   */
+  admit(request: HoldRequest, disk?: DiskSpareHold): Promise<AllowanceHold>;
   /** Uploads this ledger holds space for now. */
   readonly inflightUploads: number;
   /**
@@ -110,7 +125,9 @@ export interface DecidingLedger extends Ledger {
    * or null when that would come near any limit.
    */
   trySpare?(request: HoldRequest & { declaredBytes: number }): Promise<SpareHold | null>;
-  /** Spare holds out now, and the disk bytes they hold. */
+  /** A disk spare of `bytes`, or null when twice as much would not fit above the reserve. */
+  tryDiskSpare?(bytes: number): Promise<DiskSpareHold | null>;
+  /** Spare holds out now (disk spares among them), and the disk bytes they hold. */
   readonly spareHolds?: number;
   readonly spareBytes?: number;
   /** Called before a refusal while spare holds are out (one tenant's, or all); resolves to how many came back. */

@@ -2,7 +2,7 @@ import { HttpError, isHttpError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
 import type { StorageClass } from '../classes.js';
 import type { DiskGuard, Reservation } from '../disk/disk-guard.js';
-import { classTenantKey, type DecidingLedger, type HoldRequest, type LedgerObserver, type SpareHold, type TenantInflight } from './ledger.js';
+import { classTenantKey, type DecidingLedger, type DiskSpareHold, type HoldRequest, type LedgerObserver, type SpareHold, type TenantInflight } from './ledger.js';
 import { inflightBytesLimit, rateLimited, TenantRates, type TenantLimits } from './tenant-rates.js';
 
 export interface LocalLedgerDeps {
@@ -48,6 +48,8 @@ interface Attempt {
   quiet: boolean;
   /** A spare hold (trySpare): no eviction, room for twice its size or none at all. */
   spare: boolean;
+  /** A disk spare the upload takes over: its room is the upload's disk reservation. */
+  disk?: LocalDiskSpare;
 }
 
 /** Thrown inside an admission of a spare that is not far enough from every limit. */
@@ -91,8 +93,22 @@ export class LocalLedger implements DecidingLedger {
    * for the disk — and the admission is decided again: no upload is
    * refused for room a spare holds.
    */
-  async admit(request: HoldRequest): Promise<LocalHold> {
-    const attempt: Attempt = { counted: false, quiet: this.sparesOut > 0 && this.recall !== undefined, spare: false };
+  async admit(request: HoldRequest, disk?: DiskSpareHold): Promise<LocalHold> {
+    // A disk spare is this upload's from now on (not one to recall); one too small for it, or of another ledger, is given back.
+    const fits = disk instanceof LocalDiskSpare && request.declaredBytes !== null && request.declaredBytes <= disk.allowance;
+    if (disk && !fits) disk.release();
+    if (fits) disk.claim();
+    try {
+      return await this.admitSpending(request, fits ? disk : undefined);
+    } catch (err) {
+      // Refused: the room the disk spare held is free again (a no-op once the hold took it over).
+      if (fits) disk.release();
+      throw err;
+    }
+  }
+
+  private async admitSpending(request: HoldRequest, disk: LocalDiskSpare | undefined): Promise<LocalHold> {
+    const attempt: Attempt = { counted: false, quiet: this.sparesOut > 0 && this.recall !== undefined, spare: false, disk };
     if (attempt.quiet) {
       try {
         return await this.admitOnce(request, attempt);
@@ -124,6 +140,29 @@ export class LocalLedger implements DecidingLedger {
       if (err === NO_SPARE || isHttpError(err)) return null;
       throw err;
     }
+  }
+
+  /**
+   * A disk spare of `bytes` (docs/design.md §14): room above the reserve held
+   * ahead for the next upload of a tenant a worker has nothing of, whoever
+   * it is; only when twice as much fits, like any spare, and recalled like
+   * them before a refusal. Counts against no tenant until an admission takes
+   * it over.
+   */
+  async tryDiskSpare(bytes: number): Promise<DiskSpareHold | null> {
+    const { guard } = this.deps;
+    await guard.refresh();
+    if (guard.headroomBytes() < 2 * bytes) return null;
+    const reservation = guard.reserveNow(bytes);
+    this.sparesOut++;
+    this.spareReserved += reservation.reserved;
+    return new LocalDiskSpare(this, reservation);
+  }
+
+  /** @internal A disk spare is taken (by an admission) or given back: it is no spare any more. */
+  diskSpareEnded(bytes: number): void {
+    this.sparesOut--;
+    this.spareReserved -= bytes;
   }
 
   private async admitOnce(request: HoldRequest, attempt: Attempt): Promise<LocalHold> {
@@ -178,7 +217,8 @@ export class LocalLedger implements DecidingLedger {
       if (declaredBytes !== null ? declaredBytes > room : room <= 0) throw this.exceeded(tenant, cls, classTenantKey(tenant, cls.name), want, false, attempt.quiet);
       quotaHeld = declaredBytes ?? Math.min(want, room);
     }
-    const reservation = deps.guard.reserveNow(declaredBytes);
+    // A disk spare's room was reserved when it was granted: the upload takes it over, shrunk to its size.
+    const reservation = attempt.disk ? attempt.disk.handOver(declaredBytes!) : deps.guard.reserveNow(declaredBytes);
     // After the disk: an upload the disk cannot take at all is a 507, whatever the tenant holds.
     try {
       this.checkInflightBytes(tenant, reservation.reserved, attempt.quiet);
@@ -518,5 +558,47 @@ export class LocalHold implements SpareHold {
     this.ledger.finish(this, this.reservation, kept);
     if (kept) this.reservation.commit();
     else this.reservation.release();
+  }
+}
+
+/** A disk spare (LocalLedger.tryDiskSpare): a disk reservation no upload has yet; an admission takes it over, or it is given back. */
+class LocalDiskSpare implements DiskSpareHold {
+  private spare = true;
+  private handedOver = false;
+
+  constructor(private readonly ledger: LocalLedger, private readonly reservation: Reservation) {}
+
+  readonly written = 0;
+
+  get allowance(): number {
+    return this.reservation.reserved;
+  }
+
+  wrote(): never {
+    throw new Error('a disk spare counts no bytes: an admission takes it over first');
+  }
+
+  /** @internal An admission started with it: it is no spare to recall any more. */
+  claim(): void {
+    if (!this.spare) return;
+    this.spare = false;
+    this.ledger.diskSpareEnded(this.reservation.reserved);
+  }
+
+  /** @internal The admission decided: its hold's disk reservation is this one, shrunk to `bytes`. */
+  handOver(bytes: number): Reservation {
+    this.claim();
+    this.handedOver = true;
+    this.reservation.shrinkTo(bytes);
+    return this.reservation;
+  }
+
+  commit(): void {
+    this.release();
+  }
+
+  release(): void {
+    this.claim();
+    if (!this.handedOver) this.reservation.release();
   }
 }

@@ -19,6 +19,12 @@ export interface Allowance {
 /** Messages of the ledger between a worker and the primary. */
 export const LEDGER_CALLS = {
   admit: 'ledger.admit', grow: 'ledger.grow',
+  /**
+   * worker → primary: an upload was admitted on a disk spare (its tenant had
+   * nothing in this worker); the answer is the primary's admission of it —
+   * the hold, or the refusal the upload then fails with.
+   */
+  claim: 'ledger.claim',
   /** worker → primary (notice): a hold ended (sent at once, after the takes not yet told). */
   end: 'ledger.end',
   /** worker → primary (notice): spare holds wanted for a (tenant, class); the primary always answers with `grants`. */
@@ -44,6 +50,7 @@ export const LEDGER_CALLS = {
 } as const;
 
 export interface AdmitPayload { tenant: string; cls: string; declaredBytes: number | null }
+export interface ClaimPayload extends AdmitPayload { id: number; declaredBytes: number }
 export interface GrowPayload { id: number; written: number }
 export interface EndPayload { id: number; written: number; kept: boolean }
 export interface SparePayload { tenant: string; cls: string; bytes: number; count: number }
@@ -54,7 +61,7 @@ export interface RecallPayload { tenant?: string }
 
 /** Spare holds a worker keeps per (tenant, class): a burst's admissions until the primary's next grant arrives. */
 export const SPARES_PER_KEY = 8;
-/** Spare holds a worker keeps in all, and their bytes. */
+/** Spare holds of tenants a worker keeps in all, and their bytes (its disk spares come beside). */
 export const SPARES_PER_WORKER = 64;
 const SPARE_BYTES_PER_WORKER = 256 << 20;
 /** Bigger uploads take long enough that a round trip to the primary does not matter: no spares for them. */
@@ -63,6 +70,16 @@ const SPARE_MAX_BYTES = 16 << 20;
 export const SPARE_IDLE_MS = 2_000;
 /** The smallest spare hold: uploads below share one size. */
 const SPARE_MIN_BYTES = 64 << 10;
+
+/**
+ * The key of a worker's disk spares: room held for an upload of any tenant
+ * (no class name and no tenant name is empty).
+ */
+export const DISK_SPARE_KEY = classTenantKey('', '');
+/** Disk spares a worker keeps: first uploads of tenants admitted in the worker until the primary's next grant arrives. */
+export const DISK_SPARES_PER_WORKER = 8;
+/** How long a tenant whose spares or admission were refused is decided by the primary before its upload starts. */
+const NEAR_LIMITS_MS = SPARE_IDLE_MS;
 
 /** The size of the spare holds for uploads of `declaredBytes`: the next power of two, so uploads of about one size share spares. */
 export function spareBytesFor(declaredBytes: number): number {
@@ -85,6 +102,14 @@ interface Spare { id: number; allowance: number; atMs: number }
  * asks for another in the background. The primary grants spares only far
  * from every limit and recalls them all before it refuses anything, so they
  * change how fast an admission is, never whether it is admitted.
+ *
+ * The first upload of a tenant this worker has nothing of (no upload in
+ * flight, no spare, not near a limit) takes a disk spare instead: room the
+ * primary held ahead for any tenant. Its body starts at once while the
+ * primary admits it (limits, quota) on that room; its last byte waits for
+ * the verdict, and a refusal fails it before anything is stored. So the
+ * disk reserve always holds, a tenant's limits and quota hold for all it
+ * stores, and the bytes a refused upload wrote in tmp were on held room.
  */
 export class RemoteLedger implements Ledger {
   /** This worker's holds by tenant (the node-wide view is the primary's /usage). */
@@ -98,12 +123,22 @@ export class RemoteLedger implements Ledger {
   private sweeper: NodeJS.Timeout | undefined;
   /** Told to the primary after the admissions of this turn: spares taken, and keys to top up. */
   private takes: TakePayload['takes'] = [];
+  private claims: { claim: ClaimPayload; resolve: (granted: Allowance) => void; reject: (err: unknown) => void }[] = [];
   private readonly toAsk = new Map<string, SparePayload>();
   private flushQueued = false;
+  /** Tenants refused spares or an admission lately (until when): not admitted on a disk spare. */
+  private readonly nearLimits = new Map<string, number>();
+  /** The primary granted no disk spare (the disk near its reserve, or a ledger that gives none): not asked again before then. */
+  private noDiskSparesUntil = -Infinity;
   /** Told of each admission on a spare (monitoring counts them; set once the worker's metrics exist). */
   onSpareAdmission: (() => void) | undefined;
 
-  constructor(private readonly link: LedgerLink, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly link: LedgerLink,
+    private readonly now: () => number = Date.now,
+    /** Disk spares kept (0: none; every first upload of a tenant then asks the primary). */
+    private readonly diskSpares = DISK_SPARES_PER_WORKER,
+  ) {
     link.handle<GrantsPayload>(LEDGER_CALLS.grants, (p) => this.keep(p));
     link.handle<RecallPayload>(LEDGER_CALLS.recall, (p) => {
       const ids = this.giveUp(p.tenant);
@@ -117,9 +152,20 @@ export class RemoteLedger implements Ledger {
     const key = classTenantKey(tenant, cls.name);
     const spareBytes = declaredBytes === null ? Infinity : spareBytesFor(declaredBytes);
     let granted: Allowance | undefined;
+    let verdict: Promise<Allowance> | undefined;
     if (declaredBytes !== null && spareBytes <= SPARE_MAX_BYTES) {
       granted = this.takeSpare(key, declaredBytes);
+      if (!granted && declaredBytes > 0 && this.isStranger(tenant, key)) {
+        const disk = this.pickSpare(DISK_SPARE_KEY, declaredBytes);
+        if (disk) {
+          const claim: ClaimPayload = { id: disk.id, tenant, cls: cls.name, declaredBytes };
+          // Sent with this turn's other news (off the admission's path), before any message about the hold.
+          verdict = new Promise((resolve, reject) => this.claims.push({ claim, resolve, reject }));
+          granted = { id: -1, allowance: declaredBytes };
+        }
+      }
       if (!this.asking.has(key)) this.toAsk.set(key, { tenant, cls: cls.name, bytes: spareBytes, count: 0 });
+      if (this.diskSpares > 0 && !this.asking.has(DISK_SPARE_KEY) && this.now() >= this.noDiskSparesUntil) this.toAsk.set(DISK_SPARE_KEY, { tenant: '', cls: '', bytes: spareBytes, count: 0 });
       this.queueFlush();
     }
     if (!granted) {
@@ -129,9 +175,25 @@ export class RemoteLedger implements Ledger {
     const mine = this.tenants.get(request.tenant) ?? { uploads: 0, bytes: 0, byClass: {} };
     mine.uploads++;
     this.tenants.set(request.tenant, mine);
-    return new RemoteHold(this.link, granted, this, () => {
+    const hold = new RemoteHold(this.link, granted, this, () => {
       if (--mine.uploads === 0) this.tenants.delete(request.tenant);
     });
+    if (verdict) hold.awaitVerdict(verdict, () => this.markNear(tenant));
+    return hold;
+  }
+
+  /**
+   * Whether the tenant may start an upload on a disk spare: nothing of it in
+   * this worker (an upload in flight or spares: those go through its own
+   * spares and the primary) and not refused lately.
+   */
+  private isStranger(tenant: string, key: string): boolean {
+    if (this.tenants.has(tenant) || this.spares.has(key) || this.asking.has(key)) return false;
+    const until = this.nearLimits.get(tenant);
+    if (until === undefined) return true;
+    if (until > this.now()) return false;
+    this.nearLimits.delete(tenant);
+    return true;
   }
 
   inflightOf(tenant: string): TenantInflight {
@@ -145,6 +207,14 @@ export class RemoteLedger implements Ledger {
 
   /** The smallest spare of the key that covers `declaredBytes`, told to the primary as taken; undefined when none does. */
   private takeSpare(key: string, declaredBytes: number): Allowance | undefined {
+    const spare = this.pickSpare(key, declaredBytes);
+    if (!spare) return undefined;
+    this.takes.push({ id: spare.id, declaredBytes });
+    return { id: spare.id, allowance: declaredBytes };
+  }
+
+  /** Removes and returns the smallest spare of the key that covers `declaredBytes`. */
+  private pickSpare(key: string, declaredBytes: number): Spare | undefined {
     const list = this.spares.get(key);
     if (!list) return undefined;
     let best = -1;
@@ -157,8 +227,7 @@ export class RemoteLedger implements Ledger {
     this.spareCount--;
     this.spareBytes -= spare.allowance;
     this.onSpareAdmission?.();
-    this.takes.push({ id: spare.id, declaredBytes });
-    return { id: spare.id, allowance: declaredBytes };
+    return spare;
   }
 
   /**
@@ -180,7 +249,8 @@ export class RemoteLedger implements Ledger {
   }
 
   /**
-   * Tells the primary which spares were taken and asks for more: after the
+   * Tells the primary which spares were taken (uploads started on disk
+   * spares too) and asks for more: after the
    * admissions (off their path, one message for all of a turn's), and
    * before a hold says anything else (its end must not come first).
    */
@@ -191,14 +261,18 @@ export class RemoteLedger implements Ledger {
       this.takes = [];
       this.link.notify(LEDGER_CALLS.take, payload);
     }
+    for (const { claim, resolve, reject } of this.claims.splice(0)) this.link.call<Allowance>(LEDGER_CALLS.claim, claim).then(resolve, reject);
     for (const [key, ask] of this.toAsk) this.askForSpares(key, ask);
     this.toAsk.clear();
   }
 
   /** Tops the key's spares up to SPARES_PER_KEY in the background (one request per key at a time; the primary may grant none). */
   private askForSpares(key: string, ask: SparePayload): void {
-    const count = Math.min(SPARES_PER_KEY - (this.spares.get(key)?.length ?? 0), SPARES_PER_WORKER - this.spareCount,
-      Math.floor((SPARE_BYTES_PER_WORKER - this.spareBytes) / ask.bytes));
+    const have = this.spares.get(key)?.length ?? 0;
+    // Disk spares have their own count, beside the tenants' spares (which may be many tenants' few).
+    const disk = this.spares.get(DISK_SPARE_KEY) ?? [];
+    const count = key === DISK_SPARE_KEY ? this.diskSpares - have : Math.min(SPARES_PER_KEY - have, SPARES_PER_WORKER - (this.spareCount - disk.length),
+      Math.floor((SPARE_BYTES_PER_WORKER - this.spareBytes + disk.reduce((sum, s) => sum + s.allowance, 0)) / ask.bytes));
     if (count <= 0 || this.asking.has(key)) return;
     this.asking.add(key);
     const payload: SparePayload = { ...ask, count };
@@ -209,7 +283,12 @@ export class RemoteLedger implements Ledger {
   private keep({ tenant, cls, grants }: GrantsPayload): void {
     const key = classTenantKey(tenant, cls);
     this.asking.delete(key);
-    if (grants.length === 0) return;
+    if (grants.length === 0) {
+      // Near a limit (or the disk near its reserve): its next upload is decided before its body starts.
+      if (key === DISK_SPARE_KEY) this.noDiskSparesUntil = this.now() + NEAR_LIMITS_MS;
+      else this.markNear(tenant);
+      return;
+    }
     const atMs = this.now();
     const list = this.spares.get(key) ?? [];
     for (const g of grants) {
@@ -221,9 +300,16 @@ export class RemoteLedger implements Ledger {
     this.sweeper ??= setInterval(() => this.giveBackIdle(), SPARE_IDLE_MS / 2).unref();
   }
 
-  /** Spares unused for SPARE_IDLE_MS go back to the primary. */
+  private markNear(tenant: string): void {
+    this.nearLimits.set(tenant, this.now() + NEAR_LIMITS_MS);
+    this.sweeper ??= setInterval(() => this.giveBackIdle(), SPARE_IDLE_MS / 2).unref();
+  }
+
+  /** Spares unused for SPARE_IDLE_MS go back to the primary (and tenants near a limit are forgotten after NEAR_LIMITS_MS). */
   private giveBackIdle(): void {
-    const before = this.now() - SPARE_IDLE_MS;
+    const now = this.now();
+    for (const [tenant, until] of this.nearLimits) if (until <= now) this.nearLimits.delete(tenant);
+    const before = now - SPARE_IDLE_MS;
     const ids: number[] = [];
     for (const [key, list] of this.spares) {
       const idle = list.filter((s) => s.atMs <= before);
@@ -240,7 +326,7 @@ export class RemoteLedger implements Ledger {
       const payload: GiveBackPayload = { ids };
       this.link.notify(LEDGER_CALLS.giveBack, payload);
     }
-    if (this.spareCount === 0) {
+    if (this.spareCount === 0 && this.nearLimits.size === 0) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
@@ -266,16 +352,38 @@ class RemoteHold implements Hold {
   written = 0;
   private allowance: number;
   private finished = false;
-  private readonly id: number;
+  private kept = false;
+  private id: number;
+  /** Admitted on a disk spare: the primary's admission, until it arrives (the last byte waits for it). */
+  private verdict: Promise<void> | undefined;
+  /** The primary refused it: every later byte fails with this. */
+  private refusal: HttpError | undefined;
 
   constructor(private readonly link: LedgerLink, granted: Allowance, private readonly ledger: RemoteLedger, private readonly onEnd: () => void) {
     this.id = granted.id;
     this.allowance = granted.allowance;
   }
 
+  /** @internal Admitted on a disk spare: `verdict` is the primary's admission (its hold id), or its refusal. */
+  awaitVerdict(verdict: Promise<Allowance>, onRefused: () => void): void {
+    this.verdict = verdict.then((granted) => {
+      this.verdict = undefined;
+      this.id = granted.id;
+      // Ended meanwhile (aborted): told now that the primary knows it.
+      if (this.finished) this.ledger.ended({ id: this.id, written: this.written, kept: this.kept });
+    }, (err: unknown) => {
+      this.verdict = undefined;
+      this.refusal = isHttpError(err) ? err : toUnreachable(err);
+      onRefused();
+    });
+  }
+
   wrote(bytes: number): void | Promise<void> {
     if (this.finished) throw new Error('bytes written after the hold was finished');
+    if (this.refusal) throw this.refusal;
     const written = this.written + bytes;
+    // The last byte (or any beyond) waits for the verdict on an upload admitted on a disk spare.
+    if (this.verdict && written >= this.allowance) return this.verdict.then(() => this.wrote(bytes));
     if (written <= this.allowance) {
       this.written = written;
       return;
@@ -301,7 +409,10 @@ class RemoteHold implements Hold {
   private end(kept: boolean): void {
     if (this.finished) return;
     this.finished = true;
+    this.kept = kept;
     this.onEnd();
+    // Refused: the primary holds nothing of it. Awaiting its verdict: told when it arrives.
+    if (this.refusal || this.verdict) return;
     this.ledger.ended({ id: this.id, written: this.written, kept });
   }
 }
@@ -309,5 +420,9 @@ class RemoteHold implements Hold {
 /** A refusal stays what it is; a channel that failed (the primary is gone or stopping) is a 503 the client may retry. */
 function unreachable(err: unknown): never {
   if (isHttpError(err)) throw err;
-  throw new HttpError('store_unavailable', `The node's primary process did not answer (${(err as Error).message}); nothing was stored. Retry.`);
+  throw toUnreachable(err);
+}
+
+function toUnreachable(err: unknown): HttpError {
+  return new HttpError('store_unavailable', `The node's primary process did not answer (${(err as Error).message}); nothing was stored. Retry.`);
 }

@@ -1,8 +1,8 @@
 import type { Classifier } from '../classes.js';
 import { HttpError, isHttpError } from '../errors.js';
-import type { AllowanceHold, DecidingLedger, SpareHold } from '../accounting/ledger.js';
+import type { AllowanceHold, DecidingLedger, DiskSpareHold, SpareHold } from '../accounting/ledger.js';
 import {
-  LEDGER_CALLS, type AdmitPayload, type Allowance, type EndPayload, type GiveBackPayload, type GrantsPayload, type GrowPayload, type RecallPayload, type SparePayload, type TakePayload,
+  LEDGER_CALLS, type AdmitPayload, type Allowance, type ClaimPayload, type EndPayload, type GiveBackPayload, type GrantsPayload, type GrowPayload, type RecallPayload, type SparePayload, type TakePayload,
 } from '../accounting/remote-ledger.js';
 import type { IpcPeer } from './ipc.js';
 
@@ -11,8 +11,9 @@ interface HostedHold {
   worker: number;
   /** The hold's last message still being worked on (a growth may wait for eviction): the next one waits for it. */
   busy: Promise<unknown>;
-  /** A spare hold the worker keeps and no upload took yet. */
+  /** A spare hold the worker keeps and no upload took yet (a tenant's, or a disk spare: `disk`). */
   spare: boolean;
+  disk?: boolean;
 }
 
 /** After a recall, no spare is granted for this long: near a limit admissions are decided one by one. */
@@ -54,6 +55,7 @@ export class LedgerHost {
     this.peers.set(worker, peer);
     peer
       .handle<AdmitPayload>(LEDGER_CALLS.admit, (p) => this.admit(worker, p))
+      .handle<ClaimPayload>(LEDGER_CALLS.claim, (p) => this.claim(worker, p))
       .handle<GrowPayload>(LEDGER_CALLS.grow, (p) => this.grow(p))
       .handle<EndPayload>(LEDGER_CALLS.end, (p) => { this.end(p); })
       .handle<SparePayload>(LEDGER_CALLS.spare, (p) => { void this.grantSpares(worker, p); })
@@ -71,12 +73,38 @@ export class LedgerHost {
     return cls;
   }
 
-  private async admit(worker: number, payload: AdmitPayload): Promise<Allowance> {
-    const cls = this.classOf(payload.cls);
-    const hold = await this.ledger.admit({ tenant: payload.tenant, cls, declaredBytes: payload.declaredBytes });
+  private async admit(worker: number, payload: AdmitPayload, disk?: DiskSpareHold): Promise<Allowance> {
+    let cls;
+    try {
+      cls = this.classOf(payload.cls);
+    } catch (err) {
+      disk?.release();
+      throw err;
+    }
+    const hold = await this.ledger.admit({ tenant: payload.tenant, cls, declaredBytes: payload.declaredBytes }, disk);
+    if (!this.peers.has(worker)) {
+      // The worker died while this was decided: its upload is gone with it.
+      hold.release();
+      throw new Error(`worker ${worker} is gone`);
+    }
     const id = ++this.seq;
     this.holds.set(id, { hold, worker, busy: Promise.resolve(), spare: false });
     return { id, allowance: hold.allowance };
+  }
+
+  /**
+   * An upload the worker started on one of its disk spares: admitted on that
+   * room (or refused, and the room is free again). A disk spare that is not
+   * live (its worker died meanwhile): decided like any admission.
+   */
+  private claim(worker: number, payload: ClaimPayload): Promise<Allowance> {
+    const hosted = this.holds.get(payload.id);
+    let disk: DiskSpareHold | undefined;
+    if (hosted?.spare && hosted.disk && hosted.worker === worker) {
+      this.holds.delete(payload.id);
+      disk = hosted.hold;
+    }
+    return this.admit(worker, payload, disk);
   }
 
   /**
@@ -88,17 +116,21 @@ export class LedgerHost {
    */
   private async grantSpares(worker: number, payload: SparePayload): Promise<void> {
     const { ledger } = this;
-    const granted: { id: number; hold: SpareHold }[] = [];
+    const granted: { id: number; hold: SpareHold | DiskSpareHold }[] = [];
     const since = this.recalls;
     let failed = false;
     try {
-      const cls = this.classOf(payload.cls);
-      for (let i = 0; ledger.trySpare && i < payload.count && this.now() >= this.pausedUntilMs; i++) {
-        const hold = await ledger.trySpare({ tenant: payload.tenant, cls, declaredBytes: payload.bytes });
+      const disk = payload.tenant === '' && payload.cls === '';
+      const cls = disk ? undefined : this.classOf(payload.cls);
+      const trySpare = disk
+        ? ledger.tryDiskSpare && (() => ledger.tryDiskSpare!(payload.bytes))
+        : ledger.trySpare && (() => ledger.trySpare!({ tenant: payload.tenant, cls: cls!, declaredBytes: payload.bytes }));
+      for (let i = 0; trySpare && i < payload.count && this.now() >= this.pausedUntilMs; i++) {
+        const hold = await trySpare();
         if (!hold) break;
         const id = ++this.seq;
         granted.push({ id, hold });
-        this.holds.set(id, { hold, worker, busy: Promise.resolve(), spare: true });
+        this.holds.set(id, { hold, worker, busy: Promise.resolve(), spare: true, disk });
       }
     } catch {
       // Granting failed (a class unknown after a reload, the index): the worker gets none and may ask again.
@@ -115,7 +147,7 @@ export class LedgerHost {
   private take(payload: TakePayload): void {
     for (const { id, declaredBytes } of payload.takes) {
       const hosted = this.holds.get(id);
-      if (!hosted?.spare) continue;
+      if (!hosted?.spare || hosted.disk) continue;
       hosted.spare = false;
       (hosted.hold as SpareHold).take(declaredBytes);
     }

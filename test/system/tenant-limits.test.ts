@@ -272,4 +272,30 @@ describe('workers 2: spare holds keep quotas and limits exact (built server, rea
     // And the quota is full: one byte more is refused.
     expect((await upload('pub/kilo/tickets/one-more.pdf', 1)).status).toBe(507);
   });
+
+  it('a tenant new to a worker starts on a disk spare; the primary\'s refusal comes before its last byte: 507 JSON, nothing stored, tmp empty', async () => {
+    const upload = (name: string, size: number) => rawRequest(server.port, { method: 'PUT', path: `/upload/${name}`, headers: { 'content-length': size, connection: 'close' }, body: randomBytes(size) });
+    const sample = async (name: string) => metricSample(await (await fetch(`${server.url}/metrics`)).text(), name);
+    // Uploads of 1 MB through both workers (new connections are dealt in turn): each keeps disk spares of 1 MiB.
+    for (let i = 0; i < 4; i++) expect((await upload(`pub/warm${i}/docs/w.pdf`, 1_000_000)).status).toBe(201);
+    // Tenant yank fills its 20 MiB of tickets but for 500 KB with one upload too big for spares of any kind:
+    // neither worker keeps anything of yank after it (no upload in flight, no spare).
+    const first = 20 * MiB - 500_000;
+    expect((await upload('pub/yank/tickets/big.pdf', first)).status).toBe(201);
+    const onSpares = await sample('nanocdn_spare_admissions_total');
+    const refusals = await sample('nanocdn_quota_refusals_total{class="tickets"}');
+    // 1 MB more: admitted in the worker on a disk spare, its body sent; the primary refuses it on the quota.
+    const refused = await upload('pub/yank/tickets/over.pdf', 1_000_000);
+    expect(refused.status).toBe(507);
+    expect(JSON.parse(refused.body.toString()) as unknown).toMatchObject({ error: 'quota_exceeded' });
+    expect(await sample('nanocdn_spare_admissions_total')).toBe(onSpares + 1);
+    expect(await sample('nanocdn_quota_refusals_total{class="tickets"}')).toBe(refusals + 1);
+    // Nothing of it stored or left in tmp; the node holds nothing for it.
+    expect(await storedOf(server, 'yank', 'tickets')).toBe(first);
+    expect((await fetch(`${server.url}/pub/yank/tickets/over.pdf`)).status).toBe(404);
+    expect(readdirSync(path.join(server.dataDir, 'tmp'))).toEqual([]);
+    expect((await usage(server)).inflight.uploads).toBe(0);
+    // The quota's last 500 KB is still there for the tenant.
+    expect((await upload('pub/yank/tickets/last.pdf', 500_000)).status).toBe(201);
+  });
 });

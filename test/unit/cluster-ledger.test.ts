@@ -4,7 +4,7 @@ import { Classifier } from '../../src/classes.js';
 import { DiskGuard } from '../../src/disk/disk-guard.js';
 import { HttpError } from '../../src/errors.js';
 import { LocalLedger } from '../../src/accounting/local-ledger.js';
-import { LEDGER_CALLS, RemoteLedger, SPARE_IDLE_MS, SPARES_PER_KEY } from '../../src/accounting/remote-ledger.js';
+import { DISK_SPARES_PER_WORKER, LEDGER_CALLS, RemoteLedger, SPARE_IDLE_MS, SPARES_PER_KEY } from '../../src/accounting/remote-ledger.js';
 import type { TenantLimits } from '../../src/accounting/tenant-rates.js';
 import { IpcPeer, type Port } from '../../src/cluster/ipc.js';
 import { LedgerHost } from '../../src/cluster/ledger-host.js';
@@ -59,7 +59,8 @@ function portPair(sent: string[] = [], toFirst = new Gate(), toSecond = new Gate
 
 const NO_LIMITS: TenantLimits = { uploadsPerMinute: null, bytesPerMinute: null, inflightUploads: null, inflightBytes: null };
 
-function setup(options: { freeBytes?: number; quota?: string | null; limits?: Partial<TenantLimits> } = {}) {
+/** `diskSpares`: what each worker keeps (none unless asked: the tests of tenants' spares count every hold). */
+function setup(options: { freeBytes?: number; quota?: string | null; limits?: Partial<TenantLimits>; diskSpares?: number } = {}) {
   const classifier = new Classifier({
     default: { match: [], evictable: false, maxAge: null, maxIdle: null, maxBytes: null, maxBytesPerTenant: null },
     quota: { match: ['*/*/q/**'], evictable: false, maxAge: null, maxIdle: null, maxBytes: null, maxBytesPerTenant: options.quota === null ? null : 10 * MiB },
@@ -86,7 +87,7 @@ function setup(options: { freeBytes?: number; quota?: string | null; limits?: Pa
     inbound.set(id, new Gate());
     const [primaryEnd, workerEnd] = portPair(sent.get(id), gates.get(id), inbound.get(id));
     host.attach(new IpcPeer(primaryEnd), id);
-    return new RemoteLedger(new IpcPeer(workerEnd));
+    return new RemoteLedger(new IpcPeer(workerEnd), Date.now, options.diskSpares ?? 0);
   };
   const cls = (name: string) => classifier.classes.get(name)!;
   return { guard, local, host, worker, cls, sent, gates, inbound, refusals };
@@ -345,5 +346,118 @@ describe('spare holds: admission in the worker, without a round trip', () => {
     await settle();
     expect(local.spareHolds).toBe(0);
     expect(guard.snapshot().uploads).toBe(0);
+  });
+});
+
+describe('disk spares: the first upload of a tenant admitted in the worker', () => {
+  const setupDisk = (options: Parameters<typeof setup>[0] = {}) => setup({ diskSpares: DISK_SPARES_PER_WORKER, ...options });
+  const claims = (sent: Map<number, string[]>, worker: number) => sent.get(worker)!.filter((type) => type === LEDGER_CALLS.claim).length;
+  const admits = (sent: Map<number, string[]>, worker: number) => sent.get(worker)!.filter((type) => type === LEDGER_CALLS.admit).length;
+
+  it('a tenant the worker has nothing of starts at once on a disk spare; the primary admits it meanwhile, and its last byte waits for that', async () => {
+    const { worker, local, guard, cls, sent } = setupDisk();
+    const w1 = worker(1);
+    (await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: 1_500_000 })).release();
+    await settle();
+    // Tenant a's spares, and as many disk spares for anyone (2 MiB each: uploads of about that size).
+    expect(local.spareHolds).toBe(SPARES_PER_KEY + DISK_SPARES_PER_WORKER);
+    expect(admits(sent, 1)).toBe(1);
+
+    let hold: Awaited<ReturnType<typeof w1.admit>> | undefined;
+    void w1.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 1_600_000 }).then((h) => { hold = h; });
+    await Promise.resolve();
+    await Promise.resolve();
+    // Admitted on this turn, without asking the primary first.
+    expect(hold).toBeDefined();
+    expect(admits(sent, 1)).toBe(1);
+    // Bytes before the last are counted at once; the last waits for the primary's admission.
+    expect(hold!.wrote(1_000_000)).toBeUndefined();
+    const last = hold!.wrote(600_000);
+    expect(last).toBeInstanceOf(Promise);
+    await last;
+    expect(hold!.written).toBe(1_600_000);
+    // It was told afterwards (a claim: the primary's admission on the disk spare's room).
+    expect(claims(sent, 1)).toBe(1);
+    expect(admits(sent, 1)).toBe(1);
+    // The primary holds it as tenant b's upload, on the disk spare's room.
+    expect(local.inflightOf('b')).toEqual({ uploads: 1, bytes: 1_600_000, byClass: { default: 1_600_000 } });
+    hold!.commit();
+    await settle();
+    expect(local.inflightOf('b').uploads).toBe(0);
+    // Only spares hold room now (the disk spare taken was replaced, and tenant b got its own).
+    expect(guard.snapshot().uploads).toBe(local.spareHolds);
+  });
+
+  it('a refusal by the primary fails the upload at its last byte, before anything is stored; the room is free, and the tenant\'s next upload is decided first', async () => {
+    const { worker, local, guard, cls, refusals } = setupDisk({ limits: { inflightUploads: 1 } });
+    const [w1, w2] = [worker(1), worker(2)];
+    (await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB })).release();
+    await settle();
+    // Tenant b's one upload in flight, through worker 2.
+    const other = await w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: MiB });
+    await settle();
+    const spares = local.spareHolds;
+    // Worker 1 has nothing of b: its upload starts on a disk spare, and its last byte fails with the primary's 429.
+    const hold = await w1.admit({ tenant: 'b', cls: cls('default'), declaredBytes: MiB });
+    expect(hold.wrote(MiB - 1)).toBeUndefined();
+    await expect(hold.wrote(1)).rejects.toMatchObject({ code: 'rate_limited' });
+    expect(() => hold.wrote(1)).toThrow(expect.objectContaining({ code: 'rate_limited' }));
+    hold.release();
+    await settle();
+    expect(local.inflightOf('b').uploads).toBe(1);
+    // The disk spare's room was freed with the refusal, and worker 1 got another.
+    expect(local.spareHolds).toBe(spares);
+    expect(guard.snapshot().uploads).toBe(spares + 1);
+    // Refused lately: b's next upload through worker 1 is refused before its body.
+    await expect(w1.admit({ tenant: 'b', cls: cls('default'), declaredBytes: MiB })).rejects.toMatchObject({ code: 'rate_limited' });
+    expect(refusals.throttled).toBe(2);
+    other.release();
+  });
+
+  it('never refuses for room a disk spare holds: the primary recalls them, then admits', async () => {
+    const { worker, local, cls } = setupDisk();
+    const [w1, w2] = [worker(1), worker(2)];
+    (await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB })).release();
+    await settle();
+    expect(local.spareBytes).toBe(16 * MiB);
+    // 90 MiB of room, 16 of it in spares (8 of them disk spares): 89 MiB fits only with all of them back.
+    const big = await w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 89 * MiB });
+    expect(w1.spareHolds).toBe(0);
+    expect(local.spareHolds).toBe(0);
+    big.release();
+  });
+
+  it('a worker that dies frees at once the room of its disk spares and of the uploads it started on them, a claim still under way included', async () => {
+    const { worker, local, host, guard, cls, gates } = setupDisk();
+    const w1 = worker(1);
+    (await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB })).release();
+    await settle();
+    const decided = await w1.admit({ tenant: 'b', cls: cls('default'), declaredBytes: MiB });
+    await settle();
+    expect(local.inflightOf('b').uploads).toBe(1);
+    // The claim of tenant c's upload leaves the worker after its death.
+    gates.get(1)!.held = true;
+    await w1.admit({ tenant: 'c', cls: cls('default'), declaredBytes: MiB });
+    expect(host.workerGone(1)).toBe(1);
+    gates.get(1)!.release();
+    await settle();
+    expect(local.spareHolds).toBe(0);
+    expect(local.inflightUploads).toBe(0);
+    expect(guard.snapshot().uploads).toBe(0);
+    decided.release();
+  });
+
+  it('a tenant with an upload in flight in the worker, and an upload of unknown size, are decided by the primary first', async () => {
+    const { worker, cls, sent } = setupDisk();
+    const w1 = worker(1);
+    const a = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: 50 * MiB });
+    await settle();
+    expect(claims(sent, 1)).toBe(0);
+    // 50 MiB is too big for spares of any kind: none were asked for.
+    const chunked = await w1.admit({ tenant: 'b', cls: cls('default'), declaredBytes: null });
+    const more = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB });
+    expect(claims(sent, 1)).toBe(0);
+    expect(admits(sent, 1)).toBe(3);
+    for (const hold of [a, chunked, more]) hold.release();
   });
 });
