@@ -10,7 +10,7 @@
  * admit() as a worker sees it. The same loop in one process (LocalLedger
  * directly) is the baseline.
  *
- *   npx tsc -p . && node dist/bench/cluster-ledger.js [--workers 1,2,4] [--tenants 1,1000] [--rate 2000] [--busy] [--loops 1] [--seconds 3]
+ *   npx tsc -p . && node dist/bench/cluster-ledger.js [--workers 1,2,4] [--tenants 1,1000] [--rate 2000] [--busy] [--loops 1] [--seconds 3] [--disk-spares 8]
  *
  * The default rate, 2,000 admissions a second per worker, is ten times what
  * `npm run bench` uploads through the whole node; between admissions a
@@ -29,7 +29,7 @@ import type { StorageClass } from '../src/classes.js';
 import { Classifier } from '../src/classes.js';
 import { DiskGuard } from '../src/disk/disk-guard.js';
 import { LocalLedger } from '../src/accounting/local-ledger.js';
-import { RemoteLedger } from '../src/accounting/remote-ledger.js';
+import { DISK_SPARES_PER_WORKER, RemoteLedger } from '../src/accounting/remote-ledger.js';
 import type { Ledger } from '../src/accounting/ledger.js';
 import { IpcPeer, type Port } from '../src/cluster/ipc.js';
 import { LedgerHost } from '../src/cluster/ledger-host.js';
@@ -37,7 +37,7 @@ import { silentLogger } from '../src/logger.js';
 
 const MiB = 1 << 20;
 
-interface Load { loops: number; seconds: number; tenants: number; rate: number; busy: boolean }
+interface Load { loops: number; seconds: number; tenants: number; rate: number; busy: boolean; diskSpares: number }
 const PLAIN: StorageClass = { name: 'default', match: [], evictable: false, maxAge: null, maxIdle: null, maxBytes: null, maxBytesPerTenant: null };
 
 function localLedger(): LocalLedger {
@@ -93,10 +93,11 @@ function percentiles(all: number[]): { n: number; p50: number; p99: number; max:
 
 async function worker(): Promise<void> {
   const peer = new IpcPeer(process as unknown as Port);
-  const ledger = new RemoteLedger(peer);
+  const load = JSON.parse(process.env.BENCH_ARGS!) as Load;
+  const ledger = new RemoteLedger(peer, Date.now, load.diskSpares);
   let onSpares = 0;
   ledger.onSpareAdmission = () => { onSpares++; };
-  const { latencies, verdictWaits } = await admissions(ledger, JSON.parse(process.env.BENCH_ARGS!) as Load);
+  const { latencies, verdictWaits } = await admissions(ledger, load);
   process.send!({ latencies, verdictWaits, onSpares }, () => process.exit(0));
 }
 
@@ -104,13 +105,14 @@ async function primary(): Promise<void> {
   const { values } = parseArgs({ options: {
     workers: { type: 'string', default: '1,2,4' }, tenants: { type: 'string', default: '1,1000' },
     rate: { type: 'string', default: '2000' }, busy: { type: 'boolean', default: false }, loops: { type: 'string', default: '1' }, seconds: { type: 'string', default: '3' },
+    'disk-spares': { type: 'string', default: String(DISK_SPARES_PER_WORKER) },
   } });
   const loops = Number(values.loops);
   const seconds = Number(values.seconds);
   const rate = Number(values.rate);
   const results: Record<string, ReturnType<typeof percentiles> & { onSparesPercent?: number; verdictWaits?: ReturnType<typeof percentiles> }> = {};
   for (const tenants of values.tenants.split(',').map(Number)) {
-    const load: Load = { loops, seconds, tenants, rate, busy: values.busy };
+    const load: Load = { loops, seconds, tenants, rate, busy: values.busy, diskSpares: Number(values['disk-spares']) };
     const inProcess = results[`inProcess-tenants${tenants}`] = percentiles((await admissions(localLedger(), load)).latencies);
     console.log(`${tenants} tenant(s), in one process (LocalLedger), ${loops} loops: p50 ${inProcess.p50} µs, p99 ${inProcess.p99} µs, max ${inProcess.max} µs`);
     for (const n of values.workers.split(',').map(Number)) {
