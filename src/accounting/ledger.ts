@@ -42,6 +42,12 @@ export interface HoldRequest {
   cls: StorageClass;
   /** Content-Length; null (chunked): the hold starts at one grow step and grows as bytes arrive. */
   declaredBytes: number | null;
+  /**
+   * The client sends its body only once admitted (`Expect: 100-continue`):
+   * decide before the body, never on a disk spare (whose verdict comes
+   * during the body).
+   */
+  decideBeforeBody?: boolean;
 }
 
 /**
@@ -59,6 +65,13 @@ export interface Hold {
    * the upload may not grow.
    */
   wrote(bytes: number): void | Promise<void>;
+  /**
+   * Resolves once the ledger has decided the upload, or rejects with its
+   * refusal: undefined (decided at admission) but for an upload admitted on
+   * a clustered worker's disk spare, whose body runs while the primary
+   * decides. The write path waits for it before the upload becomes visible.
+   */
+  decided?(): void | Promise<void>;
   /** The upload is stored (its index row written): its bytes count as stored now. */
   commit(): void;
   /** The upload failed or was aborted: everything it held is free at once. No-op once finished. */

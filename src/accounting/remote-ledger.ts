@@ -155,7 +155,7 @@ export class RemoteLedger implements Ledger {
     let verdict: Promise<Allowance> | undefined;
     if (declaredBytes !== null && spareBytes <= SPARE_MAX_BYTES) {
       granted = this.takeSpare(key, declaredBytes);
-      if (!granted && declaredBytes > 0 && this.isStranger(tenant, key)) {
+      if (!granted && !request.decideBeforeBody && this.isStranger(tenant, key)) {
         const disk = this.pickSpare(DISK_SPARE_KEY, declaredBytes);
         if (disk) {
           const claim: ClaimPayload = { id: disk.id, tenant, cls: cls.name, declaredBytes };
@@ -364,7 +364,7 @@ class RemoteHold implements Hold {
     this.allowance = granted.allowance;
   }
 
-  /** @internal Admitted on a disk spare: `verdict` is the primary's admission (its hold id), or its refusal. */
+  /** @internal Admitted on a disk spare: `verdict` is the primary's admission (its hold id), or its refusal (decided() waits for it). */
   awaitVerdict(verdict: Promise<Allowance>, onRefused: () => void): void {
     this.verdict = verdict.then((granted) => {
       this.verdict = undefined;
@@ -378,12 +378,18 @@ class RemoteHold implements Hold {
     });
   }
 
+  decided(): void | Promise<void> {
+    if (this.refusal) throw this.refusal;
+    return this.verdict?.then(() => this.decided());
+  }
+
   wrote(bytes: number): void | Promise<void> {
     if (this.finished) throw new Error('bytes written after the hold was finished');
+    // Refused by the primary while its body came: the upload fails at its next bytes.
     if (this.refusal) throw this.refusal;
     const written = this.written + bytes;
-    // The last byte (or any beyond) waits for the verdict on an upload admitted on a disk spare.
-    if (this.verdict && written >= this.allowance) return this.verdict.then(() => this.wrote(bytes));
+    // Growth (never on a disk spare: a declared length) asks the primary, which must have decided first.
+    if (this.verdict && written > this.allowance) return this.verdict.then(() => this.wrote(bytes));
     if (written <= this.allowance) {
       this.written = written;
       return;

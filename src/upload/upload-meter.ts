@@ -21,7 +21,8 @@ export class UploadMeter extends Transform {
   constructor(
     private readonly limits: {
       maxBytes: number;
-      hold: Pick<Hold, 'wrote'>;
+      /** Counts the bytes; its decision (`decided`, a clustered worker's disk spare) is awaited before the last byte is handed on. */
+      hold: Pick<Hold, 'wrote' | 'decided'>;
       expectedSha256?: string;
       /** Settles when the enclosing request body is known to be good (multipart); the last byte waits for it. */
       bodyComplete?: Promise<void>;
@@ -67,8 +68,13 @@ export class UploadMeter extends Transform {
       done(new HttpError('checksum_mismatch', undefined, { expectedSha256: expected, actualSha256: this.digest }));
       return;
     }
-    const checked = this.limits.checkSha256?.(this.digest) ?? Promise.resolve();
-    checked.then(() => this.limits.bodyComplete).then(() => done(), (err: Error) => done(err));
+    const { hold, checkSha256, bodyComplete } = this.limits;
+    const digest = this.digest;
+    Promise.resolve()
+      .then(() => hold.decided?.())
+      .then(() => checkSha256?.(digest))
+      .then(() => bodyComplete)
+      .then(() => done(), (err: Error) => done(err));
   }
 
   get sha256(): string {

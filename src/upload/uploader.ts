@@ -21,6 +21,8 @@ export interface UploadRequest {
   expectedSha256?: string;
   storageClass?: string;
   expireAfterMs?: number;
+  /** The client waits for 100 Continue before its body: the ledger decides before it (src/accounting/ledger.ts). */
+  decideBeforeBody?: boolean;
 }
 
 export interface UploadResult {
@@ -103,7 +105,7 @@ export class Uploader {
       if (await deps.storage.stat(request.stored)) throw this.exists(request.stored);
       // A declared checksum decides it before the body; otherwise the meter asks once the body is hashed.
       const restoresRetired = request.expectedSha256 !== undefined && (await deps.retired?.check(request.stored, request.expectedSha256)) === true;
-      const hold = await deps.ledger.admit({ tenant: request.stored.tenant, cls, declaredBytes: request.declaredBytes });
+      const hold = await deps.ledger.admit({ tenant: request.stored.tenant, cls, declaredBytes: request.declaredBytes, decideBeforeBody: request.decideBeforeBody });
       return { request, cls, hold, restoresRetired };
     } catch (err) {
       this.report(err);

@@ -53,7 +53,7 @@ async function storedOf(server: SpawnedServer, tenant: string, cls: string): Pro
 }
 
 /** Opens a raw connection, sends the head of a PUT declaring `declared` bytes and `sent` bytes of body, then stays silent. */
-function stall(server: SpawnedServer, name: string, declared: number, sent: number): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {
+function stall(server: SpawnedServer, name: string, declared: number, sent: number, headers: Record<string, string> = {}): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(server.port, '127.0.0.1');
     let text = '';
@@ -61,7 +61,8 @@ function stall(server: SpawnedServer, name: string, declared: number, sent: numb
     socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
     socket.on('error', () => undefined);
     socket.once('connect', () => {
-      socket.write(`PUT /upload/${name} HTTP/1.1\r\nHost: x\r\nContent-Length: ${declared}\r\n\r\n`);
+      const extra = Object.entries(headers).map(([key, value]) => `${key}: ${value}\r\n`).join('');
+      socket.write(`PUT /upload/${name} HTTP/1.1\r\nHost: x\r\nContent-Length: ${declared}\r\n${extra}\r\n`);
       socket.write(Buffer.alloc(sent, 1));
       resolve({ socket, received: () => text, closed });
     });
@@ -273,7 +274,7 @@ describe('workers 2: spare holds keep quotas and limits exact (built server, rea
     expect((await upload('pub/kilo/tickets/one-more.pdf', 1)).status).toBe(507);
   });
 
-  it('a tenant new to a worker starts on a disk spare; the primary\'s refusal comes before its last byte: 507 JSON, nothing stored, tmp empty', async () => {
+  it('a tenant new to a worker starts on a disk spare; the primary\'s refusal fails it before it is stored (507 JSON, tmp empty); a client waiting for 100 Continue is decided before its body', async () => {
     const upload = (name: string, size: number) => rawRequest(server.port, { method: 'PUT', path: `/upload/${name}`, headers: { 'content-length': size, connection: 'close' }, body: randomBytes(size) });
     const sample = async (name: string) => metricSample(await (await fetch(`${server.url}/metrics`)).text(), name);
     // Uploads of 1 MB through both workers (new connections are dealt in turn): each keeps disk spares of 1 MiB.
@@ -295,6 +296,14 @@ describe('workers 2: spare holds keep quotas and limits exact (built server, rea
     expect((await fetch(`${server.url}/pub/yank/tickets/over.pdf`)).status).toBe(404);
     expect(readdirSync(path.join(server.dataDir, 'tmp'))).toEqual([]);
     expect((await usage(server)).inflight.uploads).toBe(0);
+    // A client that waits for 100 Continue is decided before its body, whichever worker takes it: 507 and no 100.
+    for (let i = 0; i < 2; i++) {
+      const { socket, received, closed } = await stall(server, `pub/yank/tickets/expect-${i}.pdf`, 1_000_000, 0, { expect: '100-continue' });
+      await eventually(() => received().includes('\r\n\r\n'));
+      expect(received()).toMatch(/^HTTP\/1\.1 507 /);
+      socket.destroy();
+      await closed;
+    }
     // The quota's last 500 KB is still there for the tenant.
     expect((await upload('pub/yank/tickets/last.pdf', 500_000)).status).toBe(201);
   });

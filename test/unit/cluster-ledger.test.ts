@@ -354,7 +354,7 @@ describe('disk spares: the first upload of a tenant admitted in the worker', () 
   const claims = (sent: Map<number, string[]>, worker: number) => sent.get(worker)!.filter((type) => type === LEDGER_CALLS.claim).length;
   const admits = (sent: Map<number, string[]>, worker: number) => sent.get(worker)!.filter((type) => type === LEDGER_CALLS.admit).length;
 
-  it('a tenant the worker has nothing of starts at once on a disk spare; the primary admits it meanwhile, and its last byte waits for that', async () => {
+  it('a tenant the worker has nothing of starts at once on a disk spare; the primary admits it meanwhile, and the body\'s end waits for that', async () => {
     const { worker, local, guard, cls, sent } = setupDisk();
     const w1 = worker(1);
     (await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: 1_500_000 })).release();
@@ -370,11 +370,13 @@ describe('disk spares: the first upload of a tenant admitted in the worker', () 
     // Admitted on this turn, without asking the primary first.
     expect(hold).toBeDefined();
     expect(admits(sent, 1)).toBe(1);
-    // Bytes before the last are counted at once; the last waits for the primary's admission.
+    // Its bytes are counted at once; the end of its body (the write path) waits for the primary's admission.
     expect(hold!.wrote(1_000_000)).toBeUndefined();
-    const last = hold!.wrote(600_000);
-    expect(last).toBeInstanceOf(Promise);
-    await last;
+    expect(hold!.wrote(600_000)).toBeUndefined();
+    const decided = hold!.decided!();
+    expect(decided).toBeInstanceOf(Promise);
+    await decided;
+    expect(hold!.decided!()).toBeUndefined();
     expect(hold!.written).toBe(1_600_000);
     // It was told afterwards (a claim: the primary's admission on the disk spare's room).
     expect(claims(sent, 1)).toBe(1);
@@ -388,7 +390,7 @@ describe('disk spares: the first upload of a tenant admitted in the worker', () 
     expect(guard.snapshot().uploads).toBe(local.spareHolds);
   });
 
-  it('a refusal by the primary fails the upload at its last byte, before anything is stored; the room is free, and the tenant\'s next upload is decided first', async () => {
+  it('a refusal by the primary fails the upload before anything is stored; the room is free, and the tenant\'s next upload is decided first', async () => {
     const { worker, local, guard, cls, refusals } = setupDisk({ limits: { inflightUploads: 1 } });
     const [w1, w2] = [worker(1), worker(2)];
     (await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB })).release();
@@ -397,10 +399,10 @@ describe('disk spares: the first upload of a tenant admitted in the worker', () 
     const other = await w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: MiB });
     await settle();
     const spares = local.spareHolds;
-    // Worker 1 has nothing of b: its upload starts on a disk spare, and its last byte fails with the primary's 429.
+    // Worker 1 has nothing of b: its upload starts on a disk spare, and fails with the primary's 429 (its next bytes too).
     const hold = await w1.admit({ tenant: 'b', cls: cls('default'), declaredBytes: MiB });
     expect(hold.wrote(MiB - 1)).toBeUndefined();
-    await expect(hold.wrote(1)).rejects.toMatchObject({ code: 'rate_limited' });
+    await expect(hold.decided!()).rejects.toMatchObject({ code: 'rate_limited' });
     expect(() => hold.wrote(1)).toThrow(expect.objectContaining({ code: 'rate_limited' }));
     hold.release();
     await settle();
@@ -447,8 +449,8 @@ describe('disk spares: the first upload of a tenant admitted in the worker', () 
     decided.release();
   });
 
-  it('a tenant with an upload in flight in the worker, and an upload of unknown size, are decided by the primary first', async () => {
-    const { worker, cls, sent } = setupDisk();
+  it('a tenant with an upload in flight in the worker, an upload of unknown size or too big, and one whose client waits for 100 Continue are decided by the primary first', async () => {
+    const { worker, local, cls, sent } = setupDisk();
     const w1 = worker(1);
     const a = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: 50 * MiB });
     await settle();
@@ -456,8 +458,12 @@ describe('disk spares: the first upload of a tenant admitted in the worker', () 
     // 50 MiB is too big for spares of any kind: none were asked for.
     const chunked = await w1.admit({ tenant: 'b', cls: cls('default'), declaredBytes: null });
     const more = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB });
+    await settle();
+    // Disk spares of 1 MiB are there, and tenant c is new to the worker: only its Expect keeps it off them.
+    expect(local.spareHolds).toBe(SPARES_PER_KEY + DISK_SPARES_PER_WORKER);
+    const waiting = await w1.admit({ tenant: 'c', cls: cls('default'), declaredBytes: MiB, decideBeforeBody: true });
     expect(claims(sent, 1)).toBe(0);
-    expect(admits(sent, 1)).toBe(3);
-    for (const hold of [a, chunked, more]) hold.release();
+    expect(admits(sent, 1)).toBe(4);
+    for (const hold of [a, chunked, more, waiting]) hold.release();
   });
 });

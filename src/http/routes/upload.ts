@@ -117,13 +117,14 @@ async function admit(ctx: NodeContext, req: IncomingMessage, res: ServerResponse
     expectedSha256: checksumHeader(req),
     storageClass: header(req, 'x-storage-class')?.trim(),
     expireAfterMs: expireAfterHeader(req),
+    decideBeforeBody: header(req, 'expect')?.toLowerCase() === '100-continue',
   };
   // A scoped token writes only for its tenants, and only into its classes (X-Storage-Class included).
   ctx.auth.authorize(principal, { op: 'write', tenant: stored.tenant, cls: ctx.classifier.classify(stored.name, request.storageClass).name });
   const admission = await ctx.uploader.admit(request);
   locals.bytesIn = request.declaredBytes ?? undefined;
   // Only now that the upload is admitted may a 100-continue client send its body.
-  if (header(req, 'expect')?.toLowerCase() === '100-continue') res.writeContinue();
+  if (request.decideBeforeBody) res.writeContinue();
   return admission;
 }
 
