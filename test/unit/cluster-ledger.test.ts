@@ -264,13 +264,13 @@ describe('spare holds: admission in the worker, without a round trip', () => {
     const [w1, w2] = [worker(1), worker(2)];
     const first = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB });
     await settle();
-    expect(w1.spareHolds).toBe(8);
+    expect(w1.spareHolds).toBe(SPARES_PER_KEY);
     // What the primary sends worker 1 from now on is held back: the grant that replaces the spare its next upload takes.
     inbound.get(1)!.held = true;
     const second = await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB });
     await settle();
-    expect(local.spareHolds).toBe(8);
-    // 2 MiB of uploads and 8 MiB of spares: 88 MiB fits only with every spare back, so the primary recalls them.
+    expect(local.spareHolds).toBe(SPARES_PER_KEY);
+    // 2 MiB of uploads and 16 MiB of spares: 88 MiB fits only with every spare back, so the primary recalls them.
     const big = w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 88 * MiB });
     await settle();
     // The grant and the recall arrive in one read, as node's channel delivers what it read at once.
@@ -316,8 +316,8 @@ describe('spare holds: admission in the worker, without a round trip', () => {
 
   it('gives back spares left unused for SPARE_IDLE_MS, and their tokens with them', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
-    // 10 uploads a minute (the ledger's clock stands still: no refill): one upload, then 8 spares while 2 more fit.
-    const { worker, local, guard, cls } = setup({ limits: { uploadsPerMinute: 10 } });
+    // 20 uploads a minute (the ledger's clock stands still: no refill): one upload, then 16 spares while 2 more fit.
+    const { worker, local, guard, cls } = setup({ limits: { uploadsPerMinute: 20 } });
     const [w1, w2] = [worker(1), worker(2)];
     (await w1.admit({ tenant: 't', cls: cls('default'), declaredBytes: MiB })).commit();
     await settle();
@@ -327,13 +327,13 @@ describe('spare holds: admission in the worker, without a round trip', () => {
     expect(w1.spareHolds).toBe(0);
     expect(local.spareHolds).toBe(0);
     expect(guard.snapshot().uploads).toBe(0);
-    // Their tokens came back: the other 9 of the minute's uploads are admitted, the 11th is not.
+    // Their tokens came back: the other 19 of the minute's uploads are admitted, the 21st is not.
     const outcomes: string[] = [];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 20; i++) {
       outcomes.push(await w2.admit({ tenant: 't', cls: cls('default'), declaredBytes: MiB }).then((hold) => { hold.commit(); return 'admitted'; }, (err: HttpError) => err.code));
       await settle();
     }
-    expect(outcomes).toEqual([...Array<string>(9).fill('admitted'), 'rate_limited']);
+    expect(outcomes).toEqual([...Array<string>(19).fill('admitted'), 'rate_limited']);
   });
 
   it('releases the spares of a worker that is gone with its uploads\' holds', async () => {
@@ -421,8 +421,8 @@ describe('disk spares: the first upload of a tenant admitted in the worker', () 
     const [w1, w2] = [worker(1), worker(2)];
     (await w1.admit({ tenant: 'a', cls: cls('default'), declaredBytes: MiB })).release();
     await settle();
-    expect(local.spareBytes).toBe(16 * MiB);
-    // 90 MiB of room, 16 of it in spares (8 of them disk spares): 89 MiB fits only with all of them back.
+    expect(local.spareBytes).toBe((SPARES_PER_KEY + DISK_SPARES_PER_WORKER) * MiB);
+    // 90 MiB of room, 24 of it in spares (8 of them disk spares): 89 MiB fits only with all of them back.
     const big = await w2.admit({ tenant: 'b', cls: cls('default'), declaredBytes: 89 * MiB });
     expect(w1.spareHolds).toBe(0);
     expect(local.spareHolds).toBe(0);
