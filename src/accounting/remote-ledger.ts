@@ -111,8 +111,9 @@ interface Spare { id: number; allowance: number; atMs: number }
  * The first upload of a tenant this worker has nothing of (no upload in
  * flight, no spare, not near a limit) takes a disk spare instead: room the
  * primary held ahead for any tenant. Its body starts at once while the
- * primary admits it (limits, quota) on that room; its last byte waits for
- * the verdict, and a refusal fails it before anything is stored. So the
+ * primary admits it (limits, quota) on that room; the end of its body
+ * waits for the verdict (Hold.decided()), and a refusal fails it before
+ * anything is stored. So the
  * disk reserve always holds, a tenant's limits and quota hold for all it
  * stores, and the bytes a refused upload wrote in tmp were on held room.
  */
@@ -254,10 +255,10 @@ export class RemoteLedger implements Ledger {
   }
 
   /**
-   * Tells the primary which spares were taken (uploads started on disk
-   * spares too) and asks for more: after the
-   * admissions (off their path, one message for all of a turn's), and
-   * before a hold says anything else (its end must not come first).
+   * Tells the primary which spares were taken (and which uploads started on
+   * disk spares) and asks for more: after the admissions (off their path,
+   * one message for all of a turn's takes), and before a hold says anything
+   * else (its end must not come first).
    */
   flush(): void {
     this.flushQueued = false;
@@ -359,7 +360,7 @@ class RemoteHold implements Hold {
   private finished = false;
   private kept = false;
   private id: number;
-  /** Admitted on a disk spare: the primary's admission, until it arrives (the last byte waits for it). */
+  /** Admitted on a disk spare: the primary's admission, until it arrives (decided() waits for it). */
   private verdict: Promise<void> | undefined;
   /** The primary refused it: every later byte fails with this. */
   private refusal: HttpError | undefined;
