@@ -170,7 +170,8 @@ export class RemoteLedger implements Ledger {
           granted = { id: -1, allowance: declaredBytes };
         }
       }
-      if (!this.asking.has(key)) this.toAsk.set(key, { tenant, cls: cls.name, bytes: spareBytes, count: 0 });
+      // A tenant refused spares lately is not asked for again before NEAR_LIMITS_MS (nor is a ledger that gives none).
+      if (!this.asking.has(key) && !this.isNear(tenant)) this.toAsk.set(key, { tenant, cls: cls.name, bytes: spareBytes, count: 0 });
       if (this.diskSpares > 0 && !this.asking.has(DISK_SPARE_KEY) && this.now() >= this.noDiskSparesUntil) this.toAsk.set(DISK_SPARE_KEY, { tenant: '', cls: '', bytes: spareBytes, count: 0 });
       this.queueFlush();
     }
@@ -194,12 +195,16 @@ export class RemoteLedger implements Ledger {
    * spares and the primary) and not refused lately.
    */
   private isStranger(tenant: string, key: string): boolean {
-    if (this.tenants.has(tenant) || this.spares.has(key) || this.asking.has(key)) return false;
+    return !this.tenants.has(tenant) && !this.spares.has(key) && !this.asking.has(key) && !this.isNear(tenant);
+  }
+
+  /** Refused spares or an admission in the last NEAR_LIMITS_MS. */
+  private isNear(tenant: string): boolean {
     const until = this.nearLimits.get(tenant);
-    if (until === undefined) return true;
-    if (until > this.now()) return false;
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
     this.nearLimits.delete(tenant);
-    return true;
+    return false;
   }
 
   inflightOf(tenant: string): TenantInflight {

@@ -336,6 +336,20 @@ describe('spare holds: admission in the worker, without a round trip', () => {
     expect(outcomes).toEqual([...Array<string>(19).fill('admitted'), 'rate_limited']);
   });
 
+  it('a tenant the primary grants no spare is not asked for again at every upload (near its limits, or a ledger that gives none)', async () => {
+    // 1.5 MiB in flight: a spare of 1 MiB needs room for 2 MiB, so none is ever granted; uploads of 1 MiB one by one are admitted.
+    const { worker, cls, sent } = setup({ limits: { inflightBytes: { bytes: 1.5 * MiB } } });
+    const w1 = worker(1);
+    for (let i = 0; i < 5; i++) {
+      (await w1.admit({ tenant: 't', cls: cls('default'), declaredBytes: MiB })).commit();
+      await settle();
+    }
+    expect(w1.spareHolds).toBe(0);
+    // One request, answered with none; the next uploads did not ask again.
+    expect(sent.get(1)!.filter((type) => type === LEDGER_CALLS.spare)).toHaveLength(1);
+    expect(sent.get(1)!.filter((type) => type === LEDGER_CALLS.admit)).toHaveLength(5);
+  });
+
   it('releases the spares of a worker that is gone with its uploads\' holds', async () => {
     const { worker, local, host, guard, cls } = setup();
     const w1 = worker(1);
