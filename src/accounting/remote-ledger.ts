@@ -272,7 +272,10 @@ export class RemoteLedger implements Ledger {
       this.takes = [];
       this.link.notify(LEDGER_CALLS.take, payload);
     }
-    for (const { claim, resolve, reject } of this.claims.splice(0)) this.link.call<Allowance>(LEDGER_CALLS.claim, claim).then(resolve, reject);
+    if (this.claims.length) {
+      for (const { claim, resolve, reject } of this.claims) this.link.call<Allowance>(LEDGER_CALLS.claim, claim).then(resolve, reject);
+      this.claims = [];
+    }
     for (const [key, ask] of this.toAsk) this.askForSpares(key, ask);
     this.toAsk.clear();
   }

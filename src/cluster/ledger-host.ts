@@ -74,14 +74,14 @@ export class LedgerHost {
   }
 
   private async admit(worker: number, payload: AdmitPayload, disk?: DiskSpareHold): Promise<Allowance> {
-    let cls;
+    let hold: AllowanceHold;
     try {
-      cls = this.classOf(payload.cls);
+      hold = await this.ledger.admit({ tenant: payload.tenant, cls: this.classOf(payload.cls), declaredBytes: payload.declaredBytes }, disk);
     } catch (err) {
+      // Refused (or a class unknown here): the disk spare's room is free again (the ledger may have freed it already).
       disk?.release();
       throw err;
     }
-    const hold = await this.ledger.admit({ tenant: payload.tenant, cls, declaredBytes: payload.declaredBytes }, disk);
     if (!this.peers.has(worker)) {
       // The worker died while this was decided: its upload is gone with it.
       hold.release();
