@@ -30,6 +30,27 @@ async function run(meter: UploadMeter, chunks: Buffer[]): Promise<{ received: nu
 }
 
 describe('UploadMeter', () => {
+  it('ends the body only once its hold is decided (a clustered worker\'s disk spare): a refusal then fails it, an admission lets it end', async () => {
+    for (const verdict of ['refused', 'admitted'] as const) {
+      let decide!: () => void;
+      const decision = new Promise<void>((resolve, reject) => {
+        decide = verdict === 'admitted' ? resolve : () => reject(new HttpError('rate_limited'));
+      });
+      const meter = new UploadMeter({ maxBytes: MiB, hold: { wrote: () => undefined, decided: () => decision } });
+      let ended = false;
+      meter.on('end', () => { ended = true; });
+      const running = run(meter, [randomBytes(1000), randomBytes(1000)]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Every byte went through; the end waits.
+      expect(meter.bytes).toBe(2000);
+      expect(ended).toBe(false);
+      decide();
+      const { error } = await running;
+      expect(error?.code).toBe(verdict === 'refused' ? 'rate_limited' : undefined);
+      expect(ended).toBe(verdict === 'admitted');
+    }
+  });
+
   it('counts and hashes what passes, and counts it against the reservation', async () => {
     const g = guard(100 * MiB);
     const reservation = await g.admit(3 * MiB);
