@@ -113,7 +113,7 @@ export class NodeMetrics implements UploadObserver {
       name: 'nanocdn_worker_restarts_total', help: 'Worker processes the primary restarted after they died (workers > 1).', registers,
     });
     this.spareAdmissions = new Counter({
-      name: 'nanocdn_spare_admissions_total', help: 'Uploads a worker admitted on a spare hold, without a round trip to the primary (workers > 1).', registers,
+      name: 'nanocdn_spare_admissions_total', help: 'Uploads a worker admitted on a spare hold (its tenant\'s, or a disk spare), without a round trip to the primary first (workers > 1).', registers,
     });
     this.spareRecalls = new Counter({
       name: 'nanocdn_spare_recalls_total', help: 'Times the primary took back every worker\'s spare holds because an upload would otherwise have been refused (workers > 1).', registers,
