@@ -9,6 +9,7 @@ import type { TenantLimits } from '../../src/accounting/tenant-rates.js';
 import { IpcPeer, type Port } from '../../src/cluster/ipc.js';
 import { LedgerHost } from '../../src/cluster/ledger-host.js';
 import { silentLogger } from '../../src/logger.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /**
  * The ledger of a clustered node (docs/design.md §14) without processes:
@@ -486,24 +487,13 @@ describe('disk spares: the first upload of a tenant admitted in the worker', () 
   });
 });
 
-/** A small seeded generator (mulberry32): a failing workload can be replayed from its seed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('random workloads over three workers: the ledger\'s invariants hold at every step', () => {
   /** Many tenants, so that many uploads are of a tenant new to their worker (disk spares), and each with a 10 MiB quota soon full. */
   const TENANTS = Array.from({ length: 12 }, (_, i) => `t${i}`);
   /** Messages telling the primary of admissions on spares, over all seeds: claims (disk spares) and takes (tenants' spares). */
   const onSpares = { disk: 0, tenant: 0 };
   it.each([1, 2, 3, 4, 5])('seed %i: the reserve never overdrawn, no quota passed by what is stored, nothing held at the end (dead workers, aborts and refusals included)', async (seed) => {
-    const next = random(seed);
+    const next = seededRandom(seed);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)];
     /** What is stored (committed) per tenant in the quota class: the index the ledger reads. */
     const stored = new Map<string, number>();

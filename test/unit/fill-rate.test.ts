@@ -1,20 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { fitFillRate, type UsedSample } from '../../src/monitoring/fill-rate.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const GiB = 1024 ** 3;
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const T0 = Date.UTC(2026, 10, 27, 0, 0);
 
-/** Deterministic noise in [-1, 1) (mulberry32). */
+/** Deterministic noise in [-1, 1). */
 function noise(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const next = seededRandom(seed);
+  return () => next() * 2 - 1;
 }
 
 /** One sample a minute for `minutes`, used bytes from `usedAt(minute)`. */
