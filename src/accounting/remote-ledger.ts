@@ -78,7 +78,8 @@ const SPARE_MIN_BYTES = 64 << 10;
 
 /**
  * The key of a worker's disk spares: room held for an upload of any tenant
- * (no class name and no tenant name is empty).
+ * (no class name and no tenant name is empty). Asked for as the spares of
+ * tenant '' in class ''; the primary tells them apart by this key.
  */
 export const DISK_SPARE_KEY = classTenantKey('', '');
 /** Disk spares a worker keeps: first uploads of tenants admitted in the worker until the primary's next grant arrives. */

@@ -1,8 +1,8 @@
 import type { Classifier } from '../classes.js';
 import { HttpError, isHttpError } from '../errors.js';
-import type { AllowanceHold, DecidingLedger, DiskSpareHold, SpareHold } from '../accounting/ledger.js';
+import { classTenantKey, type AllowanceHold, type DecidingLedger, type DiskSpareHold, type SpareHold } from '../accounting/ledger.js';
 import {
-  LEDGER_CALLS, type AdmitPayload, type Allowance, type ClaimPayload, type EndPayload, type GiveBackPayload, type GrantsPayload, type GrowPayload, type RecallPayload, type SparePayload, type TakePayload,
+  DISK_SPARE_KEY, LEDGER_CALLS, type AdmitPayload, type Allowance, type ClaimPayload, type EndPayload, type GiveBackPayload, type GrantsPayload, type GrowPayload, type RecallPayload, type SparePayload, type TakePayload,
 } from '../accounting/remote-ledger.js';
 import type { IpcPeer } from './ipc.js';
 
@@ -120,7 +120,7 @@ export class LedgerHost {
     const since = this.recalls;
     let failed = false;
     try {
-      const disk = payload.tenant === '' && payload.cls === '';
+      const disk = classTenantKey(payload.tenant, payload.cls) === DISK_SPARE_KEY;
       const cls = disk ? undefined : this.classOf(payload.cls);
       const trySpare = disk
         ? ledger.tryDiskSpare && (() => ledger.tryDiskSpare!(payload.bytes))
