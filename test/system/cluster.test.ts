@@ -250,6 +250,68 @@ describe.skipIf(!canMount)('workers 2 on a 64 MiB tmpfs: kill -9 of a worker dur
   });
 });
 
+// A tenant new to a worker starts its upload on one of the worker's disk spares (docs/design.md §14): the room of those
+// uploads and of the spares the worker kept comes back when it dies.
+describe.skipIf(!canMount)('workers 2 on a 128 MiB tmpfs: kill -9 of a worker whose uploads started on disk spares', () => {
+  let tmpfs: Tmpfs;
+  let server: SpawnedServer;
+  const reserve = 8 * MiB;
+
+  beforeAll(async () => {
+    tmpfs = mountTmpfs(128);
+    server = await spawnServer({
+      dataDir: tmpfs.dir,
+      config: {
+        disk: { minFreeBytes: '8MiB', minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 },
+        limits: { tenant: { inflightBytes: null } },
+      },
+      env: { NANOCDN_WORKERS: '2' },
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    tmpfs?.unmount();
+  });
+
+  it('the dead worker\'s uploads on disk spares, and its disk spares, are free at once; the other worker\'s complete', async () => {
+    await untilListening(server, 2);
+    const byWorker = await connectionsPerWorker(server, 3);
+    const [victim, survivor] = [...byWorker.keys()];
+    // One upload through each worker first (asked by the primary): each worker then keeps disk spares of 2 MiB.
+    for (const [i, { conn, offset }] of [byWorker.get(victim)![0], byWorker.get(survivor)![0]].entries()) {
+      startUpload(conn, `pub/warm${i}/w.bin`, randomBytes(2_000_000), 2_000_000);
+      await until('the first upload\'s answer', () => statusOf(conn, offset) === 201, server);
+    }
+    // Four tenants new to the node, two through each worker: all four start on disk spares, half their body sent.
+    const conns = [...byWorker.get(victim)!.slice(1), ...byWorker.get(survivor)!.slice(1)];
+    const bodies = conns.map(() => randomBytes(2_000_000));
+    const uploads = conns.map(({ conn }, i) => startUpload(conn, `pub/new${i}/f.bin`, bodies[i], MiB));
+    await until('4 uploads admitted by the primary', async () => (await usageOf(server)).inflight.uploads === 4, server);
+    expect(metricSample(await (await fetch(`${server.url}/metrics`)).text(), 'nanocdn_spare_admissions_total')).toBe(4);
+
+    process.kill(victim, 'SIGKILL');
+    await Promise.all(conns.slice(0, 2).map(({ conn }) => conn.closed));
+    for (const upload of uploads.slice(2)) upload.finish();
+    await Promise.all(conns.map(({ conn }) => conn.closed));
+    expect(conns.map(({ conn, offset }) => statusOf(conn, offset))).toEqual([0, 0, 201, 201]);
+    for (const i of [2, 3]) expect(sha256(readFileSync(path.join(tmpfs.dir, 'files', `pub/new${i}/f.bin`)))).toBe(sha256(bodies[i]));
+    for (const i of [0, 1]) expect(existsSync(path.join(tmpfs.dir, 'files', `pub/new${i}/f.bin`))).toBe(false);
+    await until('a new worker', () => childPids(server.pid).length === 2 && !childPids(server.pid).includes(victim), server);
+    await until('an empty spool', async () => (await fsp.readdir(path.join(tmpfs.dir, 'tmp'))).length === 0, server);
+
+    // Nothing held for the dead worker: an upload of what statfs says is left above the reserve is admitted
+    // (the living worker's spares are recalled for it; the dead one's are gone).
+    expect((await usageOf(server)).inflight).toEqual({ uploads: 0, reservedBytes: 0 });
+    const st = await fsp.statfs(tmpfs.dir);
+    const room = st.bavail * st.bsize - reserve - 256 * 1024;
+    expect(room).toBeGreaterThan(100 * MiB);
+    const big = randomBytes(room);
+    const res = await rawRequest(server.port, { method: 'PUT', path: '/upload/pub/acme/k/rest.bin', headers: { 'content-length': big.length }, body: big });
+    expect(res.status).toBe(201);
+    expect(res.json.sha256).toBe(sha256(big));
+  });
+});
+
 describe('workers 2: SIGTERM drains every worker', () => {
   it('lets the uploads in flight on both workers finish (201), also when the workers get SIGTERM twice, then exits 0 with no worker left', async () => {
     const dataDir = path.join(os.tmpdir(), `nanocdn-drain-${process.pid}-${Date.now()}`);
