@@ -183,28 +183,53 @@ describe('workers 4: one node to its clients and to monitoring; eviction schedul
 
 const canMount = requirement('root + mount (tmpfs)', canMountTmpfs(), 'run as root');
 
-describe.skipIf(!canMount)('workers 2 on a 64 MiB tmpfs: kill -9 of a worker during 8 uploads', () => {
-  let tmpfs: Tmpfs;
-  let server: SpawnedServer;
-  const reserve = 8 * MiB;
+/** The disk reserve of the clusters on a tmpfs. */
+const RESERVE_MIB = 8;
 
+/**
+ * Two workers on a tmpfs of `sizeMiB` with a RESERVE_MIB reserve (watermarks and the tenants' share of the
+ * room out of the way), for the tests of one describe: started before them, stopped and unmounted after.
+ */
+function clusterOnTmpfs(sizeMiB: number): { readonly tmpfs: Tmpfs; readonly server: SpawnedServer } {
+  const node = {} as { tmpfs: Tmpfs; server: SpawnedServer };
   beforeAll(async () => {
-    tmpfs = mountTmpfs(64);
-    server = await spawnServer({
-      dataDir: tmpfs.dir,
+    node.tmpfs = mountTmpfs(sizeMiB);
+    node.server = await spawnServer({
+      dataDir: node.tmpfs.dir,
       config: {
-        disk: { minFreeBytes: '8MiB', minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 },
+        disk: { minFreeBytes: `${RESERVE_MIB}MiB`, minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 },
         limits: { tenant: { inflightBytes: null } },
       },
       env: { NANOCDN_WORKERS: '2' },
     });
   });
   afterAll(async () => {
-    await server?.stop();
-    tmpfs?.unmount();
+    await node.server?.stop();
+    node.tmpfs?.unmount();
   });
+  return node;
+}
+
+/**
+ * Nothing is held in the node (no upload in flight), and an upload of all the room statfs shows above the
+ * reserve (less 256 KiB of slack; at least `atLeast` bytes) is admitted and stored whole.
+ */
+async function expectAllRoomAdmitted({ server, tmpfs }: { server: SpawnedServer; tmpfs: Tmpfs }, atLeast: number): Promise<void> {
+  expect((await usageOf(server)).inflight).toEqual({ uploads: 0, reservedBytes: 0 });
+  const st = await fsp.statfs(tmpfs.dir);
+  const room = st.bavail * st.bsize - RESERVE_MIB * MiB - 256 * 1024;
+  expect(room).toBeGreaterThan(atLeast);
+  const big = randomBytes(room);
+  const res = await rawRequest(server.port, { method: 'PUT', path: '/upload/pub/acme/k/rest.bin', headers: { 'content-length': big.length }, body: big });
+  expect(res.status).toBe(201);
+  expect(res.json.sha256).toBe(sha256(big));
+}
+
+describe.skipIf(!canMount)('workers 2 on a 64 MiB tmpfs: kill -9 of a worker during 8 uploads', () => {
+  const node = clusterOnTmpfs(64);
 
   it('restarts the worker, returns its holds at once, shows nothing partial; the other worker\'s uploads complete', async () => {
+    const { server, tmpfs } = node;
     await untilListening(server, 2);
     const byWorker = await connectionsPerWorker(server, 4);
     const [victim, survivor] = [...byWorker.keys()];
@@ -238,42 +263,17 @@ describe.skipIf(!canMount)('workers 2 on a 64 MiB tmpfs: kill -9 of a worker dur
     await until('an empty spool', async () => (await fsp.readdir(path.join(tmpfs.dir, 'tmp'))).length === 0, server);
 
     // Its holds were returned: nothing in flight, and an upload of what statfs says is left above the reserve is admitted.
-    const usage = await usageOf(server);
-    expect(usage.inflight).toEqual({ uploads: 0, reservedBytes: 0 });
-    const st = await fsp.statfs(tmpfs.dir);
-    const room = st.bavail * st.bsize - reserve - 256 * 1024;
-    expect(room).toBeGreaterThan(30 * MiB);
-    const big = randomBytes(room);
-    const res = await rawRequest(server.port, { method: 'PUT', path: '/upload/pub/acme/k/rest.bin', headers: { 'content-length': big.length }, body: big });
-    expect(res.status).toBe(201);
-    expect(res.json.sha256).toBe(sha256(big));
+    await expectAllRoomAdmitted(node, 30 * MiB);
   });
 });
 
 // A tenant new to a worker starts its upload on one of the worker's disk spares (docs/design.md §14): the room of those
 // uploads and of the spares the worker kept comes back when it dies.
 describe.skipIf(!canMount)('workers 2 on a 128 MiB tmpfs: kill -9 of a worker whose uploads started on disk spares', () => {
-  let tmpfs: Tmpfs;
-  let server: SpawnedServer;
-  const reserve = 8 * MiB;
-
-  beforeAll(async () => {
-    tmpfs = mountTmpfs(128);
-    server = await spawnServer({
-      dataDir: tmpfs.dir,
-      config: {
-        disk: { minFreeBytes: '8MiB', minFreePercent: 0, highWatermarkPercent: 99, lowWatermarkPercent: 98 },
-        limits: { tenant: { inflightBytes: null } },
-      },
-      env: { NANOCDN_WORKERS: '2' },
-    });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    tmpfs?.unmount();
-  });
+  const node = clusterOnTmpfs(128);
 
   it('the dead worker\'s uploads on disk spares, and its disk spares, are free at once; the other worker\'s complete', async () => {
+    const { server, tmpfs } = node;
     await untilListening(server, 2);
     const byWorker = await connectionsPerWorker(server, 3);
     const [victim, survivor] = [...byWorker.keys()];
@@ -301,14 +301,7 @@ describe.skipIf(!canMount)('workers 2 on a 128 MiB tmpfs: kill -9 of a worker wh
 
     // Nothing held for the dead worker: an upload of what statfs says is left above the reserve is admitted
     // (the living worker's spares are recalled for it; the dead one's are gone).
-    expect((await usageOf(server)).inflight).toEqual({ uploads: 0, reservedBytes: 0 });
-    const st = await fsp.statfs(tmpfs.dir);
-    const room = st.bavail * st.bsize - reserve - 256 * 1024;
-    expect(room).toBeGreaterThan(100 * MiB);
-    const big = randomBytes(room);
-    const res = await rawRequest(server.port, { method: 'PUT', path: '/upload/pub/acme/k/rest.bin', headers: { 'content-length': big.length }, body: big });
-    expect(res.status).toBe(201);
-    expect(res.json.sha256).toBe(sha256(big));
+    await expectAllRoomAdmitted(node, 100 * MiB);
   });
 });
 
